@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import coincurve
-from coincurve.ecdsa import cdata_to_der, deserialize_compact
 import nacl.exceptions
 import nacl.signing
+from coincurve.ecdsa import cdata_to_der, deserialize_compact
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,8 +34,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ._encoding import EncodingError, b64url_decode, b64url_encode, base58btc_decode
-from ._encoding import base58btc_encode
+from ._encoding import (
+    EncodingError,
+    b64url_decode,
+    b64url_encode,
+    base58btc_decode,
+    base58btc_encode,
+)
 from ._errors import AlgorithmNotAllowedError, InvalidKeyError, InvalidSignatureError
 
 
@@ -77,7 +82,9 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         if len(self.raw) != _RAW_LENGTH[self.key_type]:
-            raise InvalidKeyError(f"{self.key_type} public key must be {_RAW_LENGTH[self.key_type]} bytes")
+            raise InvalidKeyError(
+                f"{self.key_type} public key must be {_RAW_LENGTH[self.key_type]} bytes"
+            )
         _load_verifier(self.key_type, self.raw)  # rejects points not on the curve
 
     @property
@@ -109,7 +116,12 @@ class PublicKey:
         if self.key_type is KeyType.ED25519:
             return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(self.raw)}
         x, y = _uncompressed_xy(self.key_type, self.raw)
-        return {"kty": "EC", "crv": self.key_type.value, "x": b64url_encode(x), "y": b64url_encode(y)}
+        return {
+            "kty": "EC",
+            "crv": self.key_type.value,
+            "x": b64url_encode(x),
+            "y": b64url_encode(y),
+        }
 
     # -- Multikey publicKeyMultibase --------------------------------------------------------
     @classmethod
@@ -284,7 +296,7 @@ class LocalSigner:
             der = self._p256.sign(message, ec.ECDSA(hashes.SHA256()))
             r, s = decode_dss_signature(der)
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        assert self._k1 is not None  # noqa: S101 - constructor guarantees one key is set
+        assert self._k1 is not None
         recoverable = self._k1.sign_recoverable(message, hasher=_sha256)
         return bytes(recoverable[:64])
 
