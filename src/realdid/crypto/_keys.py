@@ -289,6 +289,15 @@ class LocalSigner:
     def key_type(self) -> KeyType:
         return self._key_type
 
+    def secret_bytes(self) -> bytes:
+        """The 32-byte private key, for callers that store it encrypted (wallet, node key)."""
+        if self._nacl is not None:
+            return bytes(self._nacl.encode())
+        if self._p256 is not None:
+            return self._p256.private_numbers().private_value.to_bytes(32, "big")
+        assert self._k1 is not None
+        return bytes(self._k1.secret)
+
     def sign(self, message: bytes) -> bytes:
         if self._nacl is not None:
             return bytes(self._nacl.sign(message).signature)

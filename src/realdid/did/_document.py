@@ -47,7 +47,7 @@ def _require_object(
 
 
 def _require_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise MalformedOperationError(f"{what} must match [A-Za-z0-9_-]{{1,50}}")
     return value
 
@@ -103,7 +103,7 @@ class ServiceEntry:
         obj = _require_object(value, "service", {"id", "type", "serviceEndpoint"})
         service_id = _require_id(obj["id"], "service.id")
         service_type = obj["type"]
-        if not isinstance(service_type, str) or not _SERVICE_TYPE.match(service_type):
+        if not isinstance(service_type, str) or not _SERVICE_TYPE.fullmatch(service_type):
             raise MalformedOperationError(
                 f"service '{service_id}': type must be alphanumeric, at most 50 chars"
             )
@@ -123,9 +123,11 @@ def _is_http_url(text: str) -> bool:
         return False
     try:
         parts = urllib.parse.urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not 0-65535
     except ValueError:
         return False
-    return parts.scheme in ("https", "http") and bool(parts.hostname) and not parts.username
+    # Any userinfo ("user@", ":password@", "@") is refused: credentials never go in a document.
+    return parts.scheme in ("https", "http") and bool(parts.hostname) and "@" not in parts.netloc
 
 
 @dataclass(frozen=True, slots=True)

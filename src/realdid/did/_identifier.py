@@ -36,7 +36,7 @@ class Did:
         """Parse a DID string strictly. DID URLs (path, query, fragment) are refused here."""
         if not isinstance(text, str) or len(text) > MAX_DID_LENGTH:
             raise InvalidDidError("DID must be a string of at most 256 characters")
-        match = _GENERIC_DID.match(text)
+        match = _GENERIC_DID.fullmatch(text)  # fullmatch: '$' would accept a final newline
         if match is None:
             raise InvalidDidError("not a valid DID (W3C DID Core section 3.1 syntax)")
         if match.group(1) != METHOD:

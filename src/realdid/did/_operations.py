@@ -36,6 +36,7 @@ from realdid.crypto import (
     Signer,
     b64url_decode,
     b64url_encode,
+    base58btc_encode,
     canonicalize,
     is_multihash_b58,
     multihash_b58,
@@ -53,6 +54,7 @@ SIGNING_PREFIX = b"realdid-operation-v1\n"
 MAX_OPERATION_BYTES = 16 * 1024
 MAX_PATCHES = 10
 _HEX = frozenset("0123456789abcdef")
+_MULTIHASH_SHA256 = b"\x12\x20"
 
 
 def commitment_of(public_key: PublicKey) -> str:
@@ -391,10 +393,7 @@ class ParsedOperation:
     operation: Operation
     canonical: bytes
     hash: str
-
-    @property
-    def did(self) -> Did:
-        return self.operation.did
+    did: Did
 
     @classmethod
     def from_value(cls, value: Any) -> ParsedOperation:
@@ -411,7 +410,15 @@ class ParsedOperation:
         canonical = canonicalize(to_dict(operation))
         if len(canonical) > MAX_OPERATION_BYTES:
             raise MalformedOperationError(f"operation exceeds {MAX_OPERATION_BYTES} bytes")
-        return cls(operation, canonical, operation_hash(canonical))
+        digest = hashlib.sha256(canonical).digest()
+        # A create's suffix is the multihash of these very bytes: derive it from the digest
+        # instead of canonicalizing the operation a second time.
+        did = (
+            Did(base58btc_encode(_MULTIHASH_SHA256 + digest))
+            if isinstance(operation, CreateOperation)
+            else operation.did
+        )
+        return cls(operation, canonical, digest.hex(), did)
 
     @classmethod
     def from_canonical(cls, data: bytes) -> ParsedOperation:

@@ -1,0 +1,143 @@
+"""The observer: follows the ledger's anchors in order and applies their batches.
+
+For each anchor (ledger order) it loads the batch file from content-addressed storage,
+checks the file against the anchored batch hash, operation count and Merkle root, and
+applies each operation in file order with :func:`realdid.did.apply_operation`. Rules:
+
+* an anchor whose batch breaks the rules (undecodable, count or root mismatch) is recorded
+  as invalid and ignored — deterministically, so every node ignores the same anchors;
+* an operation that does not parse or cannot apply is recorded as *rejected* with the
+  rejection code, never applied;
+* an operation whose hash already has an outcome (it was anchored before) is skipped, so a
+  batch re-anchored after a crash never applies anything twice.
+
+Each anchor is committed in one database transaction (see :class:`RegistryStore`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from realdid.did import AnchorPoint, DidError, DidState, ParsedOperation, apply_operation
+
+from ._batch import InvalidBatchError, decode_batch
+from ._cas import ContentStore
+from ._interface import Anchor, Ledger, LedgerError
+from ._merkle import MerkleTree
+from ._store import AnchorRecord, OperationOutcome, RegistryStore
+
+log = logging.getLogger(__name__)
+
+
+class BatchUnavailableError(LedgerError):
+    """An anchored batch file is not available or does not match its hash: the observer
+    stalls at that anchor rather than skip it."""
+
+    code = "batch-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    record: AnchorRecord
+    outcomes: tuple[OperationOutcome, ...]
+    states: tuple[DidState, ...]
+
+
+def merkle_tree_of(operation_hashes: Sequence[bytes]) -> MerkleTree:
+    """The batch's Merkle tree: one leaf per operation, leaf data = 32-byte operation hash."""
+    return MerkleTree.from_leaves(list(operation_hashes))
+
+
+def evaluate_batch(anchor: Anchor, batch_file: bytes, store: RegistryStore) -> BatchResult:
+    """Decide the outcome of every operation of one anchored batch (reads ``store`` only)."""
+    try:
+        lines = decode_batch(batch_file)
+    except InvalidBatchError as e:
+        return _invalid(anchor, f"undecodable batch file: {e}")
+    if len(lines) != anchor.operation_count:
+        return _invalid(
+            anchor, f"batch holds {len(lines)} operations, anchor says {anchor.operation_count}"
+        )
+    hashes = [hashlib.sha256(line).digest() for line in lines]
+    if merkle_tree_of(hashes).root.hex() != anchor.merkle_root:
+        return _invalid(anchor, "Merkle root of the batch does not match the anchor")
+
+    already = store.processed(hashes)
+    parsed: list[ParsedOperation | DidError] = []
+    for line in lines:
+        try:
+            parsed.append(ParsedOperation.from_canonical(line))
+        except DidError as e:
+            parsed.append(e)
+    states = store.states(p.did.suffix for p in parsed if isinstance(p, ParsedOperation))
+    changed: dict[str, DidState] = {}
+    outcomes: list[OperationOutcome] = []
+    seen: set[bytes] = set()
+    for index, (digest, item) in enumerate(zip(hashes, parsed, strict=True)):
+        if digest in already or digest in seen:
+            continue  # anchored before: its first outcome stands
+        seen.add(digest)
+        op_hash = digest.hex()
+        if isinstance(item, DidError):
+            outcomes.append(OperationOutcome(op_hash, anchor.sequence, index, False, item.code))
+            continue
+        suffix = item.did.suffix
+        try:
+            new_state = apply_operation(
+                states.get(suffix),
+                item.operation,
+                op_hash,
+                AnchorPoint(anchor.sequence, index, anchor.timestamp),
+            )
+        except DidError as e:
+            outcomes.append(OperationOutcome(op_hash, anchor.sequence, index, False, e.code))
+            continue
+        states[suffix] = changed[suffix] = new_state
+        outcomes.append(OperationOutcome(op_hash, anchor.sequence, index, True))
+    record = AnchorRecord(anchor, tuple(hashes), True, None)
+    return BatchResult(record, tuple(outcomes), tuple(changed.values()))
+
+
+def _invalid(anchor: Anchor, reason: str) -> BatchResult:
+    log.warning("ignoring anchor %d: %s", anchor.sequence, reason)
+    return BatchResult(AnchorRecord(anchor, (), False, reason), (), ())
+
+
+class Observer:
+    """Applies anchors after the store's cursor, one committed transaction per anchor."""
+
+    def __init__(self, store: RegistryStore, cas: ContentStore, ledger: Ledger) -> None:
+        self._store = store
+        self._cas = cas
+        self._ledger = ledger
+
+    def catch_up(self, max_anchors: int = 1000) -> int:
+        """Process pending anchors; return how many. Raises :class:`BatchUnavailableError`
+        (the node stalls at that anchor) when a batch file is missing or corrupt."""
+        cursor = self._store.cursor()
+        anchors = self._ledger.anchors_after(cursor, max_anchors)
+        for anchor in anchors:
+            if anchor.sequence != cursor + 1:
+                raise BatchUnavailableError(
+                    f"ledger skipped from anchor {cursor} to {anchor.sequence}; refusing to continue"
+                )
+            result = evaluate_batch(anchor, self._fetch(anchor), self._store)
+            self._store.commit_anchor(result.record, result.outcomes, result.states)
+            cursor = anchor.sequence
+        return len(anchors)
+
+    def _fetch(self, anchor: Anchor) -> bytes:
+        try:
+            data = self._cas.get(anchor.batch_hash)
+        except LedgerError as e:
+            raise BatchUnavailableError(
+                f"anchor {anchor.sequence}: batch file {anchor.batch_hash} unavailable ({e.code})"
+            ) from e
+        if hashlib.sha256(data).hexdigest() != anchor.batch_hash:
+            raise BatchUnavailableError(
+                f"anchor {anchor.sequence}: batch file does not match its hash"
+            )
+        return data

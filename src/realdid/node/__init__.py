@@ -1,0 +1,13 @@
+"""The registry node service: operation intake, batching and anchoring, resolver.
+
+Example (a node on embedded defaults, served by uvicorn)::
+
+    node = RegistryNode(NodeConfig(data_dir=Path("data/node")))
+    uvicorn.run(create_app(node), port=8080)
+"""
+
+from ._app import create_app
+from ._problems import PROBLEM_BASE, PROBLEMS
+from ._service import NodeConfig, RegistryNode
+
+__all__ = ["PROBLEMS", "PROBLEM_BASE", "NodeConfig", "RegistryNode", "create_app"]

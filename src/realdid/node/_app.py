@@ -1,0 +1,325 @@
+"""The registry node's HTTP API (FastAPI). OpenAPI description at ``/openapi.json``.
+
+Routes (docs/api.md):
+
+* ``POST /1.0/operations`` — submit one operation or an array (bulk); 202 once durable;
+* ``GET /1.0/operations/{hash}`` — pending / anchored (+evidence) / rejected (+reason);
+* ``GET /1.0/identifiers/{did}`` — W3C DID Resolution (DIF Universal Resolver driver API);
+* ``GET /cas/{hash}`` — batch files; ``GET /healthz``; ``GET /metrics``.
+
+Every error is an RFC 9457 problem (``application/problem+json``) with a stable ``type``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from realdid import __version__
+from realdid.did import (
+    DID_JSON,
+    RESOLUTION_MEDIA_TYPE,
+    Did,
+    DidError,
+    MalformedOperationError,
+    ParsedOperation,
+    render_document,
+)
+from realdid.ledger import LedgerError
+
+from ._intake import GroupCommitter, IntakeRefusedError, precheck
+from ._problems import PROBLEM_MEDIA_TYPE, problem, problem_body
+from ._service import RegistryNode
+
+log = logging.getLogger(__name__)
+
+_HEX = frozenset("0123456789abcdef")
+_OPERATION_SCHEMA: dict[str, Any] = {
+    "description": "A did:realdid operation (docs/did-method.md section 3), or an array of them.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Operation"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Operation"},
+                        "maxItems": 1000,
+                    },
+                ]
+            }
+        }
+    },
+    "required": True,
+}
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 64 and _HEX.issuperset(text)
+
+
+def create_app(node: RegistryNode) -> FastAPI:
+    committer: GroupCommitter | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        nonlocal committer
+        node.start()
+        committer = GroupCommitter(node.store, node.clock)
+        log.info("registry node ready (ledger %s, data %s)", node.ledger.name, node.config.data_dir)
+        try:
+            yield
+        finally:
+            committer.close()
+            node.stop()
+
+    app = FastAPI(
+        title="RealDID registry node",
+        version=__version__,
+        summary="Submit did:realdid operations, follow them to the ledger, resolve DIDs.",
+        lifespan=lifespan,
+    )
+
+    @app.post(
+        "/1.0/operations",
+        status_code=202,
+        openapi_extra={"requestBody": _OPERATION_SCHEMA},
+        responses={
+            202: {"description": "Accepted and durable"},
+            400: {"content": _PROBLEM},
+            409: {"content": _PROBLEM},
+        },
+    )
+    async def submit(request: Request) -> Response:
+        """Submit a signed operation, or an array of them (all-or-nothing)."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("application/json", ""):
+            return problem("unsupported-media-type", f"got '{content_type}'")
+        declared = request.headers.get("content-length")
+        if declared is not None and (
+            not declared.isdigit() or int(declared) > node.config.max_request_bytes
+        ):
+            return problem(
+                "payload-too-large", f"body exceeds {node.config.max_request_bytes} bytes"
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > node.config.max_request_bytes:
+                return problem(
+                    "payload-too-large", f"body exceeds {node.config.max_request_bytes} bytes"
+                )
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            return problem("malformed-json", "request body is not valid JSON")
+        bulk = isinstance(value, list)
+        items = value if bulk else [value]
+        if not items:
+            return problem("empty-submission", "the array holds no operations")
+        if len(items) > node.config.max_operations_per_request:
+            return problem(
+                "payload-too-large",
+                f"at most {node.config.max_operations_per_request} operations per request",
+            )
+        result = await run_in_threadpool(_validate, node, items)
+        if isinstance(result, Response):
+            return result
+        accepted = [p for p in result if not node.store.is_queued(p.hash)]
+        assert committer is not None
+        await committer.persist(accepted)
+        for parsed in accepted:
+            node.metrics.operations_accepted.labels(parsed.operation.type).inc()
+        node.notify_queued(len(accepted))
+        receipts = [
+            {
+                "operationHash": p.hash,
+                "did": str(p.did),
+                "status": "pending",
+                "location": f"/1.0/operations/{p.hash}",
+            }
+            for p in result
+        ]
+        return JSONResponse(receipts if bulk else receipts[0], status_code=202)
+
+    @app.get("/1.0/operations/{operation_hash}", responses={404: {"content": _PROBLEM}})
+    def operation_status(operation_hash: str) -> Response:
+        """Where an operation is: ``pending``, ``anchored`` (with evidence) or ``rejected``."""
+        if not _is_hash(operation_hash):
+            return problem(
+                "invalid-operation-hash", "operation hashes are 64 lowercase hex characters"
+            )
+        outcome = node.store.outcome(operation_hash)
+        if outcome is None:
+            if node.store.is_queued(operation_hash):
+                return JSONResponse({"operationHash": operation_hash, "status": "pending"})
+            return problem("operation-not-found", "no pending or anchored operation has this hash")
+        record = node.store.anchor_record(outcome.sequence)
+        assert record is not None
+        body: dict[str, Any] = {
+            "operationHash": operation_hash,
+            "status": "anchored" if outcome.applied else "rejected",
+            "anchor": {"ledger": node.ledger.name, **record.anchor.to_dict()},
+        }
+        if outcome.applied:
+            tree = node._trees(outcome.sequence)
+            body["inclusionProof"] = {
+                "leafIndex": outcome.leaf,
+                "treeSize": tree.size,
+                "auditPath": [h.hex() for h in tree.inclusion_proof(outcome.leaf)],
+            }
+        else:
+            body["reason"] = outcome.reason
+        return JSONResponse(body)
+
+    @app.get(
+        "/1.0/identifiers/{did}", responses={400: {"content": _PROBLEM}, 404: {"content": _PROBLEM}}
+    )
+    def resolve(did: str, request: Request) -> Response:
+        """Resolve a DID (W3C DID Resolution; DIF Universal Resolver driver interface)."""
+        started = time.perf_counter()
+        try:
+            parsed = Did.parse(did)
+        except DidError as e:
+            status = 501 if e.code == "methodNotSupported" else 400
+            return _resolution_problem(status, e.code, str(e))
+        found = node.resolve(parsed)
+        if found is None:
+            return _resolution_problem(404, "notFound", "no anchored DID with this identifier")
+        state, result = found
+        status = 410 if state.deactivated else 200
+        accept = request.headers.get("accept", "")
+        node.metrics.resolutions.observe(time.perf_counter() - started)
+        if "application/did+json" in accept or "application/did+ld+json" in accept:
+            return JSONResponse(
+                render_document(parsed, state), status_code=status, media_type=DID_JSON
+            )
+        return JSONResponse(result, status_code=status, media_type=RESOLUTION_MEDIA_TYPE)
+
+    @app.get("/cas/{address}", responses={404: {"content": _PROBLEM}})
+    def cas(address: str) -> Response:
+        """A batch file by its SHA-256 address (peers fetch missing batches here)."""
+        if not _is_hash(address):
+            return problem(
+                "invalid-content-address", "content addresses are 64 lowercase hex characters"
+            )
+        try:
+            data = node.cas.get(address)
+        except LedgerError:
+            return problem("content-not-found", "no batch file with this address")
+        return Response(
+            data,
+            media_type="application/gzip",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """``200 ok`` or ``503 degraded`` with the reason (stalled observer, ledger down)."""
+        body = {
+            "status": "ok" if node.health.error is None else "degraded",
+            "ledger": node.ledger.name,
+            "anchorSequence": node.store.cursor(),
+            "queueLength": node.store.queue_length(),
+        }
+        if node.health.error is not None:
+            body["error"] = node.health.error
+            body["since"] = int(node.health.since)
+        return JSONResponse(body, status_code=200 if node.health.error is None else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def _custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi  # noqa: PLC0415 - only when asked
+
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                {
+                    "Operation": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"enum": ["create", "update", "recover", "deactivate"]}
+                        },
+                        "description": "See docs/did-method.md section 3 for each operation's members.",
+                    },
+                    "Problem": {
+                        "type": "object",
+                        "description": "RFC 9457 problem details",
+                        "properties": {
+                            "type": {"type": "string"},
+                            "title": {"type": "string"},
+                            "status": {"type": "integer"},
+                            "detail": {"type": "string"},
+                        },
+                    },
+                }
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = _custom_openapi  # type: ignore[method-assign]
+    return app
+
+
+def _validate(node: RegistryNode, items: list[Any]) -> list[ParsedOperation] | Response:
+    parsed_all: list[ParsedOperation] = []
+    pending: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            parsed = ParsedOperation.from_value(item)
+            precheck(parsed, node.store, pending)
+        except MalformedOperationError as e:
+            return _refuse(node, "malformed-operation", str(e), index, len(items))
+        except IntakeRefusedError as e:
+            return _refuse(node, e.code, e.detail, index, len(items))
+        pending.add(parsed.did.suffix)
+        parsed_all.append(parsed)
+    return parsed_all
+
+
+def _refuse(node: RegistryNode, code: str, detail: str, index: int, count: int) -> Response:
+    node.metrics.operations_refused.labels(code).inc()
+    if count > 1:
+        return problem(
+            code, f"operation {index}: {detail}; nothing in this request was accepted", index=index
+        )
+    return problem(code, detail)
+
+
+def _resolution_problem(status: int, error: str, detail: str) -> Response:
+    """An RFC 9457 problem that is at the same time a W3C DID Resolution error result."""
+    code = {
+        "invalidDid": "invalid-did",
+        "methodNotSupported": "method-not-supported",
+        "notFound": "not-found",
+    }[error]
+    body = {
+        "type": f"urn:realdid:problem:{code}",
+        "title": error,
+        "status": status,
+        "detail": detail,
+        "didDocument": None,
+        "didResolutionMetadata": {"error": error, "errorMessage": detail},
+        "didDocumentMetadata": {},
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+__all__ = ["create_app", "problem_body"]

@@ -1,0 +1,186 @@
+"""A registry node: intake, the anchoring loop, the observer and the resolver, composed.
+
+The HTTP layer (:mod:`._app`) is a thin skin over :class:`RegistryNode`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realdid.clock import Clock, SystemClock
+from realdid.crypto import KeyType, LocalSigner, Signer
+from realdid.did import Did, DidState, resolution_result
+from realdid.ledger import (
+    BatchWriter,
+    FileContentStore,
+    Ledger,
+    LedgerError,
+    MerkleTree,
+    Observer,
+    RegistryStore,
+    SoloLedger,
+    merkle_tree_of,
+)
+
+from ._metrics import NodeMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    data_dir: Path
+    batch_interval: float = 0.5
+    max_batch_operations: int = 10_000
+    max_request_bytes: int = 4 * 1024 * 1024
+    max_operations_per_request: int = 1_000
+
+
+@dataclass(slots=True)
+class Health:
+    error: str | None = None
+    since: float = field(default_factory=time.time)
+
+
+def load_or_create_key(path: Path) -> LocalSigner:
+    """The solo ledger's block-signing key: 32 random bytes in a 0600 file."""
+    if path.exists():
+        return LocalSigner(KeyType.ED25519, path.read_bytes())
+    signer = LocalSigner.generate()
+    secret = signer.secret_bytes()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(secret)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return signer
+
+
+class RegistryNode:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        ledger: Ledger | None = None,
+        clock: Clock | None = None,
+        ledger_signer: Signer | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = RegistryStore(config.data_dir / "node.db")
+        self.cas = FileContentStore(config.data_dir / "cas")
+        if ledger is None:
+            signer = ledger_signer or load_or_create_key(config.data_dir / "solo-ledger.key")
+            ledger = SoloLedger(config.data_dir / "ledger.db", signer, self.clock)
+        self.ledger = ledger
+        self.metrics = NodeMetrics()
+        self.health = Health()
+        self.writer = BatchWriter(
+            self.store, self.cas, ledger, max_operations=config.max_batch_operations
+        )
+        self.observer = Observer(self.store, self.cas, ledger)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._trees: functools._lru_cache_wrapper[MerkleTree] = functools.lru_cache(maxsize=256)(
+            self._tree
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Catch up with the ledger, then start the anchoring loop."""
+        self._step_observer()
+        self.writer.reset_claims()
+        self._thread = threading.Thread(target=self._loop, name="realdid-anchoring", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.ledger.close()
+        self.store.close()
+
+    def notify_queued(self, count: int) -> None:
+        self.metrics.queue_length.inc(count)
+        if self.store.queue_length() >= self.config.max_batch_operations:
+            self._wake.set()
+
+    def _loop(self) -> None:
+        backoff = self.config.batch_interval
+        while not self._stop.is_set():
+            self._wake.wait(timeout=backoff)
+            self._wake.clear()
+            try:
+                while self.writer.cut() is not None:
+                    self.metrics.anchors_written.inc()
+                    self._step_observer()
+                self._step_observer()
+            except LedgerError as e:
+                self._set_error(f"{e.code}: {e}")
+                backoff = min(backoff * 2, 10.0)
+                continue
+            except Exception:  # the loop must survive anything; operators see it in health
+                log.exception("anchoring loop failed")
+                self._set_error("internal error in the anchoring loop (see node log)")
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._clear_error()
+            backoff = self.config.batch_interval
+
+    def _step_observer(self) -> None:
+        before = self.store.cursor()
+        while self.observer.catch_up() > 0:
+            pass
+        after = self.store.cursor()
+        if after != before:
+            self.metrics.anchors_processed.inc(after - before)
+            self.metrics.anchor_sequence.set(after)
+            self.metrics.queue_length.set(self.store.queue_length())
+
+    def _set_error(self, message: str) -> None:
+        if self.health.error != message:
+            log.error("node degraded: %s", message)
+            self.health = Health(message)
+        self.metrics.stalled.set(1)
+
+    def _clear_error(self) -> None:
+        if self.health.error is not None:
+            log.info("node recovered")
+            self.health = Health()
+        self.metrics.stalled.set(0)
+
+    # -- resolution -------------------------------------------------------------------------------
+    def _tree(self, sequence: int) -> MerkleTree:
+        record = self.store.anchor_record(sequence)
+        if record is None:
+            raise LookupError(sequence)
+        return merkle_tree_of(record.leaves)
+
+    def evidence(self, state: DidState) -> dict[str, Any]:
+        """Anchoring evidence of the DID's latest operation: anchor + Merkle inclusion proof."""
+        record = self.store.anchor_record(state.updated.sequence)
+        if record is None:  # the index and anchors are written in one transaction
+            raise LookupError(f"anchor {state.updated.sequence} missing from the index")
+        tree = self._trees(state.updated.sequence)
+        return {
+            "anchor": {"ledger": self.ledger.name, **record.anchor.to_dict()},
+            "inclusionProof": {
+                "leafIndex": state.updated.leaf_index,
+                "treeSize": tree.size,
+                "auditPath": [h.hex() for h in tree.inclusion_proof(state.updated.leaf_index)],
+            },
+        }
+
+    def resolve(self, did: Did) -> tuple[DidState, dict[str, Any]] | None:
+        state = self.store.state(did.suffix)
+        if state is None:
+            return None
+        return state, resolution_result(did, state, self.evidence(state))

@@ -1,0 +1,66 @@
+"""The wallet's secret-handling layer: recovery phrase, key derivation, encrypted key store.
+
+Every private key is derived from one BIP-39 seed (:func:`derive_signer`), and the wallet's
+state lives in one passphrase-encrypted file (:class:`Keystore`). Example::
+
+    >>> from pathlib import Path
+    >>> from realdid.crypto import KeyType
+    >>> from realdid.wallet import Keystore, derive_signer, new_mnemonic, seed_from_mnemonic
+    >>> phrase = new_mnemonic()  # show once to the user, who writes it down
+    >>> Keystore.create(Path("wallet-dir"), "correct horse battery", {"mnemonic": phrase})
+    >>> store = Keystore.open(Path("wallet-dir"), "correct horse battery")
+    >>> seed = seed_from_mnemonic(store.payload["mnemonic"])
+    >>> signer = derive_signer(seed, "did/0/update/0", KeyType.ED25519)
+"""
+
+from __future__ import annotations
+
+from ._keystore import (
+    DEFAULT_MEMLIMIT,
+    DEFAULT_OPSLIMIT,
+    PASSPHRASE_ENV,
+    WALLET_FILENAME,
+    Keystore,
+    KeystoreCorruptError,
+    KeystoreError,
+    KeystoreExistsError,
+    KeystoreNotFoundError,
+    PassphraseMismatchError,
+    PayloadTooLargeError,
+    WeakPassphraseError,
+    WrongPassphraseError,
+    read_passphrase,
+)
+from ._seed import (
+    InvalidDerivationPathError,
+    InvalidMnemonicError,
+    derive_signer,
+    new_mnemonic,
+    normalize_mnemonic,
+    seed_from_mnemonic,
+    validate_derivation_path,
+)
+
+__all__ = [
+    "DEFAULT_MEMLIMIT",
+    "DEFAULT_OPSLIMIT",
+    "PASSPHRASE_ENV",
+    "WALLET_FILENAME",
+    "InvalidDerivationPathError",
+    "InvalidMnemonicError",
+    "Keystore",
+    "KeystoreCorruptError",
+    "KeystoreError",
+    "KeystoreExistsError",
+    "KeystoreNotFoundError",
+    "PassphraseMismatchError",
+    "PayloadTooLargeError",
+    "WeakPassphraseError",
+    "WrongPassphraseError",
+    "derive_signer",
+    "new_mnemonic",
+    "normalize_mnemonic",
+    "read_passphrase",
+    "seed_from_mnemonic",
+    "validate_derivation_path",
+]

@@ -1,0 +1,104 @@
+"""A small HTTP client for a registry node (used by the wallet and ``realdid resolve``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from realdid.did import RESOLUTION_MEDIA_TYPE
+
+
+class NodeClientError(Exception):
+    """The node refused a request (``code`` from its RFC 9457 problem) or was unreachable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+class NodeClient:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise NodeClientError(
+                "invalid-node-url",
+                f"node URL must start with http:// or https://, got '{base_url}'",
+            )
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise NodeClientError(
+                "node-unreachable",
+                f"cannot reach node at {self._http.base_url}: {type(e).__name__}",
+            ) from e
+
+    @staticmethod
+    def _problem(response: httpx.Response) -> NodeClientError:
+        try:
+            body = response.json()
+            code = str(body.get("type", "")).rsplit(":", 1)[-1] or f"http-{response.status_code}"
+            return NodeClientError(
+                code, f"{body.get('title', 'error')}: {body.get('detail', '')}".rstrip(": ")
+            )
+        except ValueError:
+            return NodeClientError(
+                f"http-{response.status_code}", f"node answered HTTP {response.status_code}"
+            )
+
+    def submit(self, operation: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", "/1.0/operations", json=operation)
+        if response.status_code != 202:
+            raise self._problem(response)
+        receipt: dict[str, Any] = response.json()
+        return receipt
+
+    def operation_status(self, operation_hash: str) -> dict[str, Any] | None:
+        response = self._request("GET", f"/1.0/operations/{operation_hash}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._problem(response)
+        status: dict[str, Any] = response.json()
+        return status
+
+    def resolve(self, did: str) -> tuple[int, dict[str, Any]]:
+        """The resolution result and HTTP status (200, or 410 for a deactivated DID)."""
+        response = self._request(
+            "GET", f"/1.0/identifiers/{did}", headers={"Accept": RESOLUTION_MEDIA_TYPE}
+        )
+        if response.status_code not in (200, 410):
+            raise self._problem(response)
+        result: dict[str, Any] = response.json()
+        return response.status_code, result
+
+    def wait_anchored(
+        self, operation_hash: str, *, timeout: float = 60.0, interval: float = 0.1
+    ) -> dict[str, Any]:
+        """Poll until the operation is anchored; raise if it was rejected or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.operation_status(operation_hash)
+            if status is not None and status["status"] == "anchored":
+                return status
+            if status is not None and status["status"] == "rejected":
+                raise NodeClientError(
+                    "operation-rejected",
+                    f"operation was rejected by the registry: {status.get('reason')}",
+                )
+            if time.monotonic() > deadline:
+                raise NodeClientError("timeout", f"operation not anchored within {timeout:.0f} s")
+            time.sleep(interval)

@@ -1,0 +1,374 @@
+"""The resident's wallet: DIDs controlled by keys derived from one seed.
+
+Nothing secret is stored but the BIP-39 mnemonic, inside the encrypted keystore; every key
+is re-derived on demand from the seed and a path (``did/<n>/<role>/<counter>``):
+
+* ``signing`` keys go into the DID document (``key-<counter+1>``);
+* the ``update`` key at counter *k* is revealed by the k-th update; the document never
+  holds it, so a stolen signing key cannot change the DID;
+* the ``recovery`` key is revealed only by ``recover`` and ``deactivate``.
+
+Because the create operation of DID number *n* is a pure function of the seed, a restored
+wallet finds its DIDs again by recomputing their identifiers and resolving them.
+
+Before each operation the wallet brings its view of the DID up to date: if its last
+operation is still pending it chains onto it; otherwise it resolves the DID and finds which
+derived keys match the anchored commitments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from realdid.crypto import KeyType, LocalSigner
+from realdid.did import (
+    CreateOperation,
+    DeactivateOperation,
+    Did,
+    DocumentContent,
+    ParsedOperation,
+    Patch,
+    PublicKeyEntry,
+    RecoverOperation,
+    ServiceEntry,
+    UpdateOperation,
+    commitment_of,
+    sign,
+    to_dict,
+)
+
+from ._client import NodeClient, NodeClientError
+from ._keystore import Keystore
+from ._seed import derive_signer, new_mnemonic, normalize_mnemonic, seed_from_mnemonic
+
+PAYLOAD_VERSION = 1
+SIGNING_PURPOSES = ("authentication", "assertionMethod", "capabilityInvocation")
+RESTORE_GAP_LIMIT = 5
+COMMITMENT_SCAN_LIMIT = 1000
+
+
+class WalletError(Exception):
+    code = "wallet-error"
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+class UnknownDidError(WalletError):
+    code = "unknown-did"
+
+
+class DidStateError(WalletError):
+    code = "did-state"
+
+
+@dataclass(slots=True)
+class DidRecord:
+    """What the wallet remembers about one of its DIDs (no secrets)."""
+
+    did: str
+    index: int
+    key_type: str
+    update_counter: int = 0
+    recovery_counter: int = 0
+    signing_counter: int = 0
+    previous: str = ""
+    last_operation: str = ""
+    deactivated: bool = False
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> DidRecord:
+        return cls(**value)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    did: str
+    operation_hash: str
+
+
+class Wallet:
+    def __init__(self, keystore: Keystore) -> None:
+        self._keystore = keystore
+        payload = keystore.payload
+        self._seed = seed_from_mnemonic(payload["mnemonic"])
+        self._records = [DidRecord.from_dict(r) for r in payload["dids"]]
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls, directory: Path, passphrase: str, *, mnemonic: str | None = None, **kdf: Any
+    ) -> tuple[Wallet, str]:
+        """Create a wallet; returns it and the mnemonic the resident must write down."""
+        phrase = normalize_mnemonic(mnemonic) if mnemonic is not None else new_mnemonic()
+        keystore = Keystore.create(
+            directory,
+            passphrase,
+            {"version": PAYLOAD_VERSION, "mnemonic": phrase, "dids": []},
+            **kdf,
+        )
+        return cls(keystore), phrase
+
+    @classmethod
+    def open(cls, directory: Path, passphrase: str) -> Wallet:
+        return cls(Keystore.open(directory, passphrase))
+
+    def _save(self) -> None:
+        payload = dict(self._keystore.payload)
+        payload["dids"] = [asdict(r) for r in self._records]
+        self._keystore.save(payload)
+
+    @property
+    def dids(self) -> list[DidRecord]:
+        return list(self._records)
+
+    def record(self, did: str) -> DidRecord:
+        for record in self._records:
+            if record.did == did:
+                return record
+        raise UnknownDidError(f"{did} is not a DID of this wallet (see 'realdid wallet did list')")
+
+    # -- key derivation -------------------------------------------------------------------------
+    def _key(self, index: int, role: str, counter: int, key_type: str) -> LocalSigner:
+        # The key type is part of the path so one index never reuses a secret across curves.
+        kind = KeyType(key_type)
+        return derive_signer(self._seed, f"did/{kind.value.lower()}/{index}/{role}/{counter}", kind)
+
+    def _signing_entry(self, record: DidRecord, counter: int) -> PublicKeyEntry:
+        key = self._key(record.index, "signing", counter, record.key_type)
+        return PublicKeyEntry(f"key-{counter + 1}", key.public_key, SIGNING_PURPOSES)
+
+    def signing_key(self, did: str) -> LocalSigner:
+        """The current document signing key (for presentations in later features)."""
+        record = self.record(did)
+        return self._key(record.index, "signing", record.signing_counter, record.key_type)
+
+    def initial_create(self, index: int, key_type: str) -> CreateOperation:
+        """The create operation of DID number ``index`` — a pure function of the seed."""
+        probe = DidRecord("", index, key_type)
+        return CreateOperation(
+            DocumentContent((self._signing_entry(probe, 0),), ()),
+            commitment_of(self._key(index, "update", 0, key_type).public_key),
+            commitment_of(self._key(index, "recovery", 0, key_type).public_key),
+        )
+
+    # -- operations ---------------------------------------------------------------------------
+    def create(self, client: NodeClient, key_type: str = KeyType.ED25519.value) -> Submitted:
+        index = max((r.index for r in self._records), default=-1) + 1
+        parsed = ParsedOperation.from_value(to_dict(self.initial_create(index, key_type)))
+        client.submit(to_dict(parsed.operation))
+        record = DidRecord(
+            str(parsed.did), index, key_type, previous=parsed.hash, last_operation=parsed.hash
+        )
+        self._records.append(record)
+        self._save()
+        return Submitted(record.did, parsed.hash)
+
+    def rotate(self, client: NodeClient, did: str) -> Submitted:
+        """Replace the document signing key with a fresh one and move to the next update key."""
+        record = self._synced(client, did)
+        old = self._signing_entry(record, record.signing_counter)
+        new = self._signing_entry(record, record.signing_counter + 1)
+        patches = (
+            Patch("add-public-keys", public_keys=(new,)),
+            Patch("remove-public-keys", ids=(old.id,)),
+        )
+        submitted = self._update(client, record, patches)
+        record.signing_counter += 1
+        self._save()
+        return submitted
+
+    def update(
+        self,
+        client: NodeClient,
+        did: str,
+        *,
+        add_services: tuple[ServiceEntry, ...] = (),
+        remove_services: tuple[str, ...] = (),
+        add_key: bool = False,
+        remove_keys: tuple[str, ...] = (),
+    ) -> Submitted:
+        record = self._synced(client, did)
+        patches: list[Patch] = []
+        if add_services:
+            patches.append(Patch("add-services", services=add_services))
+        if remove_services:
+            patches.append(Patch("remove-services", ids=remove_services))
+        if add_key:
+            patches.append(
+                Patch(
+                    "add-public-keys",
+                    public_keys=(self._signing_entry(record, record.signing_counter + 1),),
+                )
+            )
+        if remove_keys:
+            patches.append(Patch("remove-public-keys", ids=remove_keys))
+        if not patches:
+            raise WalletError(
+                "nothing to update: give --add-service, --remove-service, --add-key or --remove-key"
+            )
+        submitted = self._update(client, record, tuple(patches))
+        if add_key:
+            record.signing_counter += 1
+            self._save()
+        return submitted
+
+    def _update(
+        self, client: NodeClient, record: DidRecord, patches: tuple[Patch, ...]
+    ) -> Submitted:
+        update_key = self._key(record.index, "update", record.update_counter, record.key_type)
+        next_key = self._key(record.index, "update", record.update_counter + 1, record.key_type)
+        operation = sign(
+            UpdateOperation(
+                Did.parse(record.did),
+                record.previous,
+                update_key.public_key,
+                patches,
+                commitment_of(next_key.public_key),
+            ),
+            update_key,
+        )
+        return self._submit(client, record, to_dict(operation), update=1)
+
+    def recover(self, client: NodeClient, did: str) -> Submitted:
+        """Take back control with the recovery key: new document key, new update and recovery keys."""
+        record = self._synced(client, did)
+        recovery_key = self._key(record.index, "recovery", record.recovery_counter, record.key_type)
+        next_update = self._key(record.index, "update", record.update_counter + 1, record.key_type)
+        next_recovery = self._key(
+            record.index, "recovery", record.recovery_counter + 1, record.key_type
+        )
+        document = DocumentContent((self._signing_entry(record, record.signing_counter + 1),), ())
+        operation = sign(
+            RecoverOperation(
+                Did.parse(record.did),
+                record.previous,
+                recovery_key.public_key,
+                document,
+                commitment_of(next_update.public_key),
+                commitment_of(next_recovery.public_key),
+            ),
+            recovery_key,
+        )
+        submitted = self._submit(client, record, to_dict(operation), update=1, recovery=1)
+        record.signing_counter += 1
+        self._save()
+        return submitted
+
+    def deactivate(self, client: NodeClient, did: str) -> Submitted:
+        record = self._synced(client, did)
+        recovery_key = self._key(record.index, "recovery", record.recovery_counter, record.key_type)
+        operation = sign(
+            DeactivateOperation(Did.parse(record.did), record.previous, recovery_key.public_key),
+            recovery_key,
+        )
+        submitted = self._submit(client, record, to_dict(operation))
+        record.deactivated = True
+        self._save()
+        return submitted
+
+    def _submit(
+        self,
+        client: NodeClient,
+        record: DidRecord,
+        operation: dict[str, Any],
+        *,
+        update: int = 0,
+        recovery: int = 0,
+    ) -> Submitted:
+        receipt = client.submit(operation)
+        record.previous = record.last_operation = receipt["operationHash"]
+        record.update_counter += update
+        record.recovery_counter += recovery
+        self._save()
+        return Submitted(record.did, receipt["operationHash"])
+
+    # -- synchronisation with the registry --------------------------------------------------------
+    def _synced(self, client: NodeClient, did: str) -> DidRecord:
+        record = self.record(did)
+        if record.deactivated:
+            raise DidStateError(f"{did} is deactivated; no further operations are possible")
+        if record.last_operation:
+            status = client.operation_status(record.last_operation)
+            if status is not None and status["status"] == "pending":
+                return record  # chain onto our own pending operation
+        self._sync_from_registry(client, record)
+        self._save()
+        if record.deactivated:
+            raise DidStateError(f"{did} is deactivated; no further operations are possible")
+        return record
+
+    def _sync_from_registry(self, client: NodeClient, record: DidRecord) -> None:
+        try:
+            http_status, result = client.resolve(record.did)
+        except NodeClientError as e:
+            if e.code == "not-found":
+                raise DidStateError(
+                    f"{record.did} is not anchored yet; retry shortly or use --wait"
+                ) from e
+            raise
+        metadata = result["didDocumentMetadata"]
+        record.previous = metadata["versionId"]
+        record.last_operation = ""
+        if http_status == 410 or metadata.get("deactivated"):
+            record.deactivated = True
+            return
+        method = metadata["method"]
+        record.update_counter = self._find(record, "update", method["updateCommitment"])
+        record.recovery_counter = self._find(record, "recovery", method["recoveryCommitment"])
+        published = {
+            vm["publicKeyMultibase"] for vm in result["didDocument"].get("verificationMethod", [])
+        }
+        for counter in range(COMMITMENT_SCAN_LIMIT):
+            if (
+                self._key(
+                    record.index, "signing", counter, record.key_type
+                ).public_key.to_multibase()
+                in published
+            ):
+                record.signing_counter = counter
+        return
+
+    def _find(self, record: DidRecord, role: str, commitment: str) -> int:
+        for counter in _scan_from(getattr(record, f"{role}_counter")):
+            if (
+                commitment_of(self._key(record.index, role, counter, record.key_type).public_key)
+                == commitment
+            ):
+                return counter
+        raise DidStateError(
+            f"the registry's {role} commitment matches none of this wallet's keys: the DID is controlled elsewhere"
+        )
+
+    def restore(self, client: NodeClient, key_type: str = KeyType.ED25519.value) -> list[DidRecord]:
+        """Find this seed's DIDs on the registry (stops after a gap of unused indexes)."""
+        found: list[DidRecord] = []
+        gap, index = 0, 0
+        while gap < RESTORE_GAP_LIMIT:
+            did = str(self.initial_create(index, key_type).did)
+            try:
+                client.resolve(did)
+            except NodeClientError as e:
+                if e.code != "not-found":
+                    raise
+                gap += 1
+                index += 1
+                continue
+            gap = 0
+            record = DidRecord(did, index, key_type)
+            self._sync_from_registry(client, record)
+            if all(r.did != did for r in self._records):
+                self._records.append(record)
+            found.append(record)
+            index += 1
+        self._save()
+        return found
+
+
+def _scan_from(start: int) -> Iterator[int]:
+    """Counters near the remembered one first, then everything up to the scan limit."""
+    yield from range(start, min(start + 10, COMMITMENT_SCAN_LIMIT))
+    yield from (c for c in range(COMMITMENT_SCAN_LIMIT) if not start <= c < start + 10)
