@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from realdid.crypto import base58btc_encode
+
 from ._document import DocumentContent
 from ._errors import (
     CommitmentMismatchError,
@@ -92,7 +94,9 @@ def apply_operation(
         if state is not None:
             raise DidExistsError("a DID with this suffix already exists")
         return DidState(
-            suffix=operation.did.suffix,
+            # ``operation_hash`` is the SHA-256 of the create's canonical bytes, which is
+            # exactly the digest in its suffix: no need to canonicalize again.
+            suffix=base58btc_encode(b"\x12\x20" + bytes.fromhex(operation_hash)),
             document=operation.document,
             update_commitment=operation.update_commitment,
             recovery_commitment=operation.recovery_commitment,

@@ -28,7 +28,14 @@ from ._merkle import (
     node_hash,
     verify_inclusion,
 )
-from ._observer import BatchResult, BatchUnavailableError, Observer, evaluate_batch, merkle_tree_of
+from ._observer import (
+    BatchResult,
+    BatchUnavailableError,
+    Observer,
+    ParsedOperationCache,
+    evaluate_batch,
+    merkle_tree_of,
+)
 from ._solo import (
     Block,
     BlockIntegrityError,
@@ -68,6 +75,7 @@ __all__ = [
     "MerkleTree",
     "Observer",
     "OperationOutcome",
+    "ParsedOperationCache",
     "QueuedOperation",
     "RegistryReport",
     "RegistryStore",

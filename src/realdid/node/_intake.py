@@ -52,16 +52,21 @@ def precheck(parsed: ParsedOperation, store: RegistryStore, pending_suffixes: se
             f"operation was anchored at sequence {outcome.sequence} and {verdict}",
         )
     suffix = parsed.did.suffix
-    state = store.state(suffix)
     operation = parsed.operation
     try:
         if isinstance(operation, CreateOperation):
-            if state is not None:
+            if store.state(suffix) is not None:
                 raise DidExistsError("a DID with this suffix already exists")
             return
         if suffix in pending_suffixes or store.has_queued_for(suffix):
             verify_operation_signature(operation)
             return
+        # Read the state only after the queue was seen empty for this DID: the observer
+        # removes operations from the queue in the transaction that writes their state, so
+        # this state includes every operation that was queued. Read the other way round, an
+        # anchor committed in between leaves a stale state and a valid operation built on an
+        # acknowledged one is refused as stale-previous.
+        state = store.state(suffix)
         if state is None:
             raise DidNotFoundError("the DID does not exist (or its create is not anchored yet)")
         apply_operation(state, operation, parsed.hash, AnchorPoint(-1, -1, 0))

@@ -28,6 +28,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Request body must be application/json"),
     "invalid-patch": (422, "Patch cannot be applied to the DID document"),
+    "not-found": (404, "No such resource"),
+    "method-not-allowed": (405, "Method not allowed on this resource"),
+    "invalid-request": (400, "Request does not match the API"),
+    "internal-error": (500, "Internal error; the operator has been told (see node log)"),
     "not-ready": (503, "Node is not ready"),
 }
 

@@ -17,12 +17,14 @@ from realdid.clock import Clock, SystemClock
 from realdid.crypto import KeyType, LocalSigner, Signer
 from realdid.did import Did, DidState, resolution_result
 from realdid.ledger import (
+    Anchor,
     BatchWriter,
     FileContentStore,
     Ledger,
     LedgerError,
     MerkleTree,
     Observer,
+    ParsedOperationCache,
     RegistryStore,
     SoloLedger,
     merkle_tree_of,
@@ -84,12 +86,17 @@ class RegistryNode:
         self.writer = BatchWriter(
             self.store, self.cas, ledger, max_operations=config.max_batch_operations
         )
-        self.observer = Observer(self.store, self.cas, ledger)
+        self.parsed = ParsedOperationCache(capacity=2 * config.max_batch_operations)
+        self.observer = Observer(self.store, self.cas, ledger, self.parsed)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Anchors and their Merkle trees never change once processed: cache them.
         self._trees: functools._lru_cache_wrapper[MerkleTree] = functools.lru_cache(maxsize=256)(
             self._tree
+        )
+        self._anchors: functools._lru_cache_wrapper[Anchor] = functools.lru_cache(maxsize=65536)(
+            self._anchor
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -164,18 +171,21 @@ class RegistryNode:
             raise LookupError(sequence)
         return merkle_tree_of(record.leaves)
 
-    def evidence(self, state: DidState) -> dict[str, Any]:
-        """Anchoring evidence of the DID's latest operation: anchor + Merkle inclusion proof."""
-        record = self.store.anchor_record(state.updated.sequence)
-        if record is None:  # the index and anchors are written in one transaction
-            raise LookupError(f"anchor {state.updated.sequence} missing from the index")
-        tree = self._trees(state.updated.sequence)
+    def _anchor(self, sequence: int) -> Anchor:
+        anchor = self.store.anchor(sequence)
+        if anchor is None:  # the index and anchors are written in one transaction
+            raise LookupError(f"anchor {sequence} missing from the index")
+        return anchor
+
+    def evidence(self, sequence: int, leaf_index: int) -> dict[str, Any]:
+        """Anchoring evidence of one anchored operation: anchor + Merkle inclusion proof."""
+        tree = self._trees(sequence)
         return {
-            "anchor": {"ledger": self.ledger.name, **record.anchor.to_dict()},
+            "anchor": {"ledger": self.ledger.name, **self._anchors(sequence).to_dict()},
             "inclusionProof": {
-                "leafIndex": state.updated.leaf_index,
+                "leafIndex": leaf_index,
                 "treeSize": tree.size,
-                "auditPath": [h.hex() for h in tree.inclusion_proof(state.updated.leaf_index)],
+                "auditPath": [h.hex() for h in tree.inclusion_proof(leaf_index)],
             },
         }
 
@@ -183,4 +193,5 @@ class RegistryNode:
         state = self.store.state(did.suffix)
         if state is None:
             return None
-        return state, resolution_result(did, state, self.evidence(state))
+        evidence = self.evidence(state.updated.sequence, state.updated.leaf_index)
+        return state, resolution_result(did, state, evidence)
