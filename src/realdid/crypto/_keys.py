@@ -144,7 +144,9 @@ class PublicKey:
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise :class:`InvalidSignatureError` unless ``signature`` is valid for ``message``.
 
-        EC signatures are the 64-byte JOSE ``r || s`` form with SHA-256 as the digest.
+        EC signatures are the 64-byte JOSE ``r || s`` form with SHA-256 as the digest, and
+        must be low-S (``s <= n/2``): ECDSA's ``(r, n - s)`` twin would otherwise let anyone
+        change an operation's hash without its key.
         """
         if len(signature) != _SIGNATURE_LENGTH:
             raise InvalidSignatureError("signature must be 64 bytes")
@@ -206,6 +208,8 @@ def _load_verifier(key_type: KeyType, raw: bytes) -> _Verifier:
 
             def p256(message: bytes, signature: bytes) -> bool:
                 r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+                if s > _P256_ORDER // 2:
+                    return False  # high-S twin of a valid signature: refused, as secp256k1 does
                 try:
                     pk.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
                 except InvalidSignature:
@@ -304,6 +308,8 @@ class LocalSigner:
         if self._p256 is not None:
             der = self._p256.sign(message, ec.ECDSA(hashes.SHA256()))
             r, s = decode_dss_signature(der)
+            if s > _P256_ORDER // 2:
+                s = _P256_ORDER - s  # low-S form, so a signature has exactly one valid encoding
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         assert self._k1 is not None
         recoverable = self._k1.sign_recoverable(message, hasher=_sha256)

@@ -154,8 +154,10 @@ class Observer:
         cas: ContentStore,
         ledger: Ledger,
         cache: ParsedOperationCache | None = None,
+        on_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_batch = on_batch
         self._cas = cas
         self._ledger = ledger
         self._parse = _parse if cache is None else cache.parse
@@ -172,6 +174,8 @@ class Observer:
                 )
             result = evaluate_batch(anchor, self._fetch(anchor), self._store, self._parse)
             self._store.commit_anchor(result.record, result.outcomes, result.states)
+            if self._on_batch is not None:
+                self._on_batch(result)
             cursor = anchor.sequence
         return len(anchors)
 

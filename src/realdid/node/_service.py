@@ -18,6 +18,7 @@ from realdid.crypto import KeyType, LocalSigner, Signer
 from realdid.did import Did, DidState, resolution_result
 from realdid.ledger import (
     Anchor,
+    BatchResult,
     BatchWriter,
     FileContentStore,
     Ledger,
@@ -87,10 +88,11 @@ class RegistryNode:
             self.store, self.cas, ledger, max_operations=config.max_batch_operations
         )
         self.parsed = ParsedOperationCache(capacity=2 * config.max_batch_operations)
-        self.observer = Observer(self.store, self.cas, ledger, self.parsed)
+        self.observer = Observer(self.store, self.cas, ledger, self.parsed, self._count_outcomes)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._queued = 0
         # Anchors and their Merkle trees never change once processed: cache them.
         self._trees: functools._lru_cache_wrapper[MerkleTree] = functools.lru_cache(maxsize=256)(
             self._tree
@@ -116,8 +118,10 @@ class RegistryNode:
         self.store.close()
 
     def notify_queued(self, count: int) -> None:
-        self.metrics.queue_length.inc(count)
-        if self.store.queue_length() >= self.config.max_batch_operations:
+        """Intake tells the loop about new operations; a full batch cuts at once."""
+        self._queued += count  # approximate by design; re-read from the store after each anchor
+        self.metrics.queue_length.set(self._queued)
+        if self._queued >= self.config.max_batch_operations:
             self._wake.set()
 
     def _loop(self) -> None:
@@ -148,9 +152,21 @@ class RegistryNode:
             pass
         after = self.store.cursor()
         if after != before:
+            self._queued = self.store.queue_length()
             self.metrics.anchors_processed.inc(after - before)
             self.metrics.anchor_sequence.set(after)
-            self.metrics.queue_length.set(self.store.queue_length())
+            self.metrics.queue_length.set(self._queued)
+
+    def _count_outcomes(self, result: BatchResult) -> None:
+        if not result.record.valid:
+            log.warning(
+                "anchor %d ignored: %s", result.record.anchor.sequence, result.record.reason
+            )
+        applied = sum(1 for o in result.outcomes if o.applied)
+        self.metrics.operations_applied.inc(applied)
+        for outcome in result.outcomes:
+            if not outcome.applied:
+                self.metrics.operations_rejected.labels(outcome.reason or "unknown").inc()
 
     def _set_error(self, message: str) -> None:
         if self.health.error != message:

@@ -144,7 +144,10 @@ def test_b64url_decode_refuses_non_text(value: Any) -> None:
     [
         # draft-msporny-base58 section 5 examples.
         (b"Hello World!", "2NEpo7TZRRrLZSi2U"),
-        (b"The quick brown fox jumps over the lazy dog.", "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"),
+        (
+            b"The quick brown fox jumps over the lazy dog.",
+            "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z",
+        ),
         (b"\x00\x00(\x7f\xb4\xcd", "11233QC4"),
     ],
 )

@@ -412,3 +412,24 @@ def test_public_keys_compare_by_value(signer: LocalSigner) -> None:
     assert again.public_key == signer.public_key
     assert hash(again.public_key) == hash(signer.public_key)
     assert signer.public_key.algorithm == signer.key_type.algorithm
+
+
+_CURVE_ORDERS = {
+    KeyType.P256: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    KeyType.SECP256K1: 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
+}
+
+
+@pytest.mark.parametrize("key_type", list(_CURVE_ORDERS))
+def test_ecdsa_signatures_are_low_s_and_high_s_twins_are_refused(key_type: KeyType) -> None:
+    order = _CURVE_ORDERS[key_type]
+    signer = LocalSigner.generate(key_type)
+    for i in range(40):
+        message = b"operation %d" % i
+        signature = signer.sign(message)
+        s = int.from_bytes(signature[32:], "big")
+        assert s <= order // 2
+        signer.public_key.verify(message, signature)
+        twin = signature[:32] + (order - s).to_bytes(32, "big")
+        with pytest.raises(InvalidSignatureError):
+            signer.public_key.verify(message, twin)
