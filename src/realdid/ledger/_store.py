@@ -26,10 +26,10 @@ from typing import Any
 
 from realdid.did import DidState, ParsedOperation
 
-from ._interface import Anchor
+from ._interface import Anchor, LedgerIntegrityError
 from ._state_codec import decode_state, encode_state, suffix_from_key, suffix_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: compact binary index entries keyed by suffix digest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -100,6 +100,14 @@ class RegistryStore:
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
         )
         conn.commit()
+        found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        if found != str(SCHEMA_VERSION):
+            conn.close()
+            self._local.conn = None
+            raise LedgerIntegrityError(
+                f"{path} has database schema {found}, this version needs {SCHEMA_VERSION}; "
+                "move it aside and restart to rebuild the index from the ledger"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

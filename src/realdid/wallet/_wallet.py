@@ -343,29 +343,41 @@ class Wallet:
             f"the registry's {role} commitment matches none of this wallet's keys: the DID is controlled elsewhere"
         )
 
-    def restore(self, client: NodeClient, key_type: str = KeyType.ED25519.value) -> list[DidRecord]:
-        """Find this seed's DIDs on the registry (stops after a gap of unused indexes)."""
+    def restore(self, client: NodeClient) -> list[DidRecord]:
+        """Find this seed's DIDs on the registry.
+
+        DID number *n* exists under at most one key type (``create`` numbers DIDs across key
+        types), so each index is probed for every key type; the scan stops after
+        ``RESTORE_GAP_LIMIT`` consecutive indexes with no DID.
+        """
         found: list[DidRecord] = []
         gap, index = 0, 0
         while gap < RESTORE_GAP_LIMIT:
-            did = str(self.initial_create(index, key_type).did)
+            record = self._probe(client, index)
+            index += 1
+            if record is None:
+                gap += 1
+                continue
+            gap = 0
+            if all(r.did != record.did for r in self._records):
+                self._records.append(record)
+            found.append(record)
+        self._save()
+        return found
+
+    def _probe(self, client: NodeClient, index: int) -> DidRecord | None:
+        for key_type in KeyType:
+            did = str(self.initial_create(index, key_type.value).did)
             try:
                 client.resolve(did)
             except NodeClientError as e:
                 if e.code != "not-found":
                     raise
-                gap += 1
-                index += 1
                 continue
-            gap = 0
-            record = DidRecord(did, index, key_type)
+            record = DidRecord(did, index, key_type.value)
             self._sync_from_registry(client, record)
-            if all(r.did != did for r in self._records):
-                self._records.append(record)
-            found.append(record)
-            index += 1
-        self._save()
-        return found
+            return record
+        return None
 
 
 def _scan_from(start: int) -> Iterator[int]:

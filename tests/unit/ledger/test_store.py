@@ -1,0 +1,313 @@
+"""The node database (realdid.ledger._store): queue, outcomes, index, atomic anchor commits."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from realdid.crypto import KeyType, LocalSigner, multihash_b58
+from realdid.did import (
+    AnchorPoint,
+    CreateOperation,
+    DidState,
+    DocumentContent,
+    ParsedOperation,
+    PublicKeyEntry,
+    ServiceEntry,
+    commitment_of,
+    to_dict,
+)
+from realdid.ledger import (
+    Anchor,
+    AnchorRecord,
+    LedgerIntegrityError,
+    OperationOutcome,
+    RegistryStore,
+)
+
+T0 = 1_700_000_000
+
+
+def new_create() -> ParsedOperation:
+    return ParsedOperation.from_value(
+        to_dict(
+            CreateOperation(
+                DocumentContent(),
+                commitment_of(LocalSigner.generate().public_key),
+                commitment_of(LocalSigner.generate().public_key),
+            )
+        )
+    )
+
+
+def anchor(sequence: int, count: int = 1) -> Anchor:
+    digest = hashlib.sha256(f"anchor-{sequence}".encode()).hexdigest()
+    return Anchor(
+        sequence=sequence,
+        batch_hash=digest,
+        merkle_root=hashlib.sha256(digest.encode()).hexdigest(),
+        operation_count=count,
+        block_number=sequence,
+        block_hash=hashlib.sha256(b"block" + digest.encode()).hexdigest(),
+        transaction_id=hashlib.sha256(b"tx" + digest.encode()).hexdigest(),
+        timestamp=T0 + sequence,
+        anchorer="z6MkTestAnchorer",
+    )
+
+
+def state_for(i: int, *, deactivated: bool = False, rich: bool = False) -> DidState:
+    document = DocumentContent()
+    if rich:
+        document = DocumentContent(
+            tuple(
+                PublicKeyEntry(f"key-{n}", LocalSigner.generate(kind).public_key, purposes)
+                for n, (kind, purposes) in enumerate(
+                    [
+                        (KeyType.ED25519, ("authentication",)),
+                        (KeyType.P256, ("assertionMethod", "authentication")),
+                        (KeyType.SECP256K1, ("capabilityDelegation",)),
+                    ]
+                )
+            ),
+            (ServiceEntry("hub", "LinkedDomains", "https://hub.example/path?q=1"),),
+        )
+    created = AnchorPoint(i, 0, T0 + i)
+    return DidState(
+        suffix=multihash_b58(f"did-{i}".encode()),
+        document=DocumentContent() if deactivated else document,
+        update_commitment=None if deactivated else multihash_b58(f"u-{i}".encode()),
+        recovery_commitment=None if deactivated else multihash_b58(f"r-{i}".encode()),
+        version_id=hashlib.sha256(f"v-{i}".encode()).hexdigest(),
+        created=created,
+        updated=AnchorPoint(i + 1, 3, T0 + i + 5) if deactivated or rich else created,
+        deactivated=deactivated,
+    )
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "node.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[RegistryStore]:
+    s = RegistryStore(path)
+    yield s
+    s.close()
+
+
+# -- queue -------------------------------------------------------------------------------------
+def test_new_store_is_empty(store: RegistryStore) -> None:
+    assert store.cursor() == -1
+    assert store.queue_length() == 0
+    assert store.did_count() == 0
+    assert list(store.all_states()) == []
+    assert store.queued_after(0, 10) == []
+
+
+def test_enqueue_keeps_arrival_order_and_ignores_duplicates(store: RegistryStore) -> None:
+    a, b, c = new_create(), new_create(), new_create()
+    store.enqueue([a, b], T0)
+    store.enqueue([b, c, a], T0 + 1)
+    queued = store.queued_after(0, 10)
+    assert [q.hash for q in queued] == [a.hash, b.hash, c.hash]
+    assert [q.body for q in queued] == [a.canonical, b.canonical, c.canonical]
+    assert [q.suffix for q in queued] == [a.did.suffix, b.did.suffix, c.did.suffix]
+    assert store.queue_length() == 3
+    assert store.is_queued(b.hash)
+    assert not store.is_queued("00" * 32)
+    assert store.has_queued_for(c.did.suffix)
+    assert not store.has_queued_for(multihash_b58(b"nobody"))
+
+
+def test_queued_after_pages(store: RegistryStore) -> None:
+    ops = [new_create() for _ in range(5)]
+    store.enqueue(ops, T0)
+    first = store.queued_after(0, 2)
+    second = store.queued_after(first[-1].seq, 2)
+    third = store.queued_after(second[-1].seq, 2)
+    assert [q.hash for q in first + second + third] == [p.hash for p in ops]
+    assert store.queued_after(third[-1].seq, 2) == []
+
+
+def test_queue_survives_reopen(path: Path) -> None:
+    op = new_create()
+    first = RegistryStore(path)
+    first.enqueue([op], T0)
+    first.close()
+    second = RegistryStore(path)
+    try:
+        assert second.is_queued(op.hash)
+        assert second.queued_after(0, 1)[0].body == op.canonical
+    finally:
+        second.close()
+
+
+def test_concurrent_enqueues_from_threads(store: RegistryStore) -> None:
+    ops = [new_create() for _ in range(40)]
+    errors: list[BaseException] = []
+
+    def worker(chunk: list[ParsedOperation]) -> None:
+        try:
+            for op in chunk:
+                store.enqueue([op], T0)
+        except BaseException as e:  # reported below, in the test thread
+            errors.append(e)
+        finally:
+            store.close()  # this thread's connection
+
+    threads = [threading.Thread(target=worker, args=(ops[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.queue_length() == 40
+    assert {q.hash for q in store.queued_after(0, 100)} == {p.hash for p in ops}
+
+
+# -- anchors, outcomes and the index -----------------------------------------------------------
+def test_commit_anchor_records_everything(store: RegistryStore) -> None:
+    a, b = new_create(), new_create()
+    store.enqueue([a, b], T0)
+    leaves = (bytes.fromhex(a.hash), bytes.fromhex(b.hash))
+    states = [state_for(0, rich=True), state_for(1, deactivated=True)]
+    store.commit_anchor(
+        AnchorRecord(anchor(0, 2), leaves, True, None),
+        [OperationOutcome(a.hash, 0, 0, True), OperationOutcome(b.hash, 0, 1, False, "did-exists")],
+        states,
+    )
+    assert store.cursor() == 0
+    assert store.queue_length() == 0
+    assert store.outcome(a.hash) == OperationOutcome(a.hash, 0, 0, True, None)
+    assert store.outcome(b.hash) == OperationOutcome(b.hash, 0, 1, False, "did-exists")
+    assert store.outcome("ff" * 32) is None
+    record = store.anchor_record(0)
+    assert record == AnchorRecord(anchor(0, 2), leaves, True, None)
+    assert store.anchor_record(1) is None
+    for expected in states:
+        assert store.state(expected.suffix) == expected
+    assert store.states([s.suffix for s in states] * 2) == {s.suffix: s for s in states}
+    assert sorted(store.all_states(), key=lambda s: s.suffix) == sorted(
+        states, key=lambda s: s.suffix
+    )
+    assert store.did_count() == 2
+    assert store.processed(leaves) == set(leaves)
+
+
+def test_invalid_anchor_record_round_trips(store: RegistryStore) -> None:
+    op = new_create()
+    store.enqueue([op], T0)
+    store.commit_anchor(AnchorRecord(anchor(0), (), False, "bad root"), [], [])
+    assert store.anchor_record(0) == AnchorRecord(anchor(0), (), False, "bad root")
+    assert store.cursor() == 0
+    assert store.is_queued(op.hash)  # an invalid anchor anchors nothing
+
+
+def test_state_is_replaced_by_a_later_anchor(store: RegistryStore) -> None:
+    before = state_for(0)
+    store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [before])
+    after = DidState(
+        before.suffix,
+        before.document,
+        multihash_b58(b"next"),
+        before.recovery_commitment,
+        "ab" * 32,
+        before.created,
+        AnchorPoint(1, 0, T0 + 10),
+    )
+    store.commit_anchor(AnchorRecord(anchor(1), (), True, None), [], [after])
+    assert store.state(before.suffix) == after
+    assert store.did_count() == 1
+    assert store.cursor() == 1
+
+
+def test_failed_commit_changes_nothing(store: RegistryStore) -> None:
+    """An anchor is committed whole or not at all (what makes the observer crash-safe)."""
+    op = new_create()
+    store.enqueue([op], T0)
+    duplicate = OperationOutcome(op.hash, 0, 0, True)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_anchor(
+            AnchorRecord(anchor(0), (bytes.fromhex(op.hash),), True, None),
+            [duplicate, duplicate],  # the second insert violates the primary key
+            [state_for(0)],
+        )
+    assert store.cursor() == -1
+    assert store.anchor_record(0) is None
+    assert store.outcome(op.hash) is None
+    assert store.state(state_for(0).suffix) is None
+    assert store.is_queued(op.hash)
+    # The store is still usable afterwards.
+    store.commit_anchor(
+        AnchorRecord(anchor(0), (bytes.fromhex(op.hash),), True, None), [duplicate], []
+    )
+    assert store.cursor() == 0
+
+
+def test_anchor_cannot_be_committed_twice(store: RegistryStore) -> None:
+    store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(0)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(1)])
+    assert store.state(state_for(1).suffix) is None
+
+
+def test_commit_removes_every_leaf_from_the_queue(store: RegistryStore) -> None:
+    """Leaves without a new outcome (skipped duplicates) leave the queue too."""
+    skipped, applied = new_create(), new_create()
+    store.enqueue([skipped, applied], T0)
+    leaves = (bytes.fromhex(skipped.hash), bytes.fromhex(applied.hash))
+    store.commit_anchor(
+        AnchorRecord(anchor(0, 2), leaves, True, None),
+        [OperationOutcome(applied.hash, 0, 1, True)],
+        [],
+    )
+    assert store.queue_length() == 0
+
+
+def test_processed_and_states_work_across_chunks(store: RegistryStore) -> None:
+    hashes = [hashlib.sha256(str(i).encode()).digest() for i in range(1234)]
+    states = [state_for(i) for i in range(1234)]
+    store.commit_anchor(
+        AnchorRecord(anchor(0, len(hashes)), tuple(hashes), True, None),
+        [OperationOutcome(h.hex(), 0, i, True) for i, h in enumerate(hashes)],
+        states,
+    )
+    unknown = [hashlib.sha256(b"x" + h).digest() for h in hashes[:600]]
+    assert store.processed(hashes + unknown) == set(hashes)
+    assert store.processed(iter(hashes[:3])) == set(hashes[:3])
+    found = store.states(s.suffix for s in states)
+    assert len(found) == 1234
+    assert found[states[777].suffix] == states[777]
+    assert store.did_count() == 1234
+    record = store.anchor_record(0)
+    assert record is not None
+    assert record.leaves == tuple(hashes)
+
+
+def test_index_survives_reopen(path: Path) -> None:
+    state = state_for(7, rich=True)
+    first = RegistryStore(path)
+    first.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state])
+    first.close()
+    second = RegistryStore(path)
+    try:
+        assert second.state(state.suffix) == state
+        assert second.cursor() == 0
+    finally:
+        second.close()
+
+
+def test_a_database_of_another_schema_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    RegistryStore(tmp_path / "node.db").close()
+    conn = sqlite3.connect(tmp_path / "node.db")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerIntegrityError, match="schema 1"):
+        RegistryStore(tmp_path / "node.db")
