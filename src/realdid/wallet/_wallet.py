@@ -322,15 +322,26 @@ class Wallet:
         published = {
             vm["publicKeyMultibase"] for vm in result["didDocument"].get("verificationMethod", [])
         }
-        for counter in range(COMMITMENT_SCAN_LIMIT):
-            if (
-                self._key(
-                    record.index, "signing", counter, record.key_type
-                ).public_key.to_multibase()
+        record.signing_counter = self._newest_signing_counter(record, published)
+
+    def _newest_signing_counter(self, record: DidRecord, published: set[str]) -> int:
+        """The highest counter whose signing key is in the document: the remembered window
+        first, the whole scan range only when the window holds none of them."""
+
+        def newest(counters: range) -> int | None:
+            matches = [
+                c
+                for c in counters
+                if self._key(record.index, "signing", c, record.key_type).public_key.to_multibase()
                 in published
-            ):
-                record.signing_counter = counter
-        return
+            ]
+            return max(matches, default=None)
+
+        window = newest(range(min(record.signing_counter + 10, COMMITMENT_SCAN_LIMIT)))
+        if window is not None:
+            return window
+        found = newest(range(COMMITMENT_SCAN_LIMIT))
+        return record.signing_counter if found is None else found
 
     def _find(self, record: DidRecord, role: str, commitment: str) -> int:
         for counter in _scan_from(getattr(record, f"{role}_counter")):
