@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data/node
 HOST ?= 127.0.0.1
 PORT ?= 8080
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format bench clean venv
 
@@ -26,7 +27,7 @@ run: $(STAMP)
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
 	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) node_modules/.stamp
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -38,8 +39,22 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)
+bench: $(STAMP) node_modules/.stamp
 	$(BIN)/python bench/bench_node.py
+	$(BIN)/python bench/bench_evm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# -- EVM tooling (issue 3): solc-js compiles the anchor contract, anvil is the local chain --
+ANVIL := node_modules/.bin/anvil
+
+.PHONY: contracts
+
+node_modules/.stamp: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "installing Node.js and npm (Debian packages)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+	npm ci --no-audit --no-fund && touch $@
+
+contracts: node_modules/.stamp
+	node scripts/build_contracts.mjs

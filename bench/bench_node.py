@@ -144,6 +144,38 @@ def start_node(
     raise RuntimeError("node did not start")
 
 
+def submit_all(url: str, creates: list[bytes], bulk: int, clients: int) -> None:
+    """Submit canonical operations in bulk requests from ``clients`` threads."""
+    bodies = [b"[" + b",".join(creates[i : i + bulk]) + b"]" for i in range(0, len(creates), bulk)]
+
+    def send(indexes: range) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for i in indexes:
+                r = http.post(
+                    "/1.0/operations",
+                    content=bodies[i],
+                    headers={"content-type": "application/json"},
+                )
+                if r.status_code != 202:
+                    raise RuntimeError(f"submission refused: {r.status_code} {r.text[:200]}")
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, [range(c, len(bodies), clients) for c in range(clients)]))
+
+
+def wait_until(url: str, operation_hash: str, timeout: float = 3600) -> None:
+    """Until the queue is empty and ``operation_hash`` is anchored and applied."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while time.monotonic() < deadline:
+            health = http.get("/healthz").json()
+            status = http.get(f"/1.0/operations/{operation_hash}").json()
+            if health["queueLength"] == 0 and status.get("status") == "anchored":
+                return
+            time.sleep(0.02)
+    raise RuntimeError("operations were not anchored in time")
+
+
 def bench_end_to_end(
     creates: list[bytes], clients: int, bulk: int, max_batch: int
 ) -> dict[str, float]:
@@ -151,36 +183,12 @@ def bench_end_to_end(
         port = free_port()
         proc = start_node(Path(tmp) / "node", port, batch_interval=0.2, max_batch=max_batch)
         url = f"http://127.0.0.1:{port}"
-        bodies = [
-            b"[" + b",".join(creates[i : i + bulk]) + b"]" for i in range(0, len(creates), bulk)
-        ]
         last_hash = ParsedOperation.from_canonical(creates[-1]).hash
         try:
             start = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-
-                def send(indexes: range) -> None:
-                    with httpx.Client(base_url=url, timeout=120) as http:
-                        for i in indexes:
-                            r = http.post(
-                                "/1.0/operations",
-                                content=bodies[i],
-                                headers={"content-type": "application/json"},
-                            )
-                            if r.status_code != 202:
-                                raise RuntimeError(
-                                    f"submission refused: {r.status_code} {r.text[:200]}"
-                                )
-
-                list(pool.map(send, [range(c, len(bodies), clients) for c in range(clients)]))
+            submit_all(url, creates, bulk, clients)
             accepted = time.perf_counter() - start
-            with httpx.Client(base_url=url, timeout=30) as http:
-                while True:
-                    health = http.get("/healthz").json()
-                    status = http.get(f"/1.0/operations/{last_hash}").json()
-                    if health["queueLength"] == 0 and status.get("status") == "anchored":
-                        break
-                    time.sleep(0.02)
+            wait_until(url, last_hash)
             elapsed = time.perf_counter() - start
         finally:
             proc.terminate()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
@@ -11,13 +12,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from realdid.crypto import KeyType
+from realdid.crypto import CryptoError, KeyType, LocalSigner, PublicKey
 from realdid.did import DidError, MalformedOperationError, ServiceEntry
 from realdid.ledger import LedgerError, verify_registry, verify_resolution_evidence
 from realdid.wallet import PASSPHRASE_ENV, KeystoreError, read_passphrase
 from realdid.wallet._client import NodeClient, NodeClientError
 from realdid.wallet._seed import InvalidMnemonicError
 from realdid.wallet._wallet import Submitted, Wallet, WalletError
+
+from ._evm import open_evm_ledger, read_key_file
 
 app = typer.Typer(
     name="realdid",
@@ -34,6 +37,18 @@ wallet_app.add_typer(did_app, name="did")
 app.add_typer(ledger_app, name="ledger")
 
 MNEMONIC_ENV = "REALDID_MNEMONIC"
+
+
+class AnchorerAction(enum.StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+class LedgerKind(enum.StrEnum):
+    SOLO = "solo"
+    EVM = "evm"
+
+
 _EXPECTED = (
     DidError,
     LedgerError,
@@ -124,21 +139,67 @@ def serve(
     max_batch: Annotated[
         int, typer.Option(help="Operations per batch at most.", min=1, max=100_000)
     ] = 10_000,
+    ledger: Annotated[
+        LedgerKind,
+        typer.Option(help="solo: embedded signed block log; evm: anchor contract on an EVM chain."),
+    ] = LedgerKind.SOLO,
+    evm_url: Annotated[
+        str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
+    ] = None,
+    anchor_contract: Annotated[
+        str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
+    ] = None,
+    anchorer_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchorer-key-file",
+            help="secp256k1 key (hex) of a permitted anchorer; without it the node only follows.",
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int,
+        typer.Option(
+            help="Blocks an anchor must be buried under before it is applied.", min=0, max=1000
+        ),
+    ] = 2,
+    peers: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated base URLs of consortium nodes to fetch batch files from."
+        ),
+    ] = "",
 ) -> None:
-    """Run a registry node on embedded defaults (SQLite + the solo ledger)."""
+    """Run a registry node (default: embedded SQLite + the solo ledger)."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from realdid.node import NodeConfig, RegistryNode, create_app  # noqa: PLC0415
+    from realdid.node import NodeConfig, NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    peer_urls = tuple(p.strip() for p in peers.split(",") if p.strip())
+    for url in peer_urls:
+        if not url.startswith(("http://", "https://")):
+            fail(f"--peers: '{url}' is not an http(s) URL")
     with user_errors():
-        node = RegistryNode(
-            NodeConfig(
-                data_dir=data_dir, batch_interval=batch_interval, max_batch_operations=max_batch
+        chain = None
+        if ledger is LedgerKind.EVM:
+            chain = open_evm_ledger(
+                data_dir, evm_url, anchor_contract, anchorer_key_file, confirmations
             )
+        elif evm_url or anchor_contract or anchorer_key_file:
+            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
+        config = NodeConfig(
+            data_dir=data_dir,
+            batch_interval=batch_interval,
+            max_batch_operations=max_batch,
+            peers=peer_urls,
+            accepts_operations=chain is None or anchorer_key_file is not None,
         )
+        try:
+            node = RegistryNode(config, ledger=chain)
+        except NodeSetupError as e:
+            fail(str(e))
     uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
 
 
@@ -293,15 +354,95 @@ def resolve(
 @ledger_app.command("verify")
 def ledger_verify(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")],
+    expected_signer: Annotated[
+        str | None,
+        typer.Option(
+            "--expected-signer",
+            help="publicKeyMultibase the solo ledger must be signed by (detects a ledger re-signed under another key).",
+        ),
+    ] = None,
 ) -> None:
     """Re-verify the block chain, every batch file and the index derived from them."""
     with user_errors():
         if not data_dir.is_dir():
             fail(f"no data directory at {data_dir}")
-        report = verify_registry(data_dir)
+        signer = None
+        if expected_signer is not None:
+            try:
+                signer = PublicKey.from_multibase(expected_signer)
+            except CryptoError as e:
+                fail(f"--expected-signer: {e}")
+        report = verify_registry(data_dir, expected_signer=signer)
     typer.echo(
         f"ok: {report.blocks} blocks, {report.operations} operations, {report.dids} DIDs verified"
     )
+
+
+EvmUrl = Annotated[str, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain.")]
+AdminKeyFile = Annotated[
+    Path, typer.Option("--admin-key-file", help="secp256k1 key (hex) of the contract admin.")
+]
+
+
+@ledger_app.command("keygen")
+def ledger_keygen(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the new key (hex, mode 0600).")
+    ],
+) -> None:
+    """Create a secp256k1 key for an anchorer or admin and print its Ethereum address."""
+    from eth_account import Account  # noqa: PLC0415 - web3 stack loads only for EVM commands
+
+    if out.exists():
+        fail(f"{out} exists; refusing to overwrite a key")
+    signer = LocalSigner.generate(KeyType.SECP256K1)
+    with user_errors():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(signer.secret_bytes().hex() + "\n")
+    typer.echo(Account.from_key(signer.secret_bytes()).address)
+
+
+@ledger_app.command("deploy")
+def ledger_deploy(
+    evm_url: EvmUrl,
+    admin_key_file: AdminKeyFile,
+    anchorer: Annotated[
+        list[str] | None,
+        typer.Option("--anchorer", help="Address permitted to anchor (repeatable)."),
+    ] = None,
+) -> None:
+    """Deploy the RealDIDAnchor contract and permit the given anchorers; prints its address."""
+    from realdid.ledger import EvmLedger  # noqa: PLC0415 - web3 loads only for EVM commands
+
+    key = read_key_file(admin_key_file, "--admin-key-file")
+    with user_errors():
+        address = EvmLedger.deploy(evm_url, key, list(anchorer or []))
+    typer.echo(address)
+
+
+@ledger_app.command("anchorer")
+def ledger_anchorer(
+    action: Annotated[AnchorerAction, typer.Argument(help="add or remove")],
+    address: Annotated[str, typer.Argument(help="The anchorer's Ethereum address.")],
+    evm_url: EvmUrl,
+    anchor_contract: Annotated[
+        str, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
+    ],
+    admin_key_file: AdminKeyFile,
+) -> None:
+    """Permit or revoke a consortium member's anchorer address (admin only)."""
+    from realdid.ledger import EvmAnchorAdmin  # noqa: PLC0415 - web3 loads only for EVM commands
+
+    key = read_key_file(admin_key_file, "--admin-key-file")
+    with user_errors(), EvmAnchorAdmin(evm_url, anchor_contract, key) as admin:
+        if action is AnchorerAction.ADD:
+            admin.add_anchorer(address)
+        else:
+            admin.remove_anchorer(address)
+        permitted = admin.is_anchorer(address)
+    typer.echo(f"{address} {'is' if permitted else 'is not'} a permitted anchorer")
 
 
 def main() -> None:

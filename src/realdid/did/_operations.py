@@ -24,10 +24,11 @@ See docs/did-method.md for the normative text. Example::
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import orjson
 
 from realdid.crypto import (
     CryptoError,
@@ -427,8 +428,10 @@ class ParsedOperation:
         if len(data) > MAX_OPERATION_BYTES:
             raise MalformedOperationError(f"operation exceeds {MAX_OPERATION_BYTES} bytes")
         try:
-            value = json.loads(data)
-        except (ValueError, RecursionError) as e:
+            # orjson bounds nesting (1,024 levels) on its own: hostile batch lines cannot
+            # exhaust the stack whatever the interpreter's recursion limit is.
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as e:
             raise MalformedOperationError("operation is not valid JSON") from e
         parsed = cls.from_value(value)
         if parsed.canonical != data:

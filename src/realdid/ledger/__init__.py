@@ -1,5 +1,8 @@
 """Batching, Merkle proofs, content-addressed batch files, ledger backends, the observer."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._batch import MAX_BATCH_OPERATIONS, InvalidBatchError, decode_batch, encode_batch
 from ._cas import (
     ContentIntegrityError,
@@ -30,6 +33,7 @@ from ._merkle import (
 )
 from ._observer import (
     BatchResult,
+    BatchSource,
     BatchUnavailableError,
     Observer,
     ParsedOperationCache,
@@ -47,12 +51,17 @@ from ._store import AnchorRecord, OperationOutcome, QueuedOperation, RegistrySto
 from ._verify import RegistryReport, verify_registry
 from ._writer import BatchWriter
 
+if TYPE_CHECKING:
+    from ._evm import AnchorRejectedError, EvmAnchorAdmin, EvmLedger
+
 __all__ = [
     "MAX_BATCH_OPERATIONS",
     "Anchor",
     "AnchorRecord",
+    "AnchorRejectedError",
     "AnchorRequest",
     "BatchResult",
+    "BatchSource",
     "BatchUnavailableError",
     "BatchWriter",
     "Block",
@@ -61,6 +70,8 @@ __all__ = [
     "ContentNotFoundError",
     "ContentStore",
     "ContentStoreError",
+    "EvmAnchorAdmin",
+    "EvmLedger",
     "FileContentStore",
     "InvalidAddressError",
     "InvalidAnchorRequestError",
@@ -93,3 +104,16 @@ __all__ = [
     "verify_registry",
     "verify_resolution_evidence",
 ]
+
+
+# The evm backend pulls in web3, which takes over a second to import: it is loaded on first
+# use of one of its names, so that the CLI, the wallet and solo nodes keep starting fast.
+_LAZY_EVM = frozenset({"AnchorRejectedError", "EvmAnchorAdmin", "EvmLedger"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_EVM:
+        value = getattr(importlib.import_module("._evm", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from realdid.did import AnchorPoint, DidError, DidState, ParsedOperation, apply_operation
 
@@ -32,6 +33,16 @@ from ._merkle import MerkleTree
 from ._store import AnchorRecord, OperationOutcome, RegistryStore
 
 log = logging.getLogger(__name__)
+
+
+class BatchSource(Protocol):
+    """Where an observer looks for a batch file it does not hold (peers, in a consortium).
+
+    ``fetch`` returns bytes whose SHA-256 is ``batch_hash`` — implementations check that
+    before returning — or ``None`` when no source has a valid copy.
+    """
+
+    def fetch(self, batch_hash: str) -> bytes | None: ...
 
 
 class BatchUnavailableError(LedgerError):
@@ -155,8 +166,10 @@ class Observer:
         ledger: Ledger,
         cache: ParsedOperationCache | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
+        source: BatchSource | None = None,
     ) -> None:
         self._store = store
+        self._source = source
         self._on_batch = on_batch
         self._cas = cas
         self._ledger = ledger
@@ -180,14 +193,22 @@ class Observer:
         return len(anchors)
 
     def _fetch(self, anchor: Anchor) -> bytes:
+        """The anchor's batch file from local storage, else from the batch source (stored
+        locally once its hash checks); the observer stalls here if neither has it."""
         try:
             data = self._cas.get(anchor.batch_hash)
         except LedgerError as e:
+            problem = e.code
+        else:
+            if hashlib.sha256(data).hexdigest() == anchor.batch_hash:
+                return data
+            problem = "content-integrity"
+        fetched = None if self._source is None else self._source.fetch(anchor.batch_hash)
+        if fetched is None or hashlib.sha256(fetched).hexdigest() != anchor.batch_hash:
+            where = "locally" if self._source is None else "locally or from any peer"
             raise BatchUnavailableError(
-                f"anchor {anchor.sequence}: batch file {anchor.batch_hash} unavailable ({e.code})"
-            ) from e
-        if hashlib.sha256(data).hexdigest() != anchor.batch_hash:
-            raise BatchUnavailableError(
-                f"anchor {anchor.sequence}: batch file does not match its hash"
+                f"anchor {anchor.sequence}: no valid copy of batch file {anchor.batch_hash} "
+                f"{where} ({problem}); stalled here rather than skip it"
             )
-        return data
+        self._cas.put(fetched)
+        return fetched

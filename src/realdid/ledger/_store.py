@@ -303,6 +303,21 @@ class RegistryStore:
         )
         return None if row is None else anchor_from_dict(json.loads(row[0]))
 
+    def recent_anchors(self, limit: int, before: int | None = None) -> list[AnchorRecord]:
+        """Newest processed anchors first (the explorer's front page); leaves not loaded."""
+        bound = (1 << 62) if before is None else before
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT anchor, valid, reason FROM anchors WHERE sequence < ? ORDER BY sequence DESC LIMIT ?",
+                (bound, limit),
+            )
+            .fetchall()
+        )
+        return [
+            AnchorRecord(anchor_from_dict(json.loads(r[0])), (), bool(r[1]), r[2]) for r in rows
+        ]
+
     def did_count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM dids").fetchone()[0])
 

@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from realdid.crypto import PublicKey
+
 from ._batch import InvalidBatchError, decode_batch
 from ._cas import FileContentStore
 from ._interface import LedgerError, LedgerIntegrityError
@@ -33,8 +35,13 @@ class RegistryReport:
     dids: int
 
 
-def verify_registry(data_dir: Path) -> RegistryReport:
-    """Verify ``data_dir`` (a node's ``--data-dir``); raise :class:`LedgerIntegrityError`."""
+def verify_registry(data_dir: Path, *, expected_signer: PublicKey | None = None) -> RegistryReport:
+    """Verify ``data_dir`` (a node's ``--data-dir``); raise :class:`LedgerIntegrityError`.
+
+    Without ``expected_signer`` the block log is checked against the key it is pinned to,
+    which does not detect a whole ledger re-signed under another key; operators pass the
+    key they published.
+    """
     ledger_path, node_path = data_dir / "ledger.db", data_dir / "node.db"
     if not node_path.is_file():
         raise LedgerIntegrityError(f"no registry node database at {node_path}")
@@ -43,7 +50,7 @@ def verify_registry(data_dir: Path) -> RegistryReport:
     stored = RegistryStore(node_path)
     applied_up_to = stored.cursor()  # a running node may not have applied the newest anchor yet
     try:
-        report = ledger.verify()
+        report = ledger.verify(expected_signer)
         operations = 0
         with tempfile.TemporaryDirectory(prefix="realdid-verify-") as scratch:
             rebuilt = RegistryStore(Path(scratch) / "rebuilt.db")

@@ -8,6 +8,6 @@ Example (a node on embedded defaults, served by uvicorn)::
 
 from ._app import create_app
 from ._problems import PROBLEM_BASE, PROBLEMS
-from ._service import NodeConfig, RegistryNode
+from ._service import NodeConfig, NodeSetupError, RegistryNode
 
-__all__ = ["PROBLEMS", "PROBLEM_BASE", "NodeConfig", "RegistryNode", "create_app"]
+__all__ = ["PROBLEMS", "PROBLEM_BASE", "NodeConfig", "NodeSetupError", "RegistryNode", "create_app"]

@@ -13,12 +13,12 @@ Every error is an RFC 9457 problem (``application/problem+json``) with a stable 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -38,6 +38,7 @@ from realdid.did import (
 )
 from realdid.ledger import LedgerError
 
+from ._explorer import explorer_router
 from ._intake import GroupCommitter, IntakeRefusedError, precheck
 from ._problems import PROBLEM_MEDIA_TYPE, problem, problem_body
 from ._service import RegistryNode
@@ -92,9 +93,13 @@ def create_app(node: RegistryNode) -> FastAPI:
         lifespan=lifespan,
     )
 
+    app.include_router(explorer_router(node))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_problem(_: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "invalid-request")
+        code = {404: "no-such-resource", 405: "method-not-allowed"}.get(
+            exc.status_code, "invalid-request"
+        )
         return problem(code, "see /docs for the API")
 
     @app.exception_handler(RequestValidationError)
@@ -119,6 +124,8 @@ def create_app(node: RegistryNode) -> FastAPI:
     )
     async def submit(request: Request) -> Response:
         """Submit a signed operation, or an array of them (all-or-nothing)."""
+        if not node.config.accepts_operations:
+            return problem("read-only-node", "this node has no anchorer key")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ("application/json", ""):
             return problem("unsupported-media-type", f"got '{content_type}'")
@@ -137,8 +144,10 @@ def create_app(node: RegistryNode) -> FastAPI:
                     "payload-too-large", f"body exceeds {node.config.max_request_bytes} bytes"
                 )
         try:
-            value = json.loads(body)
-        except (ValueError, RecursionError):
+            # orjson bounds nesting itself (1,024 levels), independent of the interpreter's
+            # recursion limit, so hostile nesting is a parse error, never a stack overflow.
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return problem("malformed-json", "request body is not valid JSON")
         bulk = isinstance(value, list)
         items = value if bulk else [value]
@@ -149,7 +158,7 @@ def create_app(node: RegistryNode) -> FastAPI:
                 "payload-too-large",
                 f"at most {node.config.max_operations_per_request} operations per request",
             )
-        result = await run_in_threadpool(_validate, node, items)
+        result = await run_in_threadpool(_validate, node, items, bulk)
         if isinstance(result, Response):
             return result
         assert committer is not None
@@ -213,19 +222,18 @@ def create_app(node: RegistryNode) -> FastAPI:
         try:
             parsed = Did.parse(did)
         except DidError as e:
-            status = 501 if e.code == "methodNotSupported" else 400
-            return _resolution_problem(status, e.code, str(e))
+            return _resolution_problem(e.code, str(e))
         found = node.resolve(parsed)
         if found is None:
-            return _resolution_problem(404, "notFound", "no anchored DID with this identifier")
+            return _resolution_problem("notFound", "no anchored DID with this identifier")
         state, result = found
         status = 410 if state.deactivated else 200
         accept = request.headers.get("accept", "")
         node.metrics.resolutions.observe(time.perf_counter() - started)
-        if "application/did+json" in accept or "application/did+ld+json" in accept:
-            return JSONResponse(
-                render_document(parsed, state), status_code=status, media_type=DID_JSON
-            )
+        for media_type in (DID_JSON, "application/did+ld+json"):
+            if media_type in accept:
+                document = render_document(parsed, state)
+                return JSONResponse(document, status_code=status, media_type=media_type)
         return JSONResponse(result, status_code=status, media_type=RESOLUTION_MEDIA_TYPE)
 
     @app.get("/cas/{address}", responses={404: {"content": _PROBLEM}})
@@ -248,12 +256,14 @@ def create_app(node: RegistryNode) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> Response:
         """``200 ok`` or ``503 degraded`` with the reason (stalled observer, ledger down)."""
-        body = {
+        body: dict[str, Any] = {
             "status": "ok" if node.health.error is None else "degraded",
             "ledger": node.ledger.name,
             "anchorSequence": node.store.cursor(),
             "queueLength": node.store.queue_length(),
         }
+        if node.peers is not None and node.peers.bad_peers:
+            body["badPeers"] = dict(node.peers.bad_peers)
         if node.health.error is not None:
             body["error"] = node.health.error
             body["since"] = int(node.health.since)
@@ -300,7 +310,7 @@ def create_app(node: RegistryNode) -> FastAPI:
     return app
 
 
-def _validate(node: RegistryNode, items: list[Any]) -> list[ParsedOperation] | Response:
+def _validate(node: RegistryNode, items: list[Any], bulk: bool) -> list[ParsedOperation] | Response:
     parsed_all: list[ParsedOperation] = []
     pending: set[str] = set()
     for index, item in enumerate(items):
@@ -308,40 +318,38 @@ def _validate(node: RegistryNode, items: list[Any]) -> list[ParsedOperation] | R
             parsed = ParsedOperation.from_value(item)
             precheck(parsed, node.store, pending)
         except MalformedOperationError as e:
-            return _refuse(node, "malformed-operation", str(e), index, len(items))
+            return _refuse(node, "malformed-operation", str(e), index, bulk)
         except IntakeRefusedError as e:
-            return _refuse(node, e.code, e.detail, index, len(items))
+            return _refuse(node, e.code, e.detail, index, bulk)
         pending.add(parsed.did.suffix)
         parsed_all.append(parsed)
     return parsed_all
 
 
-def _refuse(node: RegistryNode, code: str, detail: str, index: int, count: int) -> Response:
+def _refuse(node: RegistryNode, code: str, detail: str, index: int, bulk: bool) -> Response:
     node.metrics.operations_refused.labels(code).inc()
-    if count > 1:
+    if bulk:
         return problem(
             code, f"operation {index}: {detail}; nothing in this request was accepted", index=index
         )
     return problem(code, detail)
 
 
-def _resolution_problem(status: int, error: str, detail: str) -> Response:
+def _resolution_problem(error: str, detail: str) -> Response:
     """An RFC 9457 problem that is at the same time a W3C DID Resolution error result."""
     code = {
         "invalidDid": "invalid-did",
         "methodNotSupported": "method-not-supported",
-        "notFound": "not-found",
+        "notFound": "did-not-found",
     }[error]
-    body = {
-        "type": f"urn:realdid:problem:{code}",
-        "title": error,
-        "status": status,
-        "detail": detail,
-        "didDocument": None,
-        "didResolutionMetadata": {"error": error, "errorMessage": detail},
-        "didDocumentMetadata": {},
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    body = problem_body(
+        code,
+        detail,
+        didDocument=None,
+        didResolutionMetadata={"error": error, "errorMessage": detail},
+        didDocumentMetadata={},
+    )
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
 
 
-__all__ = ["create_app", "problem_body"]
+__all__ = ["create_app"]

@@ -24,7 +24,6 @@ from realdid.did import (
     AnchorPoint,
     CreateOperation,
     DidError,
-    DidExistsError,
     DidNotFoundError,
     ParsedOperation,
     apply_operation,
@@ -55,8 +54,8 @@ def precheck(parsed: ParsedOperation, store: RegistryStore, pending_suffixes: se
     operation = parsed.operation
     try:
         if isinstance(operation, CreateOperation):
-            if store.state(suffix) is not None:
-                raise DidExistsError("a DID with this suffix already exists")
+            # A DID is the hash of its create, so an existing DID's create is this very
+            # operation and was answered above as already processed.
             return
         if suffix in pending_suffixes or store.has_queued_for(suffix):
             verify_operation_signature(operation)

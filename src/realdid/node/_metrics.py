@@ -52,6 +52,12 @@ class NodeMetrics:
             "1 when the observer or anchoring is stuck (see /healthz)",
             registry=self.registry,
         )
+        self.peer_fetches = Counter(
+            "realdid_peer_batch_fetches_total",
+            "Batch files requested from peers, by outcome (ok, bad-hash, unreachable, http-NNN)",
+            ["peer", "outcome"],
+            registry=self.registry,
+        )
         self.resolutions = Histogram(
             "realdid_resolution_seconds",
             "Time to resolve a DID",

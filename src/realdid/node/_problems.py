@@ -18,9 +18,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid-content-address": (400, "Not a content address"),
     "empty-submission": (400, "No operations submitted"),
     "did-not-found": (404, "DID not found"),
+    "invalid-did": (400, "Not a valid did:realdid identifier"),
+    "method-not-supported": (501, "DID method not supported by this resolver"),
     "operation-not-found": (404, "Operation not known to this node"),
     "content-not-found": (404, "No content with this address"),
-    "did-exists": (409, "DID already exists"),
     "stale-previous": (409, "Operation does not build on the DID's latest version"),
     "commitment-mismatch": (409, "Revealed key does not match the DID's commitment"),
     "operation-already-processed": (409, "Operation was already anchored"),
@@ -28,11 +29,14 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "payload-too-large": (413, "Request body too large"),
     "unsupported-media-type": (415, "Request body must be application/json"),
     "invalid-patch": (422, "Patch cannot be applied to the DID document"),
-    "not-found": (404, "No such resource"),
+    "no-such-resource": (404, "No such resource"),
     "method-not-allowed": (405, "Method not allowed on this resource"),
     "invalid-request": (400, "Request does not match the API"),
     "internal-error": (500, "Internal error; the operator has been told (see node log)"),
-    "not-ready": (503, "Node is not ready"),
+    "read-only-node": (
+        503,
+        "This node only follows the ledger; submit operations to an anchoring node",
+    ),
 }
 
 

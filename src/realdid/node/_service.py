@@ -32,6 +32,7 @@ from realdid.ledger import (
 )
 
 from ._metrics import NodeMetrics
+from ._peers import PeerBatchSource
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class NodeConfig:
     max_batch_operations: int = 10_000
     max_request_bytes: int = 4 * 1024 * 1024
     max_operations_per_request: int = 1_000
+    peers: tuple[str, ...] = ()  # base URLs of consortium nodes to fetch batch files from
+    claim_timeout: float = 120.0  # re-anchor operations whose anchor is not applied by then
+    accepts_operations: bool = True  # False: a follower that only observes and resolves
 
 
 @dataclass(slots=True)
@@ -51,10 +55,27 @@ class Health:
     since: float = field(default_factory=time.time)
 
 
-def load_or_create_key(path: Path) -> LocalSigner:
-    """The solo ledger's block-signing key: 32 random bytes in a 0600 file."""
+class NodeSetupError(Exception):
+    """The data directory cannot be used as it is; the message says what to do."""
+
+    code = "node-setup"
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+def load_or_create_key(path: Path, ledger_path: Path) -> LocalSigner:
+    """The solo ledger's block-signing key: 32 random bytes in a 0600 file.
+
+    A new key is made only for a new ledger: a ledger whose key is missing is pinned to
+    that key, so inventing another would only fail later and leave a wrong key behind.
+    """
     if path.exists():
         return LocalSigner(KeyType.ED25519, path.read_bytes())
+    if ledger_path.exists():
+        raise NodeSetupError(
+            f"{ledger_path} exists but its signing key {path} is missing; restore the key from backup"
+        )
     signer = LocalSigner.generate()
     secret = signer.secret_bytes()
     tmp = path.with_suffix(".tmp")
@@ -79,16 +100,25 @@ class RegistryNode:
         self.store = RegistryStore(config.data_dir / "node.db")
         self.cas = FileContentStore(config.data_dir / "cas")
         if ledger is None:
-            signer = ledger_signer or load_or_create_key(config.data_dir / "solo-ledger.key")
+            signer = ledger_signer or load_or_create_key(
+                config.data_dir / "solo-ledger.key", config.data_dir / "ledger.db"
+            )
             ledger = SoloLedger(config.data_dir / "ledger.db", signer, self.clock)
         self.ledger = ledger
         self.metrics = NodeMetrics()
         self.health = Health()
         self.writer = BatchWriter(
-            self.store, self.cas, ledger, max_operations=config.max_batch_operations
+            self.store,
+            self.cas,
+            ledger,
+            max_operations=config.max_batch_operations,
+            claim_timeout=config.claim_timeout,
         )
         self.parsed = ParsedOperationCache(capacity=2 * config.max_batch_operations)
-        self.observer = Observer(self.store, self.cas, ledger, self.parsed, self._count_outcomes)
+        self.peers = PeerBatchSource(config.peers, self.metrics) if config.peers else None
+        self.observer = Observer(
+            self.store, self.cas, ledger, self.parsed, self._count_outcomes, self.peers
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,8 +133,15 @@ class RegistryNode:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Catch up with the ledger, then start the anchoring loop."""
-        self._step_observer()
+        """Catch up with the ledger, then start the anchoring loop.
+
+        A node that cannot catch up (a batch file missing, the ledger unreachable) still
+        starts — degraded, saying why on /healthz — and keeps retrying in the loop.
+        """
+        try:
+            self._step_observer()
+        except LedgerError as e:
+            self._set_error(f"{e.code}: {e}")
         self.writer.reset_claims()
         self._thread = threading.Thread(target=self._loop, name="realdid-anchoring", daemon=True)
         self._thread.start()
@@ -116,6 +153,8 @@ class RegistryNode:
             self._thread.join(timeout=30)
         self.ledger.close()
         self.store.close()
+        if self.peers is not None:
+            self.peers.close()
 
     def notify_queued(self, count: int) -> None:
         """Intake tells the loop about new operations; a full batch cuts at once."""
@@ -130,7 +169,7 @@ class RegistryNode:
             self._wake.wait(timeout=backoff)
             self._wake.clear()
             try:
-                while self.writer.cut() is not None:
+                while self.config.accepts_operations and self.writer.cut() is not None:
                     self.metrics.anchors_written.inc()
                     self._step_observer()
                 self._step_observer()

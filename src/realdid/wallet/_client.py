@@ -51,9 +51,10 @@ class NodeClient:
         try:
             body = response.json()
             code = str(body.get("type", "")).rsplit(":", 1)[-1] or f"http-{response.status_code}"
-            return NodeClientError(
-                code, f"{body.get('title', 'error')}: {body.get('detail', '')}".rstrip(": ")
-            )
+            # Resolution errors also carry the W3C DID Resolution error code: show that name.
+            resolution = body.get("didResolutionMetadata") or {}
+            title = resolution.get("error") or body.get("title", "error")
+            return NodeClientError(code, f"{title}: {body.get('detail', '')}".rstrip(": "))
         except ValueError:
             return NodeClientError(
                 f"http-{response.status_code}", f"node answered HTTP {response.status_code}"

@@ -1,7 +1,8 @@
 """The resident's wallet: DIDs controlled by keys derived from one seed.
 
 Nothing secret is stored but the BIP-39 mnemonic, inside the encrypted keystore; every key
-is re-derived on demand from the seed and a path (``did/<n>/<role>/<counter>``):
+is re-derived on demand from the seed and a path
+(``did/<key type>/<n>/<role>/<counter>``, e.g. ``did/ed25519/0/update/0``):
 
 * ``signing`` keys go into the DID document (``key-<counter+1>``);
 * the ``update`` key at counter *k* is revealed by the k-th update; the document never
@@ -305,7 +306,7 @@ class Wallet:
         try:
             http_status, result = client.resolve(record.did)
         except NodeClientError as e:
-            if e.code == "not-found":
+            if e.code == "did-not-found":
                 raise DidStateError(
                     f"{record.did} is not anchored yet; retry shortly or use --wait"
                 ) from e
@@ -382,7 +383,7 @@ class Wallet:
             try:
                 client.resolve(did)
             except NodeClientError as e:
-                if e.code != "not-found":
+                if e.code != "did-not-found":
                     raise
                 continue
             record = DidRecord(did, index, key_type.value)

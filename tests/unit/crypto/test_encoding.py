@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realdid.crypto import (
     CryptoError,
@@ -195,3 +198,20 @@ def test_known_multihash_of_empty_input() -> None:
 )
 def test_is_multihash_b58_refuses(text: Any) -> None:
     assert not is_multihash_b58(text)
+
+
+# -- the stdlib fast path of canonicalize() equals the rfc8785 library -------------------------
+_printable_ascii = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)
+_plain_json = st.recursive(
+    st.none() | st.booleans() | _printable_ascii,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(_printable_ascii, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200)
+@given(_plain_json)
+def test_fast_path_is_byte_identical_to_rfc8785(value: object) -> None:
+    assert canonicalize(value) == rfc8785.dumps(value)

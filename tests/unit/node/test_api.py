@@ -275,7 +275,7 @@ def test_create_returns_a_durable_receipt(slow_client: TestClient) -> None:
     status = slow_client.get(receipt["location"])
     assert status.json() == {"operationHash": expected_hash, "status": "pending"}
     assert slow_client.get("/healthz").json()["queueLength"] == 1
-    assert_problem(resolve(slow_client, alice.did), "not-found", 404)  # not anchored yet
+    assert_problem(resolve(slow_client, alice.did), "did-not-found", 404)  # not anchored yet
 
 
 def test_full_lifecycle(client: TestClient) -> None:
@@ -442,7 +442,7 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "number": (b"42", "malformed-operation"),
     "string": (b'"create"', "malformed-operation"),
     "null": (b"null", "malformed-operation"),
-    "nan": (b"NaN", "malformed-operation"),
+    "nan": (b"NaN", "malformed-json"),  # not JSON (RFC 8259); the parser refuses it,
     "array-of-numbers": (b"[1]", "malformed-operation"),
     "empty-object": (b"{}", "malformed-operation"),
     "unknown-type": (b'{"type":"delete","did":"did:realdid:x"}', "malformed-operation"),
@@ -709,7 +709,7 @@ def test_bulk_with_one_bad_operation_is_refused_whole(world: World) -> None:
     )
     assert body["index"] == 1
     assert "nothing in this request was accepted" in body["detail"]
-    assert_problem(resolve(world.client, fresh.did), "not-found", 404)
+    assert_problem(resolve(world.client, fresh.did), "did-not-found", 404)
     assert_problem(
         world.client.get(f"/1.0/operations/{op_hash(fresh.create)}"), "operation-not-found", 404
     )
@@ -784,7 +784,7 @@ def test_operation_status_unknown(client: TestClient) -> None:
 def test_resolution_errors(client: TestClient, did: str, status: int, error: str) -> None:
     response = resolve(client, did)
     code = {"invalidDid": "invalid-did", "methodNotSupported": "method-not-supported"}.get(
-        error, "not-found"
+        error, "did-not-found"
     )
     body = assert_problem(response, code, status)
     assert body["didResolutionMetadata"]["error"] == error

@@ -1,0 +1,1 @@
+"""Compiled EVM contracts (``RealDIDAnchor.json``), built by ``make contracts``."""
