@@ -84,12 +84,12 @@ def is_multihash_b58(text: str) -> bool:
 
 
 def _is_plain(value: Any) -> bool:
-    """True for JSON made only of objects, arrays, booleans, null and printable-ASCII
-    strings and keys (no numbers) — the shape of every RealDID operation."""
+    """True for JSON made only of objects, arrays, booleans, null and ASCII strings and keys
+    (no numbers) — the shape of every RealDID operation."""
     if isinstance(value, str):
-        return value.isascii() and value.isprintable()
+        return value.isascii()
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(k) and _is_plain(v) for k, v in value.items())
+        return all(isinstance(k, str) and k.isascii() and _is_plain(v) for k, v in value.items())
     if isinstance(value, list):
         return all(_is_plain(v) for v in value)
     return value is None or isinstance(value, bool)
@@ -100,11 +100,11 @@ def canonicalize(value: Any) -> bytes:
 
     Everything RealDID signs or hashes goes through this one function. The ``rfc8785``
     library does the general case (ECMAScript number serialisation, UTF-16 key order).
-    Values without numbers whose strings and keys are all printable ASCII take a fast path
-    through the stdlib's C JSON encoder, whose output is then byte-identical to JCS: with no
-    numbers, RFC 8785 §3.2.2.2 only escapes ``"`` and ``\\`` in such strings (exactly what
-    ``json.dumps`` does), and §3.2.3's UTF-16 code-unit key order equals code-point order
-    for ASCII. A property test holds the two paths equal.
+    Values without numbers whose strings and keys are all ASCII take a fast path through the
+    stdlib's C JSON encoder, whose output is then byte-identical to JCS: RFC 8785 §3.2.2.2
+    escapes the quote, the backslash and U+0000..U+001F (five as short escapes, the rest as
+    lowercase ``u00hh`` escapes) exactly as ``json.dumps`` does, and the UTF-16 code-unit key order
+    of §3.2.3 equals code-point order for ASCII. A property test holds the two paths equal.
     """
     if _is_plain(value):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -263,6 +263,24 @@ class RegistryStore:
         )
         return None if row is None else decode_state(suffix, row[0])
 
+    def outcomes(self, operation_hashes: Sequence[str]) -> dict[str, OperationOutcome]:
+        """Outcomes of many operations in a few queries (intake checks whole submissions:
+        one query per operation would hand the GIL back and forth once per operation)."""
+        conn = self._conn()
+        found: dict[str, OperationOutcome] = {}
+        for i in range(0, len(operation_hashes), 500):
+            chunk = [bytes.fromhex(h) for h in operation_hashes[i : i + 500]]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT hash, sequence, leaf, applied, reason FROM operations WHERE hash IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                chunk,
+            )
+            for digest, sequence, leaf, applied, reason in rows:
+                found[digest.hex()] = OperationOutcome(
+                    digest.hex(), sequence, leaf, bool(applied), reason
+                )
+        return found
+
     def outcome(self, operation_hash: str) -> OperationOutcome | None:
         row = (
             self._conn()

@@ -39,7 +39,7 @@ from realdid.did import (
 from realdid.ledger import LedgerError
 
 from ._explorer import explorer_router
-from ._intake import GroupCommitter, IntakeRefusedError, precheck
+from ._intake import GroupCommitter, IntakeRefusedError, precheck_all
 from ._problems import PROBLEM_MEDIA_TYPE, problem, problem_body
 from ._service import RegistryNode
 
@@ -311,18 +311,22 @@ def create_app(node: RegistryNode) -> FastAPI:
 
 
 def _validate(node: RegistryNode, items: list[Any], bulk: bool) -> list[ParsedOperation] | Response:
+    """Parse the items, then check them against the index; the first refusal in item order
+    wins (the index is queried once for the whole submission)."""
     parsed_all: list[ParsedOperation] = []
-    pending: set[str] = set()
-    for index, item in enumerate(items):
+    malformed: MalformedOperationError | None = None
+    for item in items:
         try:
-            parsed = ParsedOperation.from_value(item)
-            precheck(parsed, node.store, pending)
+            parsed_all.append(ParsedOperation.from_value(item))
         except MalformedOperationError as e:
-            return _refuse(node, "malformed-operation", str(e), index, bulk)
-        except IntakeRefusedError as e:
-            return _refuse(node, e.code, e.detail, index, bulk)
-        pending.add(parsed.did.suffix)
-        parsed_all.append(parsed)
+            malformed = e
+            break
+    try:
+        precheck_all(parsed_all, node.store)
+    except IntakeRefusedError as e:
+        return _refuse(node, e.code, e.detail, e.index, bulk)
+    if malformed is not None:
+        return _refuse(node, "malformed-operation", str(malformed), len(parsed_all), bulk)
     return parsed_all
 
 

@@ -29,7 +29,7 @@ from realdid.did import (
     apply_operation,
     verify_operation_signature,
 )
-from realdid.ledger import RegistryStore
+from realdid.ledger import OperationOutcome, RegistryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +38,31 @@ class IntakeRefusedError(Exception):
 
     code: str
     detail: str
+    index: int = 0
 
 
-def precheck(parsed: ParsedOperation, store: RegistryStore, pending_suffixes: set[str]) -> None:
+def precheck_all(operations: Sequence[ParsedOperation], store: RegistryStore) -> None:
+    """Check a whole submission in order; raise :class:`IntakeRefusedError` for the first
+    operation that cannot succeed, with ``index`` set."""
+    outcomes = store.outcomes([p.hash for p in operations])
+    pending: set[str] = set()
+    for index, parsed in enumerate(operations):
+        try:
+            precheck(parsed, store, pending, outcomes.get(parsed.hash))
+        except IntakeRefusedError as e:
+            raise IntakeRefusedError(e.code, e.detail, index) from e
+        pending.add(parsed.did.suffix)
+
+
+def precheck(
+    parsed: ParsedOperation,
+    store: RegistryStore,
+    pending_suffixes: set[str],
+    outcome: OperationOutcome | None,
+) -> None:
     """Raise :class:`IntakeRefusedError` when ``parsed`` cannot succeed; ``pending_suffixes`` are
-    DIDs with operations earlier in the same submission."""
-    outcome = store.outcome(parsed.hash)
+    DIDs with operations earlier in the same submission; ``outcome`` is the operation's own
+    outcome if it was anchored before."""
     if outcome is not None:
         verdict = "applied" if outcome.applied else f"rejected ({outcome.reason})"
         raise IntakeRefusedError(
