@@ -1,7 +1,7 @@
 """EVM consortium benchmark: DID operations anchored through the ``evm`` backend on anvil,
 and the rate at which a fresh node rebuilds its index from the chain plus a peer.
 
-Run with ``make bench-evm`` (needs ``node_modules/.bin/anvil``: ``make node_modules/.stamp``).
+Run with ``make bench`` (second part; needs ``node_modules/.bin/anvil``: ``make node_modules/.stamp``).
 Results are printed beside the raw PyNaCl Ed25519 sign/verify rates of the same run.
 
 1. anvil (automine) starts on a free port; the anchor contract is deployed with the real

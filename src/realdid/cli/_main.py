@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -361,8 +362,21 @@ def ledger_verify(
             help="publicKeyMultibase the solo ledger must be signed by (detects a ledger re-signed under another key).",
         ),
     ] = None,
+    ledger: Annotated[
+        LedgerKind, typer.Option(help="The node's ledger backend.")
+    ] = LedgerKind.SOLO,
+    evm_url: Annotated[
+        str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
+    ] = None,
+    anchor_contract: Annotated[
+        str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
+    ] = None,
 ) -> None:
-    """Re-verify the block chain, every batch file and the index derived from them."""
+    """Re-verify the ledger, every batch file and the index derived from them.
+
+    With --ledger evm the anchors are read afresh from the chain (not from the node's own
+    follower state), so the check does not trust the node's view of the chain.
+    """
     with user_errors():
         if not data_dir.is_dir():
             fail(f"no data directory at {data_dir}")
@@ -372,9 +386,19 @@ def ledger_verify(
                 signer = PublicKey.from_multibase(expected_signer)
             except CryptoError as e:
                 fail(f"--expected-signer: {e}")
-        report = verify_registry(data_dir, expected_signer=signer)
+        if ledger is LedgerKind.SOLO:
+            report = verify_registry(data_dir, expected_signer=signer)
+        else:
+            with tempfile.TemporaryDirectory(prefix="realdid-verify-chain-") as scratch:
+                chain = open_evm_ledger(
+                    Path(scratch), evm_url, anchor_contract, None, confirmations=0
+                )
+                try:
+                    report = verify_registry(data_dir, ledger=chain)
+                finally:
+                    chain.close()
     typer.echo(
-        f"ok: {report.blocks} blocks, {report.operations} operations, {report.dids} DIDs verified"
+        f"ok: {report.blocks} anchors, {report.operations} operations, {report.dids} DIDs verified"
     )
 
 

@@ -21,7 +21,8 @@ Example, against a local anvil (``make contracts`` is not needed: the artifact i
         ledger.anchor(AnchorRequest(batch_hash, merkle_root, operation_count=3))
         ledger.anchors_after(-1, 100)  # [] until two more blocks are mined on top
 
-Transactions are signed locally (``eth_account``); the node never holds a key.
+Transactions are signed locally (``eth_account``) with the anchorer key the node loaded;
+the key never leaves the process (no key is ever sent to the JSON-RPC endpoint).
 """
 
 from __future__ import annotations

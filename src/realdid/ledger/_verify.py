@@ -20,7 +20,7 @@ from realdid.crypto import PublicKey
 
 from ._batch import InvalidBatchError, decode_batch
 from ._cas import FileContentStore
-from ._interface import LedgerError, LedgerIntegrityError
+from ._interface import Anchor, Ledger, LedgerError, LedgerIntegrityError
 from ._observer import evaluate_batch, merkle_tree_of
 from ._solo import SoloLedger
 from ._store import RegistryStore
@@ -35,64 +35,87 @@ class RegistryReport:
     dids: int
 
 
-def verify_registry(data_dir: Path, *, expected_signer: PublicKey | None = None) -> RegistryReport:
+def verify_registry(
+    data_dir: Path,
+    *,
+    expected_signer: PublicKey | None = None,
+    ledger: Ledger | None = None,
+) -> RegistryReport:
     """Verify ``data_dir`` (a node's ``--data-dir``); raise :class:`LedgerIntegrityError`.
 
-    Without ``expected_signer`` the block log is checked against the key it is pinned to,
-    which does not detect a whole ledger re-signed under another key; operators pass the
-    key they published.
+    With the default solo ledger the block log is verified too, and every batch must match
+    its anchor (the node wrote them all, so a mismatch is tampering). Without
+    ``expected_signer`` the block log is checked against the key it is pinned to, which does
+    not detect a whole ledger re-signed under another key; operators pass the key they
+    published. With an ``ledger`` (an EVM chain, read fresh from the chain) anchors whose
+    batch breaks the rules are legitimate — every node ignores them — so the replay applies
+    the observer's rules and only the batch files and the index are checked.
     """
-    ledger_path, node_path = data_dir / "ledger.db", data_dir / "node.db"
+    node_path = data_dir / "node.db"
     if not node_path.is_file():
         raise LedgerIntegrityError(f"no registry node database at {node_path}")
-    ledger = SoloLedger.open_readonly(ledger_path)
+    solo = ledger is None
+    chain = SoloLedger.open_readonly(data_dir / "ledger.db") if ledger is None else ledger
     cas = FileContentStore(data_dir / "cas")
     stored = RegistryStore(node_path)
     applied_up_to = stored.cursor()  # a running node may not have applied the newest anchor yet
     try:
-        report = ledger.verify(expected_signer)
+        blocks = chain.verify(expected_signer).block_count if isinstance(chain, SoloLedger) else 0
         operations = 0
         with tempfile.TemporaryDirectory(prefix="realdid-verify-") as scratch:
             rebuilt = RegistryStore(Path(scratch) / "rebuilt.db")
             try:
                 sequence = -1
-                while anchors := ledger.anchors_after(sequence, _PAGE):
+                while anchors := chain.anchors_after(sequence, _PAGE):
                     for anchor in anchors:
-                        where = f"anchor {anchor.sequence} (block {anchor.block_number})"
-                        try:
-                            data = cas.get(anchor.batch_hash)
-                        except LedgerError as e:
-                            raise LedgerIntegrityError(
-                                f"{where}: batch file {anchor.batch_hash}: {e}"
-                            ) from e
-                        try:
-                            lines = decode_batch(data)
-                        except InvalidBatchError as e:
-                            raise LedgerIntegrityError(f"{where}: {e}") from e
-                        if len(lines) != anchor.operation_count:
-                            raise LedgerIntegrityError(
-                                f"{where}: batch holds {len(lines)} operations, anchor says {anchor.operation_count}"
-                            )
-
-                        root = merkle_tree_of(
-                            [hashlib.sha256(line).digest() for line in lines]
-                        ).root
-                        if root.hex() != anchor.merkle_root:
-                            raise LedgerIntegrityError(
-                                f"{where}: batch Merkle root does not match the anchored root"
-                            )
+                        sequence = anchor.sequence
+                        if not solo and anchor.sequence > applied_up_to:
+                            continue  # not applied here yet: nothing local to check
+                        data = _batch_file(cas, anchor)
+                        if solo:
+                            operations += _check_batch(anchor, data)
                         if anchor.sequence <= applied_up_to:
                             result = evaluate_batch(anchor, data, rebuilt)
                             rebuilt.commit_anchor(result.record, result.outcomes, result.states)
-                        operations += len(lines)
-                        sequence = anchor.sequence
+                            operations += 0 if solo else len(result.record.leaves)
+                        blocks += 0 if solo else 1
                 dids = _compare_index(stored, rebuilt)
             finally:
                 rebuilt.close()
     finally:
         stored.close()
-        ledger.close()
-    return RegistryReport(report.block_count, operations, dids)
+        if solo:
+            chain.close()
+    return RegistryReport(blocks, operations, dids)
+
+
+def _where(anchor: Anchor) -> str:
+    return f"anchor {anchor.sequence} (block {anchor.block_number})"
+
+
+def _batch_file(cas: FileContentStore, anchor: Anchor) -> bytes:
+    try:
+        return cas.get(anchor.batch_hash)
+    except LedgerError as e:
+        raise LedgerIntegrityError(f"{_where(anchor)}: batch file {anchor.batch_hash}: {e}") from e
+
+
+def _check_batch(anchor: Anchor, data: bytes) -> int:
+    """The batch decodes and matches the anchored count and Merkle root; its size."""
+    try:
+        lines = decode_batch(data)
+    except InvalidBatchError as e:
+        raise LedgerIntegrityError(f"{_where(anchor)}: {e}") from e
+    if len(lines) != anchor.operation_count:
+        raise LedgerIntegrityError(
+            f"{_where(anchor)}: batch holds {len(lines)} operations, anchor says {anchor.operation_count}"
+        )
+    root = merkle_tree_of([hashlib.sha256(line).digest() for line in lines]).root
+    if root.hex() != anchor.merkle_root:
+        raise LedgerIntegrityError(
+            f"{_where(anchor)}: batch Merkle root does not match the anchored root"
+        )
+    return len(lines)
 
 
 def _compare_index(stored: RegistryStore, rebuilt: RegistryStore) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,11 +164,20 @@ def explorer_router(node: RegistryNode) -> APIRouter:
         q = q.strip()
         if q.isdigit():
             return RedirectResponse(f"/explorer/anchors/{int(q)}", status_code=303)
-        return RedirectResponse(f"/explorer/dids/{q}", status_code=303)
+        return RedirectResponse(
+            f"/explorer/dids/{urllib.parse.quote(q, safe=':')}", status_code=303
+        )
 
     @router.get("/anchors/{sequence}")
     def anchor_page(sequence: int, offset: int = 0) -> Response:
-        found = explorer.batch(sequence, max(offset, 0)) if sequence >= 0 else None
+        try:
+            found = explorer.batch(sequence, max(offset, 0)) if sequence >= 0 else None
+        except LedgerError as e:
+            return _page(
+                "error.html",
+                503,
+                message=f"The batch file of anchor {sequence} is not available on this node ({e.code}).",
+            )
         if found is None:
             return _page("error.html", 404, message=f"No anchor {sequence} on this node yet.")
         anchor, valid, reason, entries = found
@@ -191,12 +201,13 @@ def explorer_router(node: RegistryNode) -> APIRouter:
         if state is None:
             return _page("error.html", 404, message="No anchored DID with this identifier.")
         document = json.dumps(render_document(parsed, state), indent=2)
-        return _page(
-            "did.html",
-            did=str(parsed),
-            state=state,
-            document=document,
-            steps=explorer.history(parsed),
-        )
+        try:
+            steps = explorer.history(parsed)
+        except LedgerError as e:
+            message = (
+                f"A batch file of this DID's history is not available on this node ({e.code})."
+            )
+            return _page("error.html", 503, message=message)
+        return _page("did.html", did=str(parsed), state=state, document=document, steps=steps)
 
     return router

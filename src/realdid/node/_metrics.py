@@ -54,7 +54,7 @@ class NodeMetrics:
         )
         self.peer_fetches = Counter(
             "realdid_peer_batch_fetches_total",
-            "Batch files requested from peers, by outcome (ok, bad-hash, unreachable, http-NNN)",
+            "Batch files requested from peers, by outcome (ok, bad-hash, unreachable, too-large, http-NNN)",
             ["peer", "outcome"],
             registry=self.registry,
         )

@@ -187,14 +187,16 @@ class RegistryNode:
 
     def _step_observer(self) -> None:
         before = self.store.cursor()
-        while self.observer.catch_up() > 0:
-            pass
-        after = self.store.cursor()
-        if after != before:
-            self._queued = self.store.queue_length()
-            self.metrics.anchors_processed.inc(after - before)
+        try:
+            while self.observer.catch_up() > 0:
+                pass
+        finally:  # also when catch_up stalls part-way: the anchors before the stall count
+            after = self.store.cursor()
             self.metrics.anchor_sequence.set(after)
-            self.metrics.queue_length.set(self._queued)
+            if after != before:
+                self._queued = self.store.queue_length()
+                self.metrics.anchors_processed.inc(after - before)
+                self.metrics.queue_length.set(self._queued)
 
     def _count_outcomes(self, result: BatchResult) -> None:
         if not result.record.valid:

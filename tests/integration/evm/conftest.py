@@ -112,10 +112,18 @@ class AnvilProcess:
         """SIGTERM (the npm wrapper forwards it; anvil dumps ``--state``), then SIGKILL."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=timeout)
+        # Signal the whole group and wait for the group to be gone: the npm wrapper can exit
+        # before the anvil binary has finished writing its --state file.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._process.poll()
+            try:
+                os.killpg(self._process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         self.kill()
 
     def kill(self) -> None:

@@ -142,3 +142,17 @@ def test_search_redirects_to_a_did_or_an_anchor(client: TestClient) -> None:
 def test_markup_in_a_lookup_is_escaped_not_rendered(client: TestClient) -> None:
     response = client.get("/explorer/dids/<script>alert(1)<%2Fscript>")
     assert "<script>alert(1)" not in response.text
+
+
+def test_a_missing_batch_file_gives_an_error_page_not_a_crash(
+    client: TestClient, tmp_path: Path
+) -> None:
+    did, _, update_hash = created_and_updated(client)
+    sequence = client.get(f"/1.0/operations/{update_hash}").json()["anchor"]["sequence"]
+    for batch_file in (tmp_path / "cas").rglob("*"):
+        if batch_file.is_file():
+            batch_file.unlink()
+    for path in (f"/explorer/anchors/{sequence}", f"/explorer/dids/{did}"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert "not available on this node" in response.text
