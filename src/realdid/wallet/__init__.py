@@ -15,6 +15,7 @@ state lives in one passphrase-encrypted file (:class:`Keystore`). Example::
 
 from __future__ import annotations
 
+from ._client import NodeClient, NodeClientError
 from ._keystore import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,
@@ -40,12 +41,15 @@ from ._seed import (
     seed_from_mnemonic,
     validate_derivation_path,
 )
+from ._wallet import DidRecord, DidStateError, Submitted, UnknownDidError, Wallet, WalletError
 
 __all__ = [
     "DEFAULT_MEMLIMIT",
     "DEFAULT_OPSLIMIT",
     "PASSPHRASE_ENV",
     "WALLET_FILENAME",
+    "DidRecord",
+    "DidStateError",
     "InvalidDerivationPathError",
     "InvalidMnemonicError",
     "Keystore",
@@ -53,8 +57,14 @@ __all__ = [
     "KeystoreError",
     "KeystoreExistsError",
     "KeystoreNotFoundError",
+    "NodeClient",
+    "NodeClientError",
     "PassphraseMismatchError",
     "PayloadTooLargeError",
+    "Submitted",
+    "UnknownDidError",
+    "Wallet",
+    "WalletError",
     "WeakPassphraseError",
     "WrongPassphraseError",
     "derive_signer",

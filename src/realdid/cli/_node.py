@@ -1,0 +1,91 @@
+"""``realdid serve``: a registry node on the solo ledger or an EVM chain."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import LedgerKind, app, fail, open_evm_ledger, user_errors
+
+
+@app.command()
+def serve(
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            "--data-dir", help="Where the node keeps its database, batch files and ledger."
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
+    batch_interval: Annotated[
+        float, typer.Option(help="Seconds between batch cuts.", min=0.01, max=3600)
+    ] = 0.5,
+    max_batch: Annotated[
+        int, typer.Option(help="Operations per batch at most.", min=1, max=100_000)
+    ] = 10_000,
+    ledger: Annotated[
+        LedgerKind,
+        typer.Option(help="solo: embedded signed block log; evm: anchor contract on an EVM chain."),
+    ] = LedgerKind.SOLO,
+    evm_url: Annotated[
+        str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
+    ] = None,
+    anchor_contract: Annotated[
+        str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
+    ] = None,
+    anchorer_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchorer-key-file",
+            help="secp256k1 key (hex) of a permitted anchorer; without it the node only follows.",
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int,
+        typer.Option(
+            help="Blocks an anchor must be buried under before it is applied.", min=0, max=1000
+        ),
+    ] = 2,
+    peers: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated base URLs of consortium nodes to fetch batch files from."
+        ),
+    ] = "",
+) -> None:
+    """Run a registry node (default: embedded SQLite + the solo ledger)."""
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from realdid.node import NodeConfig, NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    peer_urls = tuple(p.strip() for p in peers.split(",") if p.strip())
+    for url in peer_urls:
+        if not url.startswith(("http://", "https://")):
+            fail(f"--peers: '{url}' is not an http(s) URL")
+    with user_errors():
+        chain = None
+        if ledger is LedgerKind.EVM:
+            chain = open_evm_ledger(
+                data_dir, evm_url, anchor_contract, anchorer_key_file, confirmations
+            )
+        elif evm_url or anchor_contract or anchorer_key_file:
+            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
+        config = NodeConfig(
+            data_dir=data_dir,
+            batch_interval=batch_interval,
+            max_batch_operations=max_batch,
+            peers=peer_urls,
+            accepts_operations=chain is None or anchorer_key_file is not None,
+        )
+        try:
+            node = RegistryNode(config, ledger=chain)
+        except NodeSetupError as e:
+            fail(str(e))
+    uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
