@@ -105,8 +105,9 @@ def ledger_verify(
                     report = verify_registry(data_dir, ledger=chain)
                 finally:
                     chain.close()
+    unit = "blocks" if ledger is LedgerKind.SOLO else "anchors"
     typer.echo(
-        f"ok: {report.blocks} anchors, {report.operations} operations, {report.dids} DIDs verified"
+        f"ok: {report.blocks} {unit}, {report.operations} operations, {report.dids} DIDs verified"
     )
 
 
