@@ -18,7 +18,6 @@ from ._errors import (
     DidDeactivatedError,
     DidExistsError,
     DidNotFoundError,
-    InvalidPatchError,
     StalePreviousError,
 )
 from ._operations import (
@@ -173,4 +172,4 @@ def _next(
     )
 
 
-__all__ = ["AnchorPoint", "DidState", "InvalidPatchError", "apply_operation"]
+__all__ = ["AnchorPoint", "DidState", "apply_operation"]

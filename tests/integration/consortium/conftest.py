@@ -29,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -45,37 +43,16 @@ import httpx
 import pytest
 from eth_account import Account
 
-REPO = Path(__file__).resolve().parents[3]
-ANVIL = REPO / "node_modules" / ".bin" / "anvil"
+from ..anvil import ANVIL, AnvilProcess, dev_private_keys, free_port, require_tooling
+
 REALDID = Path(sys.executable).with_name("realdid")
 # anvil's default dev accounts come from this mnemonic, at m/44'/60'/0'/0/i.
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 START_TIMEOUT = 40.0
 LOG_TAIL_BYTES = 48 * 1024
 ADMIN = 0  # dev account index of the contract admin
 NODE_NAMES = ("a", "b", "c")
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-def require_tooling(*paths: Path) -> None:
-    """Skip (developer machine) or fail (CI) when npm-installed tooling is missing."""
-    missing = [str(p.relative_to(REPO)) for p in paths if not p.exists()]
-    if shutil.which("node") is None:
-        missing.append("node (on PATH)")
-    if not missing:
-        return
-    message = f"missing {', '.join(missing)}: run `make node_modules/.stamp` (npm ci)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must have the node tooling")
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (bind to port 0, let the kernel choose)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def address_of(key: bytes) -> str:
@@ -110,93 +87,6 @@ def run_cli(*args: str, timeout: float = 60.0) -> str:
 
 
 # -- anvil ---------------------------------------------------------------------------------------
-class AnvilProcess:
-    """One anvil node on a fixed port; restartable, keeping its chain in ``state_path``."""
-
-    def __init__(
-        self, log_path: Path, *, state_path: Path | None = None, block_time: float | None = None
-    ) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.state_path = state_path
-        self.block_time = block_time
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start anvil (automine unless ``block_time``) and return once it answers JSON-RPC."""
-        if self.is_running():
-            raise RuntimeError("anvil is already running")
-        command = [str(ANVIL), "--port", str(self.port), "--silent"]
-        if self.block_time is not None:
-            command += ["--block-time", str(self.block_time)]
-        if self.state_path is not None:
-            # Loaded at start when present, written on exit: blocks, receipts and logs survive.
-            command += ["--state", str(self.state_path)]
-        self._close_log()
-        self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the npm wrapper and the binary
-        )
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    raise RuntimeError(f"anvil exited during start-up:\n{tail(self.log_path)}")
-                with contextlib.suppress(httpx.HTTPError):
-                    client.post(
-                        self.url,
-                        json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                    ).raise_for_status()
-                    return
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"anvil did not answer within {timeout:.0f} s:\n{tail(self.log_path)}")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (the npm wrapper forwards it; anvil dumps ``--state``), then SIGKILL."""
-        if self._process is None:
-            return
-        # Signal the whole group and wait for the group to be gone: the npm wrapper can exit
-        # before the anvil binary has finished writing its --state file.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._process.poll()
-            try:
-                os.killpg(self._process.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (wrapper and binary) and reap the wrapper."""
-        if self._process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        self._process.wait(timeout=30)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-
-
-# -- registry nodes ----------------------------------------------------------------------------
 class EvmNode:
     """One ``realdid serve --ledger evm`` process, restartable on the same data dir and port."""
 
@@ -491,11 +381,7 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def dev_keys() -> list[bytes]:
     """anvil's ten funded dev accounts' private keys (0 is the contract admin)."""
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        bytes(Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key)
-        for i in range(10)
-    ]
+    return dev_private_keys()
 
 
 @pytest.fixture
