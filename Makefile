@@ -22,6 +22,7 @@ run: $(STAMP)
 	@echo "RealDID registry node (embedded SQLite + solo ledger)"
 	@echo "  resolver & API : http://$(HOST):$(PORT)/1.0/identifiers/{did}"
 	@echo "  API reference  : http://$(HOST):$(PORT)/docs"
+	@echo "  ledger explorer: http://$(HOST):$(PORT)/explorer"
 	@echo "  health, metrics: http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/metrics"
 	@echo "  data directory : $(DATA_DIR)"
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
