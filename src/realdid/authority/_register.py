@@ -1,0 +1,471 @@
+"""Resident ID numbers (GB 11643-1999), the population register, and face matching.
+
+The ID number checks are python-stdnum's (:mod:`stdnum.cn.ric`, with its bundled GB/T 2260
+birth-place table); this module only maps its exceptions onto stable error codes and adds
+the one check stdnum leaves out (a birth date in the future). The register is an interface
+(:class:`PopulationRegister`) with a SQLite implementation loaded from the CSV a civil
+register delivers. Error messages never echo ID numbers, names or templates: they name the
+line and the field, which is enough to fix the file and leaks no personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime
+import math
+import re
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import ric
+
+from realdid.clock import Clock, SystemClock
+
+FACE_TEMPLATE_DIMENSIONS = 64
+"""A face template is this many little-endian float32 values (a unit vector)."""
+FACE_TEMPLATE_BYTES = FACE_TEMPLATE_DIMENSIONS * 4
+
+CSV_COLUMNS = (
+    "id_number",
+    "family_name",
+    "given_name",
+    "sex",
+    "birth_date",
+    "region_code",
+    "face_template",
+)
+MAX_NAME_CHARS = 64
+_MAX_FIELD_CHARS = 1024
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+# -- errors --------------------------------------------------------------------------------------
+class AuthorityError(Exception):
+    """Base of :mod:`realdid.authority` errors.
+
+    ``code`` is stable: the authority's HTTP API uses it as the last path segment of the
+    RFC 9457 problem ``type``. Messages carry no personal data.
+    """
+
+    code = "authority-error"
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+class IdNumberError(AuthorityError):
+    """A resident ID number that is not valid under GB 11643-1999; see the subclasses."""
+
+    code = "id-number-invalid"
+
+
+class IdNumberFormatError(IdNumberError):
+    """Not 18 characters, or not 17 ASCII digits followed by a digit or ``X``."""
+
+    code = "id-number-format"
+
+
+class IdNumberChecksumError(IdNumberError):
+    """The ISO 7064 MOD 11-2 check character (GB 11643-1999 §5.5) does not match."""
+
+    code = "id-number-checksum"
+
+
+class IdNumberBirthDateError(IdNumberError):
+    """The birth date code (§5.3) is not a real calendar date, or lies in the future."""
+
+    code = "id-number-birth-date"
+
+
+class IdNumberRegionError(IdNumberError):
+    """The address code (§5.2) is not a GB/T 2260 code in force in the birth year."""
+
+    code = "id-number-region"
+
+
+class RegisterImportError(AuthorityError):
+    """A register CSV was rejected as a whole; ``line`` is the 1-based line at fault."""
+
+    code = "register-import"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message if line is None else f"line {line}: {message}")
+        self.line = line
+
+
+class DuplicateResidentError(RegisterImportError):
+    """An ID number appears twice in the file, or is already in the register."""
+
+    code = "register-duplicate"
+
+
+class FaceCaptureError(AuthorityError):
+    """A face template or capture that is not a finite, non-zero float32 vector."""
+
+    code = "face-capture-invalid"
+
+
+# -- ID numbers ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ParsedIdNumber:
+    """What an 18-character resident ID number encodes (GB 11643-1999 §5)."""
+
+    id_number: str
+    region_code: str
+    birth_date: datetime.date
+    sequence: str
+    sex: str  # "M" for an odd sequence code (§5.4), "F" for even
+
+
+def validate_id_number(text: str, *, clock: Clock | None = None) -> ParsedIdNumber:
+    """Parse and check a resident ID number, or raise a precise :class:`IdNumberError`.
+
+    A lowercase ``x`` check character is accepted and canonicalised to ``X``; separators
+    and whitespace are not (stdnum's ``compact`` would strip them: we parse strictly at
+    the edge). ``clock`` decides what "in the future" means (default: the system clock).
+    """
+    if not isinstance(text, str) or len(text) != 18:
+        raise IdNumberFormatError("an ID number has exactly 18 characters")
+    number = text[:17] + text[17].upper()
+    if _ID_NUMBER.fullmatch(number) is None:
+        raise IdNumberFormatError("an ID number is 17 digits followed by a digit or X")
+    try:
+        ric.validate(number)
+    except (stdnum_errors.InvalidLength, stdnum_errors.InvalidFormat) as e:
+        raise IdNumberFormatError("an ID number is 17 digits followed by a digit or X") from e
+    except stdnum_errors.InvalidChecksum as e:
+        raise IdNumberChecksumError("the ID number's check character does not match") from e
+    except stdnum_errors.InvalidComponent as e:
+        # stdnum raises InvalidComponent for both the date and the place; tell them apart
+        # the way ric.validate orders its checks: the date first.
+        try:
+            ric.get_birth_date(number)
+        except stdnum_errors.InvalidComponent as date_error:
+            raise IdNumberBirthDateError(
+                "the ID number's birth date is not a real date"
+            ) from date_error
+        raise IdNumberRegionError(
+            "the ID number's region code is not a known GB/T 2260 code for its birth year"
+        ) from e
+    except stdnum_errors.ValidationError as e:  # any other stdnum verdict: still a bad format
+        raise IdNumberFormatError("the ID number is malformed") from e
+    birth_date = ric.get_birth_date(number)
+    today = datetime.datetime.fromtimestamp((clock or SystemClock()).now(), tz=datetime.UTC).date()
+    if birth_date > today:
+        raise IdNumberBirthDateError("the ID number's birth date is in the future")
+    sequence = number[14:17]
+    return ParsedIdNumber(
+        id_number=number,
+        region_code=number[:6],
+        birth_date=birth_date,
+        sequence=sequence,
+        sex="M" if int(sequence) % 2 else "F",
+    )
+
+
+# -- residents -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """One population-register record.
+
+    ``face_template`` is :data:`FACE_TEMPLATE_BYTES` bytes: a unit vector of
+    :data:`FACE_TEMPLATE_DIMENSIONS` little-endian float32 values.
+    """
+
+    id_number: str
+    family_name: str
+    given_name: str
+    sex: str
+    birth_date: datetime.date
+    region_code: str
+    face_template: bytes
+
+    def to_row(self) -> list[str]:
+        """The record as CSV fields, in :data:`CSV_COLUMNS` order."""
+        return [
+            self.id_number,
+            self.family_name,
+            self.given_name,
+            self.sex,
+            self.birth_date.isoformat(),
+            self.region_code,
+            encode_face(self.face_template),
+        ]
+
+    @classmethod
+    def from_row(cls, row: list[str], *, clock: Clock | None = None) -> Resident:
+        """Parse and cross-check CSV fields; raise :class:`AuthorityError` naming the field.
+
+        The sex, birth date and region in the row must be the ones the ID number encodes:
+        a register whose columns disagree with its own keys is corrupt.
+        """
+        if len(row) != len(CSV_COLUMNS):
+            raise RegisterImportError(f"expected {len(CSV_COLUMNS)} fields, found {len(row)}")
+        for name, value in zip(CSV_COLUMNS, row, strict=True):
+            if len(value) > _MAX_FIELD_CHARS:
+                raise RegisterImportError(f"{name}: longer than {_MAX_FIELD_CHARS} characters")
+        id_text, family_name, given_name, sex, birth_text, region_code, face_text = row
+        parsed = validate_id_number(id_text, clock=clock)
+        if id_text != parsed.id_number:
+            raise IdNumberFormatError("the ID number's check character must be an uppercase X")
+        _check_name("family_name", family_name)
+        _check_name("given_name", given_name)
+        if sex not in ("M", "F"):
+            raise RegisterImportError('sex: must be "M" or "F"')
+        if sex != parsed.sex:
+            raise RegisterImportError("sex: does not match the ID number's sequence code parity")
+        if _ISO_DATE.fullmatch(birth_text) is None:
+            raise RegisterImportError("birth_date: must be YYYY-MM-DD")
+        try:
+            birth_date = datetime.date.fromisoformat(birth_text)
+        except ValueError as e:
+            raise RegisterImportError("birth_date: not a real date") from e
+        if birth_date != parsed.birth_date:
+            raise RegisterImportError("birth_date: does not match the ID number")
+        if region_code != parsed.region_code:
+            raise RegisterImportError("region_code: does not match the ID number")
+        return cls(
+            id_number=parsed.id_number,
+            family_name=family_name,
+            given_name=given_name,
+            sex=sex,
+            birth_date=birth_date,
+            region_code=region_code,
+            face_template=decode_face(face_text),
+        )
+
+
+def _check_name(field: str, value: str) -> None:
+    if not value or len(value) > MAX_NAME_CHARS:
+        raise RegisterImportError(f"{field}: must be 1 to {MAX_NAME_CHARS} characters")
+    if value != value.strip() or not value.isprintable():
+        raise RegisterImportError(
+            f"{field}: must not contain control characters or surrounding spaces"
+        )
+
+
+def encode_face(vector: bytes) -> str:
+    """A template or capture as unpadded base64url (RFC 4648 §5)."""
+    return base64.urlsafe_b64encode(vector).rstrip(b"=").decode("ascii")
+
+
+def decode_face(text: str) -> bytes:
+    """Parse unpadded base64url into a checked face vector (:func:`face_vector`)."""
+    if _BASE64URL.fullmatch(text) is None:
+        raise FaceCaptureError("face data must be unpadded base64url")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise FaceCaptureError("face data must be unpadded base64url") from e
+    if encode_face(raw) != text:
+        raise FaceCaptureError("face data is not canonical base64url")
+    face_vector(raw)
+    return raw
+
+
+def face_vector(raw: bytes) -> tuple[float, ...]:
+    """Unpack a template or capture; raise :class:`FaceCaptureError` unless usable."""
+    if len(raw) != FACE_TEMPLATE_BYTES:
+        raise FaceCaptureError(f"face data must be {FACE_TEMPLATE_BYTES} bytes")
+    vector = struct.unpack(f"<{FACE_TEMPLATE_DIMENSIONS}f", raw)
+    if not all(math.isfinite(x) for x in vector) or not any(vector):
+        raise FaceCaptureError("face data must be finite and non-zero")
+    return vector
+
+
+# -- the register --------------------------------------------------------------------------------
+class PopulationRegister(Protocol):
+    """The civil register as the authority sees it: look a resident up by ID number."""
+
+    def lookup(self, id_number: str) -> Resident | None: ...
+
+    def count(self) -> int: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS residents (
+    id_number TEXT PRIMARY KEY,
+    family_name TEXT NOT NULL,
+    given_name TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    face_template BLOB NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class SqliteRegister:
+    """A :class:`PopulationRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`.
+
+    Safe to share between threads: one connection, serialised by a lock.
+    """
+
+    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteRegister:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def lookup(self, id_number: str) -> Resident | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id_number, family_name, given_name, sex, birth_date, region_code,"
+                " face_template FROM residents WHERE id_number = ?",
+                (id_number,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Resident(
+            id_number=row[0],
+            family_name=row[1],
+            given_name=row[2],
+            sex=row[3],
+            birth_date=datetime.date.fromisoformat(row[4]),
+            region_code=row[5],
+            face_template=bytes(row[6]),
+        )
+
+    def count(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT count(*) FROM residents").fetchone()
+        return int(n)
+
+    def import_csv(self, path: Path | str) -> int:
+        """Load residents from a CSV file; all or nothing. Returns the number imported.
+
+        The header must be :data:`CSV_COLUMNS`. Every row is validated (ID number, fields,
+        cross-checks) while streaming; the first bad row, or an ID number already present
+        in the file or the register, aborts the import and rolls everything back.
+        """
+        state = _ImportProgress()
+        with self._lock, open(path, encoding="utf-8", newline="") as f:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO residents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    self._rows(csv.reader(f, strict=True), state),
+                )
+            except sqlite3.IntegrityError as e:
+                self._db.execute("ROLLBACK")
+                raise DuplicateResidentError(
+                    "ID number already in the file or the register", line=state.line
+                ) from e
+            except RegisterImportError:
+                self._db.execute("ROLLBACK")
+                raise
+            except AuthorityError as e:
+                self._db.execute("ROLLBACK")
+                raise RegisterImportError(
+                    f"{_field_of(e)}{e.diagnostics()} [{e.code}]", line=state.line
+                ) from e
+            except (csv.Error, UnicodeDecodeError) as e:
+                self._db.execute("ROLLBACK")
+                raise RegisterImportError(
+                    f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line
+                ) from e
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return state.rows
+
+    def _rows(
+        self, reader: Iterator[list[str]], state: _ImportProgress
+    ) -> Iterator[tuple[str, str, str, str, str, str, bytes]]:
+        state.line = 1
+        header = next(reader, None)
+        if header is None or tuple(header) != CSV_COLUMNS:
+            raise RegisterImportError(f"header must be {','.join(CSV_COLUMNS)}", line=1)
+        for row in reader:
+            state.line += 1
+            try:
+                r = Resident.from_row(row, clock=self._clock)
+            except RegisterImportError as e:
+                raise RegisterImportError(str(e), line=state.line) from e
+            state.rows += 1
+            yield (
+                r.id_number,
+                r.family_name,
+                r.given_name,
+                r.sex,
+                r.birth_date.isoformat(),
+                r.region_code,
+                r.face_template,
+            )
+
+
+@dataclass(slots=True)
+class _ImportProgress:
+    line: int = 0
+    rows: int = 0
+
+
+def _field_of(error: AuthorityError) -> str:
+    if isinstance(error, IdNumberError):
+        return "id_number: "
+    if isinstance(error, FaceCaptureError):
+        return "face_template: "
+    return ""
+
+
+# -- face matching -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FaceComparison:
+    """A matcher's verdict: the similarity score and whether it reached the threshold."""
+
+    score: float
+    matched: bool
+
+
+class FaceMatcher(Protocol):
+    """Compares a register template with a live capture (ARCHITECTURE.md §7, enrollment)."""
+
+    def compare(self, template: bytes, capture: bytes) -> FaceComparison: ...
+
+
+class SimulatedFaceMatcher:
+    """SIMULATED face matching, for development, tests and benchmarks only.
+
+    Templates and captures here are synthetic vectors (see
+    :func:`realdid.authority.generate_residents`), and "matching" is their cosine
+    similarity against ``threshold``. This proves nothing about a real face: a deployment
+    plugs a certified biometric matcher (with liveness detection) into :class:`FaceMatcher`.
+    """
+
+    def __init__(self, threshold: float = 0.9) -> None:
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError("threshold is a cosine similarity, between -1 and 1")
+        self.threshold = threshold
+
+    def compare(self, template: bytes, capture: bytes) -> FaceComparison:
+        a = face_vector(template)
+        b = face_vector(capture)
+        dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
+        norms = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
+        score = dot / norms if norms > 0.0 else math.nan
+        if not math.isfinite(score):
+            raise FaceCaptureError("face data must have a finite, non-zero length")
+        return FaceComparison(score=score, matched=score >= self.threshold)
