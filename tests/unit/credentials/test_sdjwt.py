@@ -1,0 +1,171 @@
+"""SD-JWT VC issue / present / verify, hostile inputs, and interop with the IETF library."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from realdid.credentials import CredentialError, MalformedSdJwtError, issue, present, verify
+from realdid.crypto import DEFAULT_POLICY, AlgorithmPolicy, KeyType, LocalSigner, b64url_encode
+
+ISS, KID, AUD, NONCE, T0 = "did:realdid:auth", "did:realdid:auth#k1", "did:realdid:rp", "n1", 1_000
+CLAIMS = {"family_name": "Wang", "id_number": "11010519491231002X", "verified": True}
+SD = {"family_name", "id_number"}
+
+
+def _issue(issuer: LocalSigner, holder: LocalSigner, **kw: object) -> str:
+    args: dict[str, object] = {
+        "selectively_disclosable": SD,
+        "issuer": ISS,
+        "signer": issuer,
+        "key_id": KID,
+        "holder_jwk": holder.public_key.to_jwk(),
+        "vct": "urn:realdid:RealName",
+        "issued_at": T0,
+        "expires_at": T0 + 1000,
+        "salt": lambda: b"\x01" * 15 + bytes([len(str(time.time_ns()))]),
+        "status": None,
+    }
+    args.update(kw)
+    return issue(CLAIMS, **args)  # type: ignore[arg-type]
+
+
+def _verify(vp: str, issuer: LocalSigner, **kw: object) -> object:
+    args: dict[str, object] = {
+        "issuer_keys": lambda iss, kid: issuer.public_key,
+        "expected_audience": AUD,
+        "expected_nonce": NONCE,
+        "now": T0 + 10,
+        "max_kb_age": 60,
+        "policy": DEFAULT_POLICY,
+    }
+    args.update(kw)
+    return verify(vp, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("holder_type", [KeyType.ED25519, KeyType.P256])
+def test_round_trip_hides_undisclosed(holder_type: KeyType) -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate(holder_type)
+    vp = present(
+        _issue(issuer, holder),
+        disclose={"family_name"},
+        holder_signer=holder,
+        audience=AUD,
+        nonce=NONCE,
+        issued_at=T0 + 5,
+    )
+    result = _verify(vp, issuer)
+    assert result.claims == {"family_name": "Wang", "verified": True}  # type: ignore[attr-defined]
+    assert "id_number" not in vp
+    assert "11010519491231002X" not in vp
+    import base64
+
+    for part in vp.split("~")[1:-1]:
+        assert b"id_number" not in base64.urlsafe_b64decode(part + "==")
+
+
+def _vp(issuer: LocalSigner, holder: LocalSigner) -> str:
+    return present(
+        _issue(issuer, holder),
+        disclose=SD,
+        holder_signer=holder,
+        audience=AUD,
+        nonce=NONCE,
+        issued_at=T0 + 5,
+    )
+
+
+def test_error_codes() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    vp = _vp(issuer, holder)
+    jwt, *discs, kb = vp.split("~")
+    cases: list[tuple[str, str, dict[str, object]]] = [
+        ("wrong-audience", vp, {"expected_audience": "other"}),
+        ("wrong-nonce", vp, {"expected_nonce": "other"}),
+        ("expired", vp, {"now": T0 + 2000}),
+        ("not-yet-valid", vp, {"now": T0 - 1}),
+        ("stale-key-binding", vp, {"now": T0 + 500}),
+        ("algorithm-not-allowed", vp, {"policy": AlgorithmPolicy(frozenset({"ES256"}))}),
+        ("untrusted-issuer", vp, {"issuer_keys": lambda i, k: {}[i]}),
+        ("invalid-key-binding", "~".join([jwt, *discs, ""]), {}),
+        ("duplicate-disclosure", "~".join([jwt, discs[0], *discs, kb]), {}),
+        ("malformed-sd-jwt", "a" * (64 * 1024 + 1), {}),
+    ]
+    # flipped issuer signature
+    h, p, _s = jwt.split(".")
+    bad_sig = b64url_encode(bytes(64))
+    cases.append(("invalid-issuer-signature", "~".join([f"{h}.{p}.{bad_sig}", *discs, kb]), {}))
+    # extra unreferenced disclosure
+    extra = b64url_encode(json.dumps(["c2FsdA", "x", 1]).encode())
+    cases.append(("disclosure-not-referenced", "~".join([jwt, *discs, extra, kb]), {}))
+    # tampered sd_hash: KB-JWT from a presentation with other disclosures
+    cases.append(("sd-hash-mismatch", "~".join([jwt, discs[0], kb]), {}))
+    for code, text, kw in cases:
+        with pytest.raises(CredentialError) as info:
+            _verify(text, issuer, **kw)
+        assert getattr(info.value, "code", None) == code, (code, info.value)
+    with pytest.raises(MalformedSdJwtError, match="disclosures"):
+        _verify("x~" * 102, issuer)
+
+
+def test_interop_ours_to_reference() -> None:
+    from jwcrypto.jwk import JWK
+    from sd_jwt.verifier import SDJWTVerifier
+
+    issuer, holder = LocalSigner.generate(KeyType.P256), LocalSigner.generate(KeyType.P256)
+    now = int(time.time())
+    sd = _issue(issuer, holder, issued_at=now - 10, expires_at=now + 1000)
+    vp = present(
+        sd, disclose={"family_name"}, holder_signer=holder, audience=AUD, nonce=NONCE, issued_at=now
+    )
+    key = JWK.from_json(json.dumps(issuer.public_key.to_jwk()))
+    v = SDJWTVerifier(vp, lambda iss, hdr: key, expected_aud=AUD, expected_nonce=NONCE)
+    payload = v.get_verified_payload()
+    assert payload["family_name"] == "Wang"
+    assert "id_number" not in payload
+
+
+def test_interop_reference_to_ours() -> None:
+    from jwcrypto.jwk import JWK
+    from sd_jwt.common import SDObj
+    from sd_jwt.holder import SDJWTHolder
+    from sd_jwt.issuer import SDJWTIssuer
+
+    ikey, hkey = JWK.generate(kty="EC", crv="P-256"), JWK.generate(kty="EC", crv="P-256")
+    now = int(time.time())
+    claims = {
+        "iss": ISS,
+        "vct": "urn:realdid:RealName",
+        "iat": now - 10,
+        "exp": now + 1000,
+        SDObj("family_name"): "Wang",
+        SDObj("id_number"): "X",
+        "verified": True,
+    }
+    issued = SDJWTIssuer(
+        claims,
+        ikey,
+        holder_key=hkey,
+        sign_alg="ES256",
+        extra_header_parameters={"typ": "dc+sd-jwt", "kid": KID},
+    ).sd_jwt_issuance
+    holder = SDJWTHolder(issued)
+    holder.create_presentation(
+        {"family_name": True}, nonce=NONCE, aud=AUD, holder_key=hkey, sign_alg="ES256"
+    )
+    from realdid.crypto import PublicKey
+
+    ipub = PublicKey.from_jwk(json.loads(ikey.export_public()))
+    result = verify(
+        holder.sd_jwt_presentation,
+        issuer_keys=lambda i, k: ipub,
+        expected_audience=AUD,
+        expected_nonce=NONCE,
+        now=now,
+        max_kb_age=60,
+        policy=DEFAULT_POLICY,
+    )
+    assert result.claims == {"family_name": "Wang", "verified": True}
+    # The reference library signs EdDSA only through jwcrypto OKP keys; not exercised here.
