@@ -93,8 +93,8 @@ def generate_residents(count: int, rng: random.Random) -> Iterator[tuple[Residen
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    fake = Faker("zh_CN")
-    fake.seed_instance(rng.getrandbits(64))
+    names = Faker("zh_CN")  # seeded below: deterministic per run
+    names.seed_instance(rng.getrandbits(64))
     regions = county_region_codes()
     seen: set[str] = set()
     produced = 0
@@ -110,11 +110,11 @@ def generate_residents(count: int, rng: random.Random) -> Iterator[tuple[Residen
         if not _in_force(region, birth_date.year):
             continue
         seen.add(id_number)
-        given_name = fake.first_name_male() if sex == "M" else fake.first_name_female()
+        given_name = names.first_name_male() if sex == "M" else names.first_name_female()
         template = _random_vector(rng)
         resident = Resident(
             id_number=id_number,
-            family_name=fake.last_name(),
+            family_name=names.last_name(),
             given_name=given_name,
             sex=sex,
             birth_date=birth_date,
