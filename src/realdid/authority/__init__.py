@@ -19,6 +19,36 @@ faces go through a :class:`FaceMatcher` (the one here is simulated). Example::
 
 from __future__ import annotations
 
+from ._app import create_authority_app
+from ._audit import AuditChainError, AuditEntry, AuditLog
+from ._business import (
+    BUSINESS_CSV_COLUMNS,
+    ENTERPRISE_PREFIX,
+    MAX_COMPANY_NAME_CHARS,
+    BusinessRegister,
+    DuplicateEnterpriseError,
+    Enterprise,
+    SqliteBusinessRegister,
+    UsccChecksumError,
+    UsccError,
+    UsccFormatError,
+    generate_enterprises,
+    organisation_code_check_character,
+    validate_uscc,
+    write_business_csv,
+    write_business_register,
+)
+from ._escrow import (
+    EscrowOpener,
+    EscrowOpenError,
+    EscrowSealer,
+    X25519EscrowKey,
+    X25519EscrowPublicKey,
+    open_record,
+    seal_record,
+)
+from ._identity import IssuerIdentity, WalletIssuer
+from ._operators import Operator, OperatorAuthError, OperatorForbiddenError, OperatorStore, Role
 from ._register import (
     CSV_COLUMNS,
     FACE_TEMPLATE_BYTES,
@@ -43,6 +73,20 @@ from ._register import (
     encode_face,
     validate_id_number,
 )
+from ._resolver import DidKeyError, DidKeyResolver, RegistryKeyResolver
+from ._runtime import AuthorityRuntime, AuthoritySettings
+from ._secrets import ServiceSecrets
+from ._service import (
+    BUSINESS,
+    REAL_NAME,
+    SITE_PROOF,
+    VCT,
+    Authority,
+    AuthorityConfig,
+    EnrollmentError,
+    Offer,
+)
+from ._store import AuthorityDatabase
 from ._synthetic import (
     county_region_codes,
     generate_residents,
@@ -53,11 +97,35 @@ from ._synthetic import (
 )
 
 __all__ = [
+    "BUSINESS",
+    "BUSINESS_CSV_COLUMNS",
     "CSV_COLUMNS",
+    "ENTERPRISE_PREFIX",
     "FACE_TEMPLATE_BYTES",
     "FACE_TEMPLATE_DIMENSIONS",
+    "MAX_COMPANY_NAME_CHARS",
+    "REAL_NAME",
+    "SITE_PROOF",
+    "VCT",
+    "AuditChainError",
+    "AuditEntry",
+    "AuditLog",
+    "Authority",
+    "AuthorityConfig",
+    "AuthorityDatabase",
     "AuthorityError",
+    "AuthorityRuntime",
+    "AuthoritySettings",
+    "BusinessRegister",
+    "DidKeyError",
+    "DidKeyResolver",
+    "DuplicateEnterpriseError",
     "DuplicateResidentError",
+    "EnrollmentError",
+    "Enterprise",
+    "EscrowOpenError",
+    "EscrowOpener",
+    "EscrowSealer",
     "FaceCaptureError",
     "FaceComparison",
     "FaceMatcher",
@@ -66,18 +134,42 @@ __all__ = [
     "IdNumberError",
     "IdNumberFormatError",
     "IdNumberRegionError",
+    "IssuerIdentity",
+    "Offer",
+    "Operator",
+    "OperatorAuthError",
+    "OperatorForbiddenError",
+    "OperatorStore",
     "ParsedIdNumber",
     "PopulationRegister",
     "RegisterImportError",
+    "RegistryKeyResolver",
     "Resident",
+    "Role",
+    "ServiceSecrets",
     "SimulatedFaceMatcher",
+    "SqliteBusinessRegister",
     "SqliteRegister",
+    "UsccChecksumError",
+    "UsccError",
+    "UsccFormatError",
+    "WalletIssuer",
+    "X25519EscrowKey",
+    "X25519EscrowPublicKey",
     "county_region_codes",
+    "create_authority_app",
     "decode_face",
     "encode_face",
+    "generate_enterprises",
     "generate_residents",
+    "open_record",
+    "organisation_code_check_character",
     "read_captures",
+    "seal_record",
     "validate_id_number",
+    "validate_uscc",
+    "write_business_csv",
+    "write_business_register",
     "write_captures",
     "write_csv",
     "write_register",

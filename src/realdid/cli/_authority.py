@@ -9,7 +9,13 @@ from typing import Annotated
 
 import typer
 
-from realdid.authority import AuthorityError, SqliteRegister, write_register
+from realdid.authority import (
+    AuthorityError,
+    SqliteBusinessRegister,
+    SqliteRegister,
+    write_business_register,
+    write_register,
+)
 
 from ._app import app, fail, user_errors
 
@@ -53,3 +59,40 @@ def register_import(
             # Import errors already name the line and the precise cause's code.
             fail(e.diagnostics())
     typer.echo(f"imported {n} residents; register holds {total}")
+
+
+business_app = typer.Typer(help="The enterprise (business) register.", no_args_is_help=True)
+authority_app.add_typer(business_app, name="business")
+
+
+@business_app.command("generate")
+def business_generate(
+    count: Annotated[int, typer.Option("--count", min=0, help="Number of enterprises.")],
+    out: Annotated[Path, typer.Option("--out", help="Business register CSV to write.")],
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for a reproducible file.")
+    ] = None,
+) -> None:
+    """Write COUNT synthetic enterprises (never real ones) as a business register CSV."""
+    rng = random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 - synthetic data
+    with user_errors():
+        n = write_business_register(count, rng, out)
+    typer.echo(f"generated {n} enterprises into {out}")
+
+
+@business_app.command("import")
+def business_import(
+    file: Annotated[Path, typer.Argument(help="Business register CSV.")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+) -> None:
+    """Import a business register CSV into DATA_DIR/business.db; all or nothing."""
+    with user_errors():
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            with SqliteBusinessRegister(data_dir / "business.db") as register:
+                n = register.import_csv(file)
+                total = register.count()
+        except AuthorityError as e:
+            # Import errors already name the line and the precise cause's code.
+            fail(e.diagnostics())
+    typer.echo(f"imported {n} enterprises; business register holds {total}")

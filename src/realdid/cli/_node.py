@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,6 +51,15 @@ def serve(
             help="Blocks an anchor must be buried under before it is applied.", min=0, max=1000
         ),
     ] = 2,
+    authority_port: Annotated[
+        int,
+        typer.Option(
+            "--authority-port",
+            help="Also serve the identity authority on this port (0: registry node only).",
+            min=0,
+            max=65535,
+        ),
+    ] = 8081,
     peers: Annotated[
         str,
         typer.Option(
@@ -65,6 +75,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     peer_urls = tuple(p.strip() for p in peers.split(",") if p.strip())
     for url in peer_urls:
         if not url.startswith(("http://", "https://")):
@@ -88,4 +99,39 @@ def serve(
             node = RegistryNode(config, ledger=chain)
         except NodeSetupError as e:
             fail(str(e))
-    uvicorn.run(create_app(node), host=host, port=port, log_level="info", access_log=False)
+    servers = [_server(uvicorn, create_app(node), host, port)]
+    runtime = None
+    if authority_port:
+        from realdid.authority import (  # noqa: PLC0415 - only when the authority runs
+            AuthorityRuntime,
+            AuthoritySettings,
+            create_authority_app,
+        )
+
+        settings = AuthoritySettings(
+            data_dir=data_dir / "authority",
+            issuer_url=f"http://{host}:{authority_port}",
+            node_url=f"http://{host}:{port}",
+        )
+        runtime = AuthorityRuntime(settings)
+        runtime.start()
+        servers.append(_server(uvicorn, create_authority_app(runtime.get), host, authority_port))
+        logging.getLogger(__name__).warning(
+            "identity authority on http://%s:%d — face matching is SIMULATED (development only)",
+            host,
+            authority_port,
+        )
+    try:
+        asyncio.run(_serve_all(servers))
+    finally:
+        if runtime is not None:
+            runtime.close()
+
+
+def _server(uvicorn: Any, app: Any, host: str, port: int) -> Any:
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    return uvicorn.Server(config)
+
+
+async def _serve_all(servers: list[Any]) -> None:
+    await asyncio.gather(*(server.serve() for server in servers))

@@ -59,6 +59,7 @@ from ._resolution import (
     render_document,
     resolution_error,
     resolution_result,
+    verification_key,
     xml_datetime,
 )
 from ._state import AnchorPoint, DidState, apply_operation
@@ -109,6 +110,7 @@ __all__ = [
     "sign",
     "signing_input",
     "to_dict",
+    "verification_key",
     "verify_operation_signature",
     "xml_datetime",
 ]

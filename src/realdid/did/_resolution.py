@@ -10,7 +10,10 @@ resolver, that the version it was given is in a batch whose Merkle root is on th
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
+
+from realdid.crypto import CryptoError, PublicKey
 
 from ._document import DID_CORE_CONTEXT
 from ._identifier import Did
@@ -70,3 +73,20 @@ def resolution_error(error: str, message: str) -> dict[str, Any]:
         "didResolutionMetadata": {"error": error, "errorMessage": message},
         "didDocumentMetadata": {},
     }
+
+
+def verification_key(document: Mapping[str, Any], key_id: str, *, purpose: str) -> PublicKey | None:
+    """The public key of verification method ``key_id`` if the document lists it for ``purpose``.
+
+    ``key_id`` is an absolute DID URL (``did:realdid:…#key-1``). ``None`` when the document
+    has no such method, or has it without that verification relationship (DID Core 5.3).
+    """
+    if key_id not in (document.get(purpose) or ()):
+        return None
+    for method in document.get("verificationMethod") or ():
+        if isinstance(method, dict) and method.get("id") == key_id:
+            try:
+                return PublicKey.from_multibase(str(method.get("publicKeyMultibase")))
+            except CryptoError:
+                return None
+    return None

@@ -15,6 +15,13 @@ state lives in one passphrase-encrypted file (:class:`Keystore`). Example::
 
 from __future__ import annotations
 
+from ._authority import (
+    AuthorityClient,
+    AuthorityClientError,
+    enroll,
+    enroll_business,
+    request_site_proof,
+)
 from ._client import NodeClient, NodeClientError
 from ._keystore import (
     DEFAULT_MEMLIMIT,
@@ -48,6 +55,8 @@ __all__ = [
     "DEFAULT_OPSLIMIT",
     "PASSPHRASE_ENV",
     "WALLET_FILENAME",
+    "AuthorityClient",
+    "AuthorityClientError",
     "DidRecord",
     "DidStateError",
     "InvalidDerivationPathError",
@@ -68,9 +77,12 @@ __all__ = [
     "WeakPassphraseError",
     "WrongPassphraseError",
     "derive_signer",
+    "enroll",
+    "enroll_business",
     "new_mnemonic",
     "normalize_mnemonic",
     "read_passphrase",
+    "request_site_proof",
     "seed_from_mnemonic",
     "validate_derivation_path",
 ]

@@ -126,6 +126,22 @@ class Wallet:
     def dids(self) -> list[DidRecord]:
         return list(self._records)
 
+    # -- credentials ----------------------------------------------------------------------------
+    @property
+    def credentials(self) -> list[dict[str, Any]]:
+        """Credentials received, oldest first: ``{type, did, issuer, credential, received_at}``."""
+        return [dict(c) for c in self._keystore.payload.get("credentials", [])]
+
+    def add_credential(self, entry: dict[str, Any]) -> None:
+        """Store a credential (encrypted with the rest of the wallet); durable on return."""
+        payload = dict(self._keystore.payload)
+        payload["credentials"] = [*payload.get("credentials", []), entry]
+        self._keystore.save(payload)
+
+    def key_id(self, did: str) -> str:
+        """The DID URL of the current document signing key (``kid`` of what the wallet signs)."""
+        return f"{did}#key-{self.record(did).signing_counter + 1}"
+
     def record(self, did: str) -> DidRecord:
         for record in self._records:
             if record.did == did:
@@ -142,10 +158,11 @@ class Wallet:
         key = self._key(record.index, "signing", counter, record.key_type)
         return PublicKeyEntry(f"key-{counter + 1}", key.public_key, SIGNING_PURPOSES)
 
-    def signing_key(self, did: str) -> LocalSigner:
-        """The current document signing key (for presentations in later features)."""
+    def signing_key(self, did: str, counter: int | None = None) -> LocalSigner:
+        """The document signing key number ``counter`` (default: the newest), ``#key-<counter+1>``."""
         record = self.record(did)
-        return self._key(record.index, "signing", record.signing_counter, record.key_type)
+        chosen = record.signing_counter if counter is None else counter
+        return self._key(record.index, "signing", chosen, record.key_type)
 
     def initial_create(self, index: int, key_type: str) -> CreateOperation:
         """The create operation of DID number ``index`` — a pure function of the seed."""

@@ -1,0 +1,303 @@
+"""The identity authority's HTTP API (FastAPI). docs/api.md lists every route and problem type.
+
+* ``GET /.well-known/openid-credential-issuer``, ``GET /.well-known/oauth-authorization-server``
+* ``POST /1.0/challenges`` — a single-use nonce for one signed application
+* ``POST /1.0/enrollments`` · ``POST /1.0/site-proofs`` · ``POST /1.0/business-enrollments``
+  — ``{"application": <compact JWS>}``; 201 with an OpenID4VCI credential offer
+* ``POST /oid4vci/token`` (form) · ``POST /oid4vci/nonce`` · ``POST /oid4vci/credential``
+* ``GET /status-lists/{n}`` — Token Status List JWT (``application/statuslist+jwt``)
+* ``/admin/…`` — operators only (Bearer token + role); every action is audited
+* ``GET /healthz``
+
+Errors are RFC 9457 problems with a stable ``type``; OpenID4VCI errors additionally carry
+the OAuth ``error`` / ``error_description`` members that OAuth clients read.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from realdid import __version__
+from realdid.credentials import CredentialError, Oid4vciError
+
+from ._operators import Operator, Role
+from ._register import AuthorityError
+from ._service import Authority
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "urn:realdid:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
+MAX_BODY_BYTES = 32 * 1024
+
+# code -> HTTP status, for errors whose class does not carry one.
+_STATUS = {
+    "did-not-found": 422,
+    "did-deactivated": 422,
+    "key-not-found": 422,
+    "invalid-did": 400,
+    "registry-unavailable": 503,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "payload-too-large": 413,
+    "unsupported-media-type": 415,
+    "authority-starting": 503,
+    "no-such-resource": 404,
+    "method-not-allowed": 405,
+    "internal-error": 500,
+}
+
+
+def problem(code: str, detail: str, status: int | None = None, **extra: Any) -> JSONResponse:
+    status = status or _STATUS.get(code, 400)
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": code.replace("-", " "),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": 'Bearer realm="realdid-authority"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+class _RefusalError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _RefusalError(problem("unsupported-media-type", "send application/json"))
+    body = await _bounded_body(request)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise _RefusalError(problem("malformed-json", "request body is not valid JSON")) from e
+
+
+async def _bounded_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _RefusalError(
+                problem("payload-too-large", f"body exceeds {MAX_BODY_BYTES} bytes")
+            )
+    return bytes(body)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body; a repeated parameter is an error (RFC 6749 3.2)."""
+    try:
+        pairs = urllib.parse.parse_qsl(body.decode("ascii"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise Oid4vciError("invalid_request", "the form body does not parse") from e
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise Oid4vciError("invalid_request", "a form parameter is repeated")
+    return fields
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastAPI:
+    """The API over whatever :class:`Authority` ``get_authority`` returns (None: still starting)."""
+    app = FastAPI(
+        title="RealDID identity authority",
+        version=__version__,
+        summary="Real-name enrollment, OpenID4VCI credential issuance, Token Status Lists.",
+    )
+
+    def ready() -> Authority:
+        authority = get_authority()
+        if authority is None:
+            raise _RefusalError(
+                problem(
+                    "authority-starting", "the authority's DID is not anchored yet; retry shortly"
+                )
+            )
+        return authority
+
+    def operator(request: Request, role: Role | set[Role]) -> Operator:
+        return ready().authenticate(_bearer(request), role)
+
+    @app.exception_handler(_RefusalError)
+    async def refusal(_: Request, exc: _RefusalError) -> Response:
+        return exc.response
+
+    @app.exception_handler(Oid4vciError)
+    async def oid4vci_problem(_: Request, exc: Oid4vciError) -> Response:
+        return problem(exc.error, exc.description, exc.status, **exc.to_json())
+
+    @app.exception_handler(AuthorityError)
+    async def authority_problem(_: Request, exc: AuthorityError) -> Response:
+        return problem(
+            exc.code, str(exc), getattr(exc, "status", None) if hasattr(exc, "status") else None
+        )
+
+    @app.exception_handler(CredentialError)
+    async def credential_problem(_: Request, exc: CredentialError) -> Response:
+        return problem(exc.code, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "no-such-resource", 405: "method-not-allowed"}.get(
+            exc.status_code, "invalid-request"
+        )
+        return problem(code, "see /docs for the API")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_problem(_: Request, exc: RequestValidationError) -> Response:
+        return problem("invalid-request", "request parameters do not match the API (see /docs)")
+
+    @app.exception_handler(Exception)
+    async def internal_problem(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error while serving a request")  # request data is never logged
+        return problem("internal-error", "the request could not be completed")
+
+    # -- discovery ------------------------------------------------------------------------------
+    @app.get("/.well-known/openid-credential-issuer")
+    def issuer_metadata() -> dict[str, Any]:
+        return ready().issuer_metadata()
+
+    @app.get("/.well-known/oauth-authorization-server")
+    def as_metadata() -> dict[str, Any]:
+        return ready().authorization_server_metadata()
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        authority = get_authority()
+        if authority is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse(
+            {"status": "ok", "issuer": authority.issuer.did, "keyId": authority.issuer.key_id}
+        )
+
+    # -- applications --------------------------------------------------------------------------
+    @app.post("/1.0/challenges", status_code=201)
+    def challenge() -> dict[str, Any]:
+        nonce, expires_at = ready().challenge()
+        return {"nonce": nonce, "expires_at": expires_at}
+
+    def _application_route(path: str, method: Callable[[Authority], Callable[..., Any]]) -> None:
+        async def handler(request: Request) -> Response:
+            body = await _json_body(request)
+            if (
+                not isinstance(body, dict)
+                or set(body) != {"application"}
+                or not isinstance(body["application"], str)
+            ):
+                return problem("invalid-request", 'body must be {"application": "<compact JWS>"}')
+            authority = ready()
+            client = request.client.host if request.client else "unknown"
+            offer = await run_in_threadpool(method(authority), body["application"], client=client)
+            return JSONResponse(
+                {"credential_offer": offer.offer, "credential_offer_uri": offer.uri},
+                status_code=201,
+            )
+
+        app.add_api_route(path, handler, methods=["POST"], status_code=201)
+
+    _application_route("/1.0/enrollments", lambda a: a.enroll)
+    _application_route("/1.0/site-proofs", lambda a: a.request_site_proof)
+    _application_route("/1.0/business-enrollments", lambda a: a.enroll_business)
+
+    # -- OpenID4VCI ------------------------------------------------------------------------------
+    @app.post("/oid4vci/token")
+    async def token(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise Oid4vciError("invalid_request", "send application/x-www-form-urlencoded")
+        fields = _form(await _bounded_body(request))
+        authority = ready()
+        body = await run_in_threadpool(authority.token, fields)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.post("/oid4vci/nonce")
+    def nonce() -> Response:
+        return JSONResponse(ready().nonce(), headers={"Cache-Control": "no-store"})
+
+    @app.post("/oid4vci/credential")
+    async def credential(request: Request) -> Response:
+        body = await _json_body(request)
+        authority = ready()
+        answer = await run_in_threadpool(authority.credential, _bearer(request), body)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    @app.get("/status-lists/{list_id}")
+    def status_list(list_id: int) -> Response:
+        authority = ready()
+        jwt = authority.status_list_jwt(list_id) if 0 < list_id < 2**31 else None
+        if jwt is None:
+            return problem("no-such-resource", "no status list with this number", 404)
+        max_age = authority.config.status_list_ttl
+        return Response(
+            jwt, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": f"max-age={max_age}"}
+        )
+
+    # -- operators -----------------------------------------------------------------------------------
+    @app.post("/admin/revocations")
+    async def revoke(request: Request) -> dict[str, Any]:
+        who = operator(request, Role.REVOCATION_OFFICER)
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not set(body) <= {"did", "id_number", "reason"}:
+            return_problem = problem("invalid-request", 'body is {"did" | "id_number", "reason"}')
+            raise _RefusalError(return_problem)
+        did, id_number, reason = body.get("did"), body.get("id_number"), body.get("reason")
+        if not all(v is None or isinstance(v, str) for v in (did, id_number, reason)):
+            raise _RefusalError(problem("invalid-request", "did, id_number and reason are strings"))
+        count = await run_in_threadpool(
+            ready().revoke, who, reason=reason or "", did=did, id_number=id_number
+        )
+        return {"revoked": count}
+
+    @app.post("/admin/lockouts/clear")
+    async def clear_lockout(request: Request) -> dict[str, Any]:
+        who = operator(request, Role.ENROLLMENT_OFFICER)
+        body = await _json_body(request)
+        if (
+            not isinstance(body, dict)
+            or set(body) != {"id_number"}
+            or not isinstance(body["id_number"], str)
+        ):
+            raise _RefusalError(problem("invalid-request", 'body is {"id_number": "..."}'))
+        return {"cleared": ready().clear_lockout(who, body["id_number"])}
+
+    @app.get("/admin/audit")
+    def audit(request: Request, after: int = 0, limit: int = 100) -> dict[str, Any]:
+        operator(request, Role.AUDITOR)
+        authority = ready()
+        with authority.db.lock:
+            entries = authority.audit.entries(after=max(after, 0), limit=min(max(limit, 1), 1000))
+        return {"entries": [e.to_json() for e in entries]}
+
+    @app.post("/admin/issuer-key/rotations")
+    async def rotate_issuer_key(request: Request) -> dict[str, Any]:
+        who = operator(request, Role.SECURITY_OFFICER)
+        authority = ready()
+        rotate = getattr(authority.issuer, "rotate", None)
+        if rotate is None:
+            raise _RefusalError(
+                problem("invalid-request", "this authority's signer rotates outside RealDID")
+            )
+        key_id = await run_in_threadpool(authority.rotate_issuer_key, who, rotate)
+        return {"keyId": key_id}
+
+    return app

@@ -1,0 +1,114 @@
+"""The authority's own identity: its ``did:realdid`` and the key it signs credentials with.
+
+Credentials name the authority's DID as ``iss`` and a verification method of it as ``kid``,
+so any verifier finds the key by resolving the DID through any registry node — no
+RealDID-specific trust store. The key lives in a :class:`~realdid.wallet.Wallet` (P-256:
+ES256 is what the OpenID4VC High Assurance Interoperability Profile and the IETF
+reference SD-JWT library accept); a deployment with an HSM implements :class:`IssuerIdentity`
+over its remote signer instead.
+
+Rotation adds a new verification method and keeps the old ones, so credentials signed
+before the rotation keep verifying until they expire or are revoked; the new key is used
+only once the update is anchored and resolvable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from realdid.crypto import KeyType, Signer
+from realdid.did import ParsedOperation, to_dict, verification_key
+from realdid.wallet import NodeClient, NodeClientError, Wallet
+
+log = logging.getLogger(__name__)
+
+ISSUER_KEY_TYPE = KeyType.P256
+
+
+class IssuerIdentity(Protocol):
+    @property
+    def did(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def signer(self) -> Signer: ...
+
+
+class WalletIssuer:
+    """An :class:`IssuerIdentity` whose DID and keys are held in a wallet directory."""
+
+    def __init__(self, wallet: Wallet, client: NodeClient) -> None:
+        if not wallet.dids:
+            raise ValueError("the issuer wallet holds no DID yet: use WalletIssuer.bootstrap")
+        self._wallet = wallet
+        self._client = client
+        self._lock = threading.Lock()
+        self._did = wallet.dids[0].did
+        self._counter = wallet.dids[0].signing_counter
+
+    @classmethod
+    def bootstrap(
+        cls, directory: Path, passphrase: str, client: NodeClient, *, timeout: float = 120.0
+    ) -> WalletIssuer:
+        """Open (or create) the issuer wallet and make sure its DID is anchored and current.
+
+        Safe to call again after a crash at any point: a create that never reached the node
+        is submitted again (it is deterministic, so the DID does not change).
+        """
+        if (directory / "wallet.json").exists():
+            wallet = Wallet.open(directory, passphrase)
+        else:
+            wallet, _ = Wallet.init(directory, passphrase)
+        if not wallet.dids:
+            submitted = wallet.create(client, ISSUER_KEY_TYPE.value)
+            log.info("authority DID %s submitted; waiting for its anchor", submitted.did)
+        record = wallet.dids[0]
+        status = client.operation_status(record.last_operation)
+        if status is None and record.update_counter == 0 and record.signing_counter == 0:
+            create = ParsedOperation.from_value(
+                to_dict(wallet.initial_create(record.index, record.key_type))
+            )
+            client.submit(to_dict(create.operation))
+        client.wait_anchored(record.last_operation, timeout=timeout)
+        issuer = cls(wallet, client)
+        issuer._require_published(issuer.key_id)
+        log.info("authority DID %s ready, signing with %s", issuer.did, issuer.key_id)
+        return issuer
+
+    @property
+    def did(self) -> str:
+        return self._did
+
+    @property
+    def key_id(self) -> str:
+        return f"{self._did}#key-{self._counter + 1}"
+
+    @property
+    def signer(self) -> Signer:
+        with self._lock:
+            return self._wallet.signing_key(self._did, self._counter)
+
+    def rotate(self, *, timeout: float = 120.0) -> str:
+        """Add a fresh signing key to the DID, wait until it resolves, then sign with it."""
+        with self._lock:
+            submitted = self._wallet.update(self._client, self._did, add_key=True)
+        self._client.wait_anchored(submitted.operation_hash, timeout=timeout)
+        with self._lock:
+            self._counter = self._wallet.record(self._did).signing_counter
+        self._require_published(self.key_id)
+        log.info("authority signing key rotated to %s", self.key_id)
+        return self.key_id
+
+    def _require_published(self, key_id: str) -> None:
+        _, result = self._client.resolve(self._did)
+        document = result.get("didDocument") or {}
+        if verification_key(document, key_id, purpose="assertionMethod") is None:
+            raise NodeClientError(
+                "issuer-key-unpublished",
+                f"the registry does not list {key_id} in the authority's DID document",
+            )

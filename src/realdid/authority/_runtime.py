@@ -1,0 +1,146 @@
+"""Wiring an :class:`Authority` from a data directory (the embedded, single-machine layout).
+
+``<data-dir>/`` holds:
+
+* ``authority.db`` — the operational database; ``register.db``, ``business.db`` — registers;
+* ``service-secrets`` — data key + pepper (mode 0600, see ``_secrets.py``);
+* ``issuer-wallet/`` — the authority's DID keys; passphrase from ``REALDID_AUTHORITY_PASSPHRASE``
+  or, in development, ``issuer-passphrase`` (mode 0600, created on first start);
+* ``escrow-public.jwk`` — the escrow trustees' public key. If it is missing on first start a
+  development key pair is made and the private half written to ``trustees/escrow-private.jwk``,
+  with a warning: in production the trustees generate it offline and hand over the public key.
+
+The authority's DID is created (or resumed) through the registry node in a background thread,
+so the HTTP API can start at once and answer ``authority-starting`` (503) until it is anchored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from realdid.clock import Clock, SystemClock
+from realdid.wallet import NodeClient, NodeClientError
+
+from ._business import SqliteBusinessRegister
+from ._escrow import X25519EscrowKey, X25519EscrowPublicKey
+from ._identity import WalletIssuer
+from ._register import SimulatedFaceMatcher, SqliteRegister
+from ._resolver import RegistryKeyResolver
+from ._secrets import ServiceSecrets
+from ._service import Authority, AuthorityConfig
+from ._store import AuthorityDatabase
+
+log = logging.getLogger(__name__)
+
+PASSPHRASE_ENV = "REALDID_AUTHORITY_PASSPHRASE"  # noqa: S105 - a variable name
+
+
+@dataclass(frozen=True, slots=True)
+class AuthoritySettings:
+    data_dir: Path
+    issuer_url: str
+    node_url: str
+
+
+def issuer_passphrase(data_dir: Path) -> str:
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    path = data_dir / "issuer-passphrase"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def escrow_sealer(data_dir: Path) -> X25519EscrowPublicKey:
+    public_path = data_dir / "escrow-public.jwk"
+    if not public_path.exists():
+        trustees = data_dir / "trustees"
+        trustees.mkdir(mode=0o700, exist_ok=True)
+        key = X25519EscrowKey.generate()
+        key.save(trustees / "escrow-private.jwk")
+        key.public().save(public_path)
+        log.warning(
+            "development mode: generated an escrow key pair; the private key is in %s."
+            " In production the escrow trustees hold it and it never touches this machine.",
+            trustees,
+        )
+    return X25519EscrowPublicKey.load(public_path)
+
+
+class AuthorityRuntime:
+    """Owns the authority's resources; :meth:`get` is None until the authority's DID is ready."""
+
+    def __init__(self, settings: AuthoritySettings, *, clock: Clock | None = None) -> None:
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self._clock = clock or SystemClock()
+        self._authority: Authority | None = None
+        self._stop = threading.Event()
+        self.db = AuthorityDatabase(data_dir / "authority.db")
+        self.secrets = ServiceSecrets.load_or_create(data_dir / "service-secrets")
+        self.escrow = escrow_sealer(data_dir)
+        self.register = SqliteRegister(data_dir / "register.db", clock=self._clock)
+        self.business = SqliteBusinessRegister(data_dir / "business.db", clock=self._clock)
+        self.client = NodeClient(settings.node_url)
+        self.issuer: WalletIssuer | None = None
+        self._thread = threading.Thread(
+            target=self._bootstrap, name="authority-bootstrap", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def get(self) -> Authority | None:
+        return self._authority
+
+    def _bootstrap(self) -> None:
+        passphrase = issuer_passphrase(self.settings.data_dir)
+        while not self._stop.is_set():
+            try:
+                issuer = WalletIssuer.bootstrap(
+                    self.settings.data_dir / "issuer-wallet", passphrase, self.client
+                )
+                break
+            except NodeClientError as e:
+                log.warning("authority waiting for the registry node: %s", e.diagnostics())
+                time.sleep(1.0)
+        else:
+            return
+        self.issuer = issuer
+        self._authority = Authority(
+            config=AuthorityConfig(issuer_url=self.settings.issuer_url.rstrip("/")),
+            db=self.db,
+            secrets=self.secrets,
+            escrow=self.escrow,
+            register=self.register,
+            business_register=self.business,
+            faces=SimulatedFaceMatcher(),
+            resolver=RegistryKeyResolver(self.client),
+            issuer=issuer,
+            clock=self._clock,
+        )
+        log.info("identity authority ready at %s (issuer %s)", self.settings.issuer_url, issuer.did)
+
+    def wait_ready(self, timeout: float) -> Authority:
+        self._thread.join(timeout)
+        if self._authority is None:
+            raise TimeoutError("the authority did not become ready in time")
+        return self._authority
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.client.close()
+        self.register.close()
+        self.business.close()
+        self.db.close()

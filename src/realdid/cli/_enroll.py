@@ -1,0 +1,283 @@
+"""``realdid wallet enroll|site-proof|business-enroll|credentials`` and the authority's admin commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from realdid.authority import AuthorityError
+from realdid.wallet import (
+    AuthorityClient,
+    Wallet,
+    enroll,
+    enroll_business,
+    read_passphrase,
+    request_site_proof,
+)
+
+from ._app import WalletDir, fail, user_errors, wallet_app
+from ._authority import authority_app
+
+AuthorityUrl = Annotated[
+    str,
+    typer.Option("--authority", help="Identity authority base URL, e.g. http://127.0.0.1:8081."),
+]
+TOKEN_ENV = "REALDID_OPERATOR_TOKEN"  # noqa: S105 - a variable name
+
+
+def _open_wallet(wallet_dir: Path) -> Wallet:
+    return Wallet.open(wallet_dir, read_passphrase("Wallet passphrase: ", confirm=False))
+
+
+def _root_did(wallet: Wallet, did: str | None) -> str:
+    if did is not None:
+        return did
+    if not wallet.dids:
+        fail("the wallet has no DID yet: run 'realdid wallet did create --wait' first")
+    return wallet.dids[0].did
+
+
+def _show(entry: dict[str, Any]) -> None:
+    typer.echo(f"received {entry['type']} credential for {entry['did']}", err=True)
+    typer.echo(entry["credential"])
+
+
+@wallet_app.command("enroll")
+def wallet_enroll(
+    wallet_dir: WalletDir,
+    authority: AuthorityUrl,
+    id_number: Annotated[
+        str, typer.Option("--id-number", help="Your 18-character resident ID number.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Your name as in the population register.")],
+    face: Annotated[
+        Path, typer.Option("--face", help="File holding your face capture (base64url).")
+    ],
+    did: Annotated[
+        str | None,
+        typer.Option("--did", help="Root DID to enroll (default: the wallet's first DID)."),
+    ] = None,
+) -> None:
+    """Prove your identity to the authority once; receive a RealName credential for your root DID."""
+    with user_errors():
+        try:
+            capture = face.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            fail(f"--face: cannot read a base64url face capture from {face}")
+        wallet = _open_wallet(wallet_dir)
+        client = AuthorityClient(authority)
+        try:
+            _show(
+                enroll(
+                    wallet,
+                    client,
+                    _root_did(wallet, did),
+                    id_number=id_number,
+                    name=name,
+                    face=capture,
+                )
+            )
+        finally:
+            client.close()
+
+
+@wallet_app.command("site-proof")
+def wallet_site_proof(
+    wallet_dir: WalletDir,
+    authority: AuthorityUrl,
+    site_did: Annotated[
+        str, typer.Option("--site-did", help="The per-site DID to obtain a proof for.")
+    ],
+    root_did: Annotated[
+        str | None,
+        typer.Option("--root-did", help="Your enrolled root DID (default: the first DID)."),
+    ] = None,
+) -> None:
+    """Obtain a site proof ("verified real person", no name, no ID number) for a per-site DID."""
+    with user_errors():
+        wallet = _open_wallet(wallet_dir)
+        client = AuthorityClient(authority)
+        try:
+            _show(request_site_proof(wallet, client, _root_did(wallet, root_did), site_did))
+        finally:
+            client.close()
+
+
+@wallet_app.command("business-enroll")
+def wallet_business_enroll(
+    wallet_dir: WalletDir,
+    authority: AuthorityUrl,
+    uscc: Annotated[
+        str, typer.Option("--uscc", help="The enterprise's unified social credit code.")
+    ],
+    company_name: Annotated[str, typer.Option("--company-name", help="Registered company name.")],
+    legal_representative: Annotated[
+        str, typer.Option("--legal-representative", help="Name of the legal representative.")
+    ],
+    did: Annotated[
+        str | None, typer.Option("--did", help="Enterprise DID (default: the first DID).")
+    ] = None,
+) -> None:
+    """Enroll an enterprise DID against the business register; receive a Business credential."""
+    with user_errors():
+        wallet = _open_wallet(wallet_dir)
+        client = AuthorityClient(authority)
+        try:
+            _show(
+                enroll_business(
+                    wallet,
+                    client,
+                    _root_did(wallet, did),
+                    uscc=uscc,
+                    company_name=company_name,
+                    legal_representative=legal_representative,
+                )
+            )
+        finally:
+            client.close()
+
+
+@wallet_app.command("credentials")
+def wallet_credentials(wallet_dir: WalletDir) -> None:
+    """List the credentials in the wallet: type, DID, issuer, when received."""
+    with user_errors():
+        wallet = _open_wallet(wallet_dir)
+        for entry in wallet.credentials:
+            typer.echo(
+                f"{entry['type']}\t{entry['did']}\t{entry['issuer']}\t{entry['received_at']}"
+            )
+
+
+# -- operators --------------------------------------------------------------------------------------
+operator_app = typer.Typer(help="Operator accounts of the admin API.", no_args_is_help=True)
+authority_app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("add")
+def operator_add(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    name: Annotated[
+        str, typer.Option("--name", help="Who the operator is (shown in the audit log).")
+    ],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role", help="enrollment-officer, revocation-officer, auditor or security-officer."
+        ),
+    ],
+) -> None:
+    """Create an operator; prints its bearer token once (only its hash is stored)."""
+    from realdid.authority import AuthorityDatabase, OperatorStore, Role  # noqa: PLC0415
+    from realdid.clock import SystemClock  # noqa: PLC0415
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        fail(f"--role must be one of {', '.join(r.value for r in Role)}")
+    with user_errors():
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            db = AuthorityDatabase(data_dir / "authority.db")
+            try:
+                with db.transaction() as conn:
+                    operator, token = OperatorStore(conn, SystemClock()).add(name, chosen)
+            finally:
+                db.close()
+        except AuthorityError as e:
+            fail(e.diagnostics())
+    typer.echo(
+        f"operator {operator.id} ({operator.role.value}) created; its token is shown once:",
+        err=True,
+    )
+    typer.echo(token)
+
+
+def _token(token_file: Path | None) -> str:
+    if token_file is not None:
+        try:
+            return token_file.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            fail(f"--token-file: cannot read {token_file}")
+    token = os.environ.get(TOKEN_ENV)
+    if not token:
+        fail(f"give --token-file or set {TOKEN_ENV} to an operator token")
+    return token
+
+
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", help=f"File holding the operator token (or set {TOKEN_ENV})."),
+]
+
+
+def _admin(
+    authority: str, token: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    if not authority.startswith(("http://", "https://")):
+        fail(f"--authority must be an http(s) URL, got '{authority}'")
+    try:
+        response = httpx.request(
+            method,
+            authority.rstrip("/") + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    except httpx.HTTPError as e:
+        fail(f"cannot reach the authority at {authority}: {type(e).__name__}")
+    try:
+        answer = response.json()
+    except ValueError:
+        fail(f"the authority answered HTTP {response.status_code}")
+    if response.status_code >= 400:
+        code = str(answer.get("type", "")).rsplit(":", 1)[-1]
+        fail(f"{code}: {answer.get('detail', '')}")
+    return answer
+
+
+@authority_app.command("revoke")
+def authority_revoke(
+    authority: AuthorityUrl,
+    reason: Annotated[
+        str, typer.Option("--reason", help="death, fraud, lost-document or court-order.")
+    ],
+    did: Annotated[
+        str | None, typer.Option("--did", help="Enrolled root DID whose credentials to revoke.")
+    ] = None,
+    id_number: Annotated[
+        str | None, typer.Option("--id-number", help="Resident whose credentials to revoke.")
+    ] = None,
+    token_file: TokenFile = None,
+) -> None:
+    """Revoke every credential of one enrollment (revocation-officer role)."""
+    if (did is None) == (id_number is None):
+        fail("give exactly one of --did or --id-number")
+    body = {"reason": reason, **({"did": did} if did else {"id_number": id_number})}
+    answer = _admin(authority, _token(token_file), "POST", "/admin/revocations", body)
+    typer.echo(f"revoked {answer['revoked']} credential(s)")
+
+
+@authority_app.command("rotate-key")
+def authority_rotate_key(authority: AuthorityUrl, token_file: TokenFile = None) -> None:
+    """Add a new signing key to the authority's DID and sign with it (security-officer role)."""
+    answer = _admin(authority, _token(token_file), "POST", "/admin/issuer-key/rotations")
+    typer.echo(f"the authority now signs with {answer['keyId']}")
+
+
+@authority_app.command("audit")
+def authority_audit(
+    authority: AuthorityUrl,
+    after: Annotated[
+        int, typer.Option("--after", min=0, help="Show entries after this sequence number.")
+    ] = 0,
+    token_file: TokenFile = None,
+) -> None:
+    """Print the audit log as JSON lines (auditor role)."""
+    answer = _admin(authority, _token(token_file), "GET", f"/admin/audit?after={after}&limit=1000")
+    for entry in answer["entries"]:
+        typer.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))

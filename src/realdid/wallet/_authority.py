@@ -1,0 +1,223 @@
+"""The wallet's side of the identity authority: signed applications, then OpenID4VCI.
+
+Each flow is: get a challenge, sign an application with a key of the applying DID, receive
+a credential offer, and redeem it over OpenID4VCI 1.0 (token endpoint with the
+pre-authorized code, nonce endpoint, credential endpoint with a proof JWT signed by the key
+of the DID the credential is for). The credential is stored in the encrypted wallet.
+
+Every step can be repeated after a failure: the authority answers a repeated application
+for the same DID and person with the same offered credential, never a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from realdid.credentials import (
+    BUSINESS_TYP,
+    ENROLLMENT_TYP,
+    SITE_PROOF_TYP,
+    CredentialError,
+    credential_request,
+    make_proof_jwt,
+    parse_credential_offer,
+    parse_credential_response,
+    parse_nonce_response,
+    parse_token_response,
+    sign_application,
+    token_request_form,
+)
+
+from ._client import NodeClientError
+from ._wallet import Wallet
+
+
+class AuthorityClientError(NodeClientError):
+    """The authority refused (``code`` from its problem ``type``) or could not be reached."""
+
+
+class AuthorityClient:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise AuthorityClientError(
+                "invalid-authority-url",
+                f"authority URL must start with http:// or https://, got '{base_url}'",
+            )
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, url: str, expect: int, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.HTTPError as e:
+            raise AuthorityClientError(
+                "authority-unreachable",
+                f"cannot reach the authority at {self.base_url}: {type(e).__name__}",
+            ) from e
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != expect:
+            raise _problem(response.status_code, body)
+        return body
+
+    def metadata(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Credential issuer metadata and OAuth authorization server metadata."""
+        issuer = self._call("GET", f"{self.base_url}/.well-known/openid-credential-issuer", 200)
+        server = self._call("GET", f"{self.base_url}/.well-known/oauth-authorization-server", 200)
+        return issuer, server
+
+    def challenge(self) -> str:
+        body = self._call("POST", f"{self.base_url}/1.0/challenges", 201)
+        return str(body["nonce"])
+
+    def apply(self, path: str, application: str) -> dict[str, Any]:
+        body = self._call("POST", f"{self.base_url}{path}", 201, json={"application": application})
+        offer: dict[str, Any] = body["credential_offer"]
+        return offer
+
+    def redeem(self, offer: dict[str, Any], wallet: Wallet, did: str) -> str:
+        """Collect an offered credential, proving possession of ``did``'s signing key."""
+        parsed = parse_credential_offer(offer)
+        issuer_metadata, server_metadata = self.metadata()
+        token_body = self._call(
+            "POST",
+            str(server_metadata["token_endpoint"]),
+            200,
+            data=token_request_form(parsed.pre_authorized_code),
+        )
+        access_token, _ = parse_token_response(token_body)
+        c_nonce = parse_nonce_response(
+            self._call("POST", str(issuer_metadata["nonce_endpoint"]), 200)
+        )
+        proof = make_proof_jwt(
+            wallet.signing_key(did),
+            key_id=wallet.key_id(did),
+            audience=parsed.issuer,
+            nonce=c_nonce,
+            issued_at=int(time.time()),
+        )
+        answer = self._call(
+            "POST",
+            str(issuer_metadata["credential_endpoint"]),
+            200,
+            json=credential_request(parsed.configuration_ids[0], [proof]),
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        return parse_credential_response(answer)[0]
+
+
+def _problem(status: int, body: Any) -> AuthorityClientError:
+    if isinstance(body, dict) and isinstance(body.get("type"), str):
+        code = body["type"].rsplit(":", 1)[-1]
+        return AuthorityClientError(code, f"{code}: {body.get('detail', '')}".rstrip(": "))
+    return AuthorityClientError(f"http-{status}", f"the authority answered HTTP {status}")
+
+
+def _apply_and_collect(
+    wallet: Wallet,
+    client: AuthorityClient,
+    *,
+    path: str,
+    typ: str,
+    signing_did: str,
+    holder_did: str,
+    credential_type: str,
+    claims: dict[str, Any],
+) -> dict[str, Any]:
+    application = sign_application(
+        wallet.signing_key(signing_did),
+        key_id=wallet.key_id(signing_did),
+        typ=typ,
+        audience=client.base_url,
+        nonce=client.challenge(),
+        issued_at=int(time.time()),
+        claims=claims,
+    )
+    offer = client.apply(path, application)
+    try:
+        credential = client.redeem(offer, wallet, holder_did)
+    except CredentialError as e:
+        raise AuthorityClientError(
+            "invalid-issuer-response", f"the authority's answer is unusable: {e}"
+        ) from e
+    entry = {
+        "type": credential_type,
+        "did": holder_did,
+        "issuer": client.base_url,
+        "credential": credential,
+        "received_at": int(time.time()),
+    }
+    wallet.add_credential(entry)
+    return entry
+
+
+def enroll(
+    wallet: Wallet, client: AuthorityClient, did: str, *, id_number: str, name: str, face: str
+) -> dict[str, Any]:
+    """Enroll root DID ``did`` with the authority; store and return the RealName credential."""
+    wallet.record(did)
+    return _apply_and_collect(
+        wallet,
+        client,
+        path="/1.0/enrollments",
+        typ=ENROLLMENT_TYP,
+        signing_did=did,
+        holder_did=did,
+        credential_type="RealName",
+        claims={"id_number": id_number, "name": name, "face": face},
+    )
+
+
+def request_site_proof(
+    wallet: Wallet, client: AuthorityClient, root_did: str, site_did: str
+) -> dict[str, Any]:
+    """A site proof for ``site_did``, vouched for by the enrolled ``root_did``."""
+    wallet.record(root_did)
+    wallet.record(site_did)
+    return _apply_and_collect(
+        wallet,
+        client,
+        path="/1.0/site-proofs",
+        typ=SITE_PROOF_TYP,
+        signing_did=root_did,
+        holder_did=site_did,
+        credential_type="SiteProof",
+        claims={"site_did": site_did},
+    )
+
+
+def enroll_business(
+    wallet: Wallet,
+    client: AuthorityClient,
+    did: str,
+    *,
+    uscc: str,
+    company_name: str,
+    legal_representative: str,
+) -> dict[str, Any]:
+    """Enroll an enterprise DID with its unified social credit code; store the Business credential."""
+    wallet.record(did)
+    return _apply_and_collect(
+        wallet,
+        client,
+        path="/1.0/business-enrollments",
+        typ=BUSINESS_TYP,
+        signing_did=did,
+        holder_did=did,
+        credential_type="Business",
+        claims={
+            "uscc": uscc,
+            "company_name": company_name,
+            "legal_representative": legal_representative,
+        },
+    )
