@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data/node
 HOST ?= 127.0.0.1
 PORT ?= 8080
+AUTHORITY_PORT ?= 8081
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format bench clean venv
@@ -19,14 +20,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@echo "RealDID registry node (embedded SQLite + solo ledger)"
+	@echo "RealDID registry node (embedded SQLite + solo ledger) and identity authority"
 	@echo "  resolver & API : http://$(HOST):$(PORT)/1.0/identifiers/{did}"
 	@echo "  API reference  : http://$(HOST):$(PORT)/docs"
 	@echo "  ledger explorer: http://$(HOST):$(PORT)/explorer"
 	@echo "  health, metrics: http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/metrics"
-	@echo "  data directory : $(DATA_DIR)"
+	@echo "  data directory : $(DATA_DIR) (authority: $(DATA_DIR)/authority)"
+	@echo "  authority      : http://$(HOST):$(AUTHORITY_PORT)/.well-known/openid-credential-issuer"
+	@echo "  authority API  : http://$(HOST):$(AUTHORITY_PORT)/docs  (face matching is SIMULATED)"
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
-	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT)
 
 test: $(STAMP) node_modules/.stamp
 	$(BIN)/python -m pytest -q
