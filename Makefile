@@ -46,6 +46,7 @@ format: $(STAMP)
 bench: $(STAMP) node_modules/.stamp
 	$(BIN)/python bench/bench_node.py
 	$(BIN)/python bench/bench_evm.py
+	$(BIN)/python bench/bench_enroll.py --http
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

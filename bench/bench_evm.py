@@ -128,6 +128,8 @@ def main() -> None:
                     [
                         str(REALDID),
                         "serve",
+                        "--authority-port",
+                        "0",
                         "--data-dir",
                         str(tmp / "a"),
                         "--port",
@@ -160,6 +162,8 @@ def main() -> None:
                     [
                         str(REALDID),
                         "serve",
+                        "--authority-port",
+                        "0",
                         "--data-dir",
                         str(tmp / "b"),
                         "--port",

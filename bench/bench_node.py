@@ -120,6 +120,8 @@ def start_node(
         [
             str(REALDID),
             "serve",
+            "--authority-port",
+            "0",
             "--data-dir",
             str(data_dir),
             "--port",

@@ -62,6 +62,8 @@ def node(
             [
                 str(REALDID),
                 "serve",
+                "--authority-port",
+                "0",
                 "--data-dir",
                 str(base / "data"),
                 "--port",

@@ -91,6 +91,8 @@ class NodeProcess:
         command = [
             str(REALDID),
             "serve",
+            "--authority-port",
+            "0",
             "--data-dir",
             str(self.data_dir),
             "--host",

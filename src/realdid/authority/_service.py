@@ -228,7 +228,7 @@ class Authority:
         """A single-use nonce for one application, and when it expires."""
         nonce = secrets.token_urlsafe(24)
         expires_at = self.clock.now() + self.config.challenge_ttl
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             db.execute("INSERT INTO challenges VALUES (?, ?)", (nonce, expires_at))
             if secrets.randbelow(256) == 0:
                 self._purge_expired(db)
@@ -238,9 +238,12 @@ class Authority:
         now = self.clock.now()
         for table in ("challenges", "c_nonces", "grants"):
             db.execute(f"DELETE FROM {table} WHERE expires_at < ?", (now,))  # noqa: S608 - fixed names
+        db.execute(
+            "DELETE FROM failures WHERE window_start + ? <= ?", (self.config.failure_window, now)
+        )
 
     def _spend_challenge(self, nonce: str) -> None:
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             row = db.execute(
                 "DELETE FROM challenges WHERE nonce = ? RETURNING expires_at", (nonce,)
             ).fetchone()
@@ -382,6 +385,17 @@ class Authority:
                 raise _refused(
                     "did-already-enrolled", "this DID is already enrolled for someone else", 409
                 )
+            if db.execute(
+                "SELECT 1 FROM enrollments WHERE kind = ? AND subject_ref = ? AND state = 'revoked'"
+                " AND end_reason = 'death'",
+                (kind, subject),
+            ).fetchone():
+                # Only reachable after register, name and face all matched: leaks nothing.
+                raise _refused(
+                    "enrollment-blocked",
+                    "this identity cannot be enrolled online; visit an enrollment office",
+                    403,
+                )
             current = db.execute(
                 "SELECT id, did FROM enrollments WHERE kind = ? AND subject_ref = ? AND state = 'active'",
                 (kind, subject),
@@ -455,8 +469,12 @@ class Authority:
             ).fetchone()
             if pending is not None:
                 return self._offer(db, pending[0], SITE_PROOF)
+            # Only this resident's own earlier proof for the site DID is superseded: naming
+            # someone else's (public) site DID must not revoke their credential.
             for (old,) in db.execute(
-                "SELECT id FROM credentials WHERE subject_ref = ? AND state = 'issued'", (subject,)
+                "SELECT id FROM credentials WHERE subject_ref = ? AND enrollment_id = ?"
+                " AND state = 'issued'",
+                (subject, enrollment_id),
             ).fetchall():
                 self._revoke(db, old, "superseded")
             profile = json.loads(self.secrets.open(sealed_profile, enrollment_id.encode()))
@@ -493,7 +511,7 @@ class Authority:
 
     def _fail(self, did: str, reason: str, *subjects: str) -> None:
         now = self.clock.now()
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             for subject in subjects:
                 db.execute(
                     "INSERT INTO failures VALUES (?, ?, 1) ON CONFLICT(subject) DO UPDATE SET"
@@ -560,7 +578,7 @@ class Authority:
         code = parse_token_request(form)
         access_token = secrets.token_urlsafe(32)
         now = self.clock.now()
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             row = db.execute(
                 "DELETE FROM grants WHERE token_hash = ? AND kind = 'pre-authorized-code'"
                 " RETURNING credential_id, expires_at",
@@ -579,7 +597,7 @@ class Authority:
     def nonce(self) -> dict[str, Any]:
         """OpenID4VCI section 7: a fresh ``c_nonce`` for one proof of possession."""
         nonce = secrets.token_urlsafe(24)
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             db.execute(
                 "INSERT INTO c_nonces VALUES (?, ?)",
                 (nonce, self.clock.now() + self.config.challenge_ttl),
@@ -631,7 +649,7 @@ class Authority:
             max_age=self.config.application_max_age,
             policy=self.config.policy,
         )
-        with self.db.transaction() as db:
+        with self.db.transaction(durable=False) as db:
             spent = db.execute(
                 "DELETE FROM c_nonces WHERE nonce = ? RETURNING expires_at", (proof.nonce,)
             ).fetchone()

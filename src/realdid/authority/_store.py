@@ -91,6 +91,7 @@ class AuthorityDatabase:
         self.connection.execute("PRAGMA journal_mode=WAL")
         # FULL: an enrollment answered 201 survives power loss (nothing accepted is lost).
         self.connection.execute("PRAGMA synchronous=FULL")
+        self._synchronous = "FULL"
         self.connection.execute("PRAGMA foreign_keys=ON")
         self.connection.executescript(_SCHEMA)
         self.connection.execute(
@@ -98,9 +99,20 @@ class AuthorityDatabase:
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception)."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception).
+
+        ``durable=False`` is for short-lived protocol state (nonces, grants, failure
+        counters): in WAL mode its commit survives a process crash (kill -9) but is not
+        fsynced, so a power loss may forget it — which at worst makes a user repeat a step.
+        Enrollments, escrow, issuance and revocation always commit with a full fsync; a
+        durable commit also makes every earlier WAL frame durable.
+        """
         with self.lock:
+            mode = "FULL" if durable else "NORMAL"
+            if self._synchronous != mode:
+                self.connection.execute(f"PRAGMA synchronous={mode}")
+                self._synchronous = mode
             self.connection.execute("BEGIN IMMEDIATE")
             try:
                 yield self.connection

@@ -281,3 +281,58 @@ def authority_audit(
     answer = _admin(authority, _token(token_file), "GET", f"/admin/audit?after={after}&limit=1000")
     for entry in answer["entries"]:
         typer.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+
+
+@authority_app.command("serve")
+def authority_serve(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    node: Annotated[
+        str, typer.Option("--node", help="Registry node base URL the authority resolves through.")
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8081,
+    issuer_url: Annotated[
+        str | None,
+        typer.Option(
+            "--issuer-url",
+            help="Public base URL (credential issuer identifier); default http://HOST:PORT.",
+        ),
+    ] = None,
+) -> None:
+    """Run the identity authority alone, against a registry node elsewhere (multi-host deployments)."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from realdid.authority import AuthorityRuntime, AuthoritySettings, create_authority_app  # noqa: PLC0415
+
+    from ._node import _listen, _serve_all, _server  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not node.startswith(("http://", "https://")):
+        fail(f"--node must be an http(s) URL, got '{node}'")
+    public = (issuer_url or f"http://{host}:{port}").rstrip("/")
+    if not public.startswith(("http://", "https://")):
+        fail(f"--issuer-url must be an http(s) URL, got '{public}'")
+    sock = _listen(host, port, "the identity authority", "--port")
+    with user_errors():
+        try:
+            runtime = AuthorityRuntime(
+                AuthoritySettings(data_dir=data_dir, issuer_url=public, node_url=node)
+            )
+        except AuthorityError as e:
+            fail(e.diagnostics())
+    runtime.start()
+    logging.getLogger(__name__).warning(
+        "identity authority on %s — face matching is SIMULATED (development only)", public
+    )
+    try:
+        asyncio.run(
+            _serve_all([(_server(uvicorn, create_authority_app(runtime.get), host, port), sock)])
+        )
+    finally:
+        runtime.close()

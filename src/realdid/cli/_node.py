@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,6 +81,11 @@ def serve(
     for url in peer_urls:
         if not url.startswith(("http://", "https://")):
             fail(f"--peers: '{url}' is not an http(s) URL")
+    # Both ports are bound before anything starts, so a port in use is one clear error line
+    # instead of a half-started process (the node up, the authority dead) that exits later.
+    sockets = [_listen(host, port, "the registry node", "--port")]
+    if authority_port:
+        sockets.append(_listen(host, authority_port, "the identity authority", "--authority-port"))
     with user_errors():
         chain = None
         if ledger is LedgerKind.EVM:
@@ -99,7 +105,7 @@ def serve(
             node = RegistryNode(config, ledger=chain)
         except NodeSetupError as e:
             fail(str(e))
-    servers = [_server(uvicorn, create_app(node), host, port)]
+    servers = [(_server(uvicorn, create_app(node), host, port), sockets[0])]
     runtime = None
     if authority_port:
         from realdid.authority import (  # noqa: PLC0415 - only when the authority runs
@@ -115,12 +121,15 @@ def serve(
         )
         runtime = AuthorityRuntime(settings)
         runtime.start()
-        servers.append(_server(uvicorn, create_authority_app(runtime.get), host, authority_port))
+        servers.append(
+            (_server(uvicorn, create_authority_app(runtime.get), host, authority_port), sockets[1])
+        )
         logging.getLogger(__name__).warning(
             "identity authority on http://%s:%d — face matching is SIMULATED (development only)",
             host,
             authority_port,
         )
+    logging.getLogger(__name__).info("registry node on http://%s:%d", host, port)
     try:
         asyncio.run(_serve_all(servers))
     finally:
@@ -128,10 +137,31 @@ def serve(
             runtime.close()
 
 
+def _listen(host: str, port: int, what: str, option: str) -> socket.socket:
+    """A bound socket for ``host:port`` (uvicorn listens on it), or one ``error:`` line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        # Listen at once: with SO_REUSEADDR, Linux lets two processes bind one port as long
+        # as neither listens yet, and the second would only fail later, half started.
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        hint = " (or 0 to run the registry node alone)" if option == "--authority-port" else ""
+        fail(
+            f"cannot listen on {host}:{port} for {what}: {e.strerror or e};"
+            f" choose another port with {option}{hint}"
+        )
+    sock.set_inheritable(True)
+    return sock
+
+
 def _server(uvicorn: Any, app: Any, host: str, port: int) -> Any:
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
     return uvicorn.Server(config)
 
 
-async def _serve_all(servers: list[Any]) -> None:
-    await asyncio.gather(*(server.serve() for server in servers))
+async def _serve_all(servers: list[tuple[Any, socket.socket]]) -> None:
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))

@@ -133,6 +133,8 @@ class EvmNode:
         command = [
             str(REALDID),
             "serve",
+            "--authority-port",
+            "0",
             "--data-dir",
             str(self.data_dir),
             "--host",
