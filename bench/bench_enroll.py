@@ -360,7 +360,6 @@ class Setup:
     node_db: str
     issuer_secret: bytes
     issuer_did: str
-    sync_normal: bool = False
 
 
 def build_authority(setup: Setup, shard: str) -> Authority:
@@ -369,8 +368,6 @@ def build_authority(setup: Setup, shard: str) -> Authority:
     data.mkdir()
     clock = SystemClock()
     db = AuthorityDatabase(data / "authority.db")
-    if setup.sync_normal:  # what-if only: the shipped authority commits with synchronous=FULL
-        db.connection.execute("PRAGMA synchronous=NORMAL")
     return Authority(
         config=AuthorityConfig(issuer_url=ISSUER_URL),
         db=db,
@@ -741,11 +738,6 @@ def main() -> None:
     parser.add_argument("--http-enrollments", type=int, default=2_000)
     parser.add_argument("--http-clients", type=int, default=3)
     parser.add_argument(
-        "--what-if-sync-normal",
-        action="store_true",
-        help="diagnostic: authority DB with synchronous=NORMAL instead of the shipped FULL",
-    )
-    parser.add_argument(
         "--prepare-only", action="store_true", help="only build the register cache, then exit"
     )
     args = parser.parse_args()
@@ -798,12 +790,7 @@ def main() -> None:
                 node_db=str(Path(tmp) / "node" / "node.db"),
                 issuer_secret=issuer_signer.secret_bytes(),
                 issuer_did=str(ParsedOperation.from_canonical(issuer_op).did),
-                sync_normal=args.what_if_sync_normal,
             )
-            if args.what_if_sync_normal:
-                print(
-                    "what-if     authority DB with PRAGMA synchronous=NORMAL (not the shipped FULL)"
-                )
             applicants = [
                 Applicant(secret, str(ParsedOperation.from_canonical(c).did), *pick)
                 for (secret, c), pick in zip(roots, picks, strict=False)

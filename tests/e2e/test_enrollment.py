@@ -18,6 +18,7 @@ The server is started here (tests/e2e has no conftest) so that this file stands 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import random
@@ -68,6 +69,7 @@ class Server:
     data_dir: Path
     scratch: Path
     residents: list[Resident]
+    log: Path
 
     @property
     def authority_dir(self) -> Path:
@@ -145,7 +147,12 @@ def server(
         )
         assert imported.stdout.startswith(f"imported {RESIDENTS} residents"), imported.stdout
         yield Server(
-            node, authority, base / "data", base / "scratch", _residents(register, captures)
+            node,
+            authority,
+            base / "data",
+            base / "scratch",
+            _residents(register, captures),
+            log_path,
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -669,3 +676,39 @@ def test_rotate_key_keeps_old_credentials_verifying(
     assert verify_with_reference_library(server, new_credential)["id_number"] == (
         server.residents[5].id_number
     )
+
+
+def _stored_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # batch files in CAS are gzip: scan what they hold
+        return gzip.decompress(raw)
+    return raw
+
+
+def test_no_personal_data_in_logs_ledger_or_operational_database(server: Server) -> None:
+    """Runs last: after every enrollment, refusal, site proof, revocation and rotation above.
+
+    The registers (``register.db``, ``business.db``) hold personal data by definition and the
+    wallets are encrypted; everything else the platform wrote is scanned: the server log
+    (node + authority), the node's ledger, index and batch files, and the authority's
+    operational database with its WAL.
+    """
+    registers = {server.authority_dir / "register.db", server.authority_dir / "business.db"}
+    scanned = {
+        path: _stored_bytes(path)
+        for path in server.data_dir.rglob("*")
+        if path.is_file() and not any(path == r or path.name.startswith(r.name) for r in registers)
+    }
+    scanned[server.log] = server.log.read_bytes()
+    assert any(p.name == "authority.db" for p in scanned)
+    assert any("cas" in p.parts for p in scanned), "no batch file was scanned"
+    assert any(p.name == "ledger.db" for p in scanned)
+    for resident in server.residents:
+        needles = {
+            "ID number": resident.id_number.encode(),
+            "name": resident.name.encode(),
+            "face capture": resident.capture.encode(),
+        }
+        for what, needle in needles.items():
+            for path, data in scanned.items():
+                assert needle not in data, f"{what} of a resident found in {path}"
