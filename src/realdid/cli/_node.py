@@ -140,7 +140,10 @@ def serve(
 def _listen(host: str, port: int, what: str, option: str) -> socket.socket:
     """A bound socket for ``host:port`` (uvicorn listens on it), or one ``error:`` line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and accepted sockets inherit it. With proto 0, Nagle + delayed ACKs stall every
+    # response whose headers and body are written separately by 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
