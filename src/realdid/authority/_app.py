@@ -148,9 +148,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
 
     @app.exception_handler(AuthorityError)
     async def authority_problem(_: Request, exc: AuthorityError) -> Response:
-        return problem(
-            exc.code, str(exc), getattr(exc, "status", None) if hasattr(exc, "status") else None
-        )
+        return problem(exc.code, str(exc), getattr(exc, "status", None))
 
     @app.exception_handler(CredentialError)
     async def credential_problem(_: Request, exc: CredentialError) -> Response:
@@ -258,8 +256,9 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         who = operator(request, Role.REVOCATION_OFFICER)
         body = await _json_body(request)
         if not isinstance(body, dict) or not set(body) <= {"did", "id_number", "reason"}:
-            return_problem = problem("invalid-request", 'body is {"did" | "id_number", "reason"}')
-            raise _RefusalError(return_problem)
+            raise _RefusalError(
+                problem("invalid-request", 'body is {"did" | "id_number", "reason"}')
+            )
         did, id_number, reason = body.get("did"), body.get("id_number"), body.get("reason")
         if not all(v is None or isinstance(v, str) for v in (did, id_number, reason)):
             raise _RefusalError(problem("invalid-request", "did, id_number and reason are strings"))
