@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -40,21 +39,14 @@ from realdid.authority import generate_residents
 from realdid.credentials import verify_status_list
 from realdid.crypto import DEFAULT_POLICY, PublicKey
 
-REALDID = Path(sys.executable).with_name("realdid")
-PASSPHRASE = "correct horse battery staple"
-SECRETS_ENV = ("REALDID_PASSPHRASE", "REALDID_MNEMONIC", "REALDID_OPERATOR_TOKEN")
+from ._cli import REALDID, free_port, realdid, succeeds
+
 RESIDENTS = 30
 
 pytestmark = pytest.mark.e2e
 
 
 # -- a node + authority, and the command line ---------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Resident:
     id_number: str
@@ -183,28 +175,6 @@ def _residents(register: Path, captures: Path) -> list[Resident]:
         )
     assert len(residents) == RESIDENTS
     return residents
-
-
-def realdid(*args: str | Path | int, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the command as a user would: passphrase from the environment, no terminal."""
-    environment = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}
-    environment["REALDID_PASSPHRASE"] = PASSPHRASE
-    environment.update(env)
-    return subprocess.run(
-        [str(REALDID), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=90,
-        check=False,
-    )
-
-
-def succeeds(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def fails_with_one_line(result: subprocess.CompletedProcess[str], expected: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,20 +28,12 @@ import pytest
 
 from realdid.did import Did
 
-REALDID = Path(sys.executable).with_name("realdid")
-PASSPHRASE = "correct horse battery staple"
-SECRETS_ENV = ("REALDID_PASSPHRASE", "REALDID_MNEMONIC")
+from ._cli import REALDID, free_port, realdid, succeeds
 
 pytestmark = pytest.mark.e2e
 
 
 # -- a node, and the command line ---------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Node:
     url: str
@@ -99,28 +90,6 @@ def node(
             process.wait()
         if request.session.testsfailed > failed_before:
             sys.stdout.write(f"\n----- node log -----\n{log_path.read_text(errors='replace')}\n")
-
-
-def realdid(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the command as a user would: passphrase from the environment, no terminal."""
-    environment = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}
-    environment["REALDID_PASSPHRASE"] = PASSPHRASE
-    environment.update(env)
-    return subprocess.run(
-        [str(REALDID), *map(str, args)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=90,
-        check=False,
-    )
-
-
-def succeeds(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def fails_with_one_line(result: subprocess.CompletedProcess[str], expected: str) -> str:

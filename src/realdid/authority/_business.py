@@ -18,12 +18,10 @@ import csv
 import datetime
 import random
 import re
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from faker import Faker
 from stdnum import exceptions as stdnum_errors
@@ -31,7 +29,7 @@ from stdnum.cn import uscc
 
 from realdid.clock import Clock, SystemClock
 
-from ._register import AuthorityError, RegisterImportError, _check_name
+from ._register import AuthorityError, CsvBackedRegister, RegisterImportError, _check_name
 from ._synthetic import county_region_codes
 
 BUSINESS_CSV_COLUMNS = (
@@ -219,32 +217,15 @@ CREATE TABLE IF NOT EXISTS enterprises (
 ) WITHOUT ROWID
 """
 
-_Row = tuple[str, str, str, str, str]
 
+class SqliteBusinessRegister(CsvBackedRegister):
+    """A :class:`BusinessRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`."""
 
-class SqliteBusinessRegister:
-    """A :class:`BusinessRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`.
-
-    Safe to share between threads: one connection, serialised by a lock.
-    """
-
-    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
-        self._clock = clock or SystemClock()
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> SqliteBusinessRegister:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+    _schema = _SCHEMA
+    _table = "enterprises"
+    _columns = BUSINESS_CSV_COLUMNS
+    _duplicate = DuplicateEnterpriseError
+    _duplicate_message = "credit code already in the file or the register"
 
     def lookup(self, uscc: str) -> Enterprise | None:
         """The enterprise with this canonical code (see :func:`validate_uscc`), if any."""
@@ -264,76 +245,12 @@ class SqliteBusinessRegister:
             region_code=row[4],
         )
 
-    def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT count(*) FROM enterprises").fetchone()
-        return int(n)
+    def _row(self, fields: list[str]) -> tuple[Any, ...]:
+        e = Enterprise.from_row(fields, clock=self._clock)
+        return (e.uscc, e.name, e.legal_representative, e.registered_on.isoformat(), e.region_code)
 
-    def import_csv(self, path: Path | str) -> int:
-        """Load enterprises from a CSV file; all or nothing. Returns the number imported.
-
-        The header must be :data:`BUSINESS_CSV_COLUMNS`. Every row is validated while
-        streaming; the first bad row, or a code already present in the file or the
-        register, aborts the import and rolls everything back.
-        """
-        state = _ImportProgress()
-        with self._lock, open(path, encoding="utf-8", newline="") as f:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO enterprises VALUES (?, ?, ?, ?, ?)",
-                    self._rows(csv.reader(f, strict=True), state),
-                )
-            except sqlite3.IntegrityError as e:
-                self._db.execute("ROLLBACK")
-                raise DuplicateEnterpriseError(
-                    "credit code already in the file or the register", line=state.line
-                ) from e
-            except RegisterImportError:
-                self._db.execute("ROLLBACK")
-                raise
-            except UsccError as e:
-                self._db.execute("ROLLBACK")
-                raise RegisterImportError(
-                    f"uscc: {e.diagnostics()} [{e.code}]", line=state.line
-                ) from e
-            except (csv.Error, UnicodeDecodeError) as e:
-                self._db.execute("ROLLBACK")
-                # The reader failed on the row after the last good one.
-                raise RegisterImportError(
-                    f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line + 1
-                ) from e
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return state.rows
-
-    def _rows(self, reader: Iterator[list[str]], state: _ImportProgress) -> Iterator[_Row]:
-        header = next(reader, None)
-        state.line = 1
-        if header is None or tuple(header) != BUSINESS_CSV_COLUMNS:
-            raise RegisterImportError(f"header must be {','.join(BUSINESS_CSV_COLUMNS)}", line=1)
-        for row in reader:
-            state.line += 1
-            try:
-                e = Enterprise.from_row(row, clock=self._clock)
-            except RegisterImportError as error:
-                raise RegisterImportError(str(error), line=state.line) from error
-            state.rows += 1
-            yield (
-                e.uscc,
-                e.name,
-                e.legal_representative,
-                e.registered_on.isoformat(),
-                e.region_code,
-            )
-
-
-@dataclass(slots=True)
-class _ImportProgress:
-    line: int = 0
-    rows: int = 0
+    def _field_of(self, error: AuthorityError) -> str:
+        return "uscc: " if isinstance(error, UsccError) else ""
 
 
 # -- synthetic enterprises -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, Self
 
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
@@ -305,11 +305,18 @@ CREATE TABLE IF NOT EXISTS residents (
 """
 
 
-class SqliteRegister:
-    """A :class:`PopulationRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`.
+class CsvBackedRegister:
+    """One SQLite file (WAL) holding one table, loaded atomically from a register CSV.
 
-    Safe to share between threads: one connection, serialised by a lock.
+    Safe to share between threads: one connection, serialised by a lock. Subclasses name
+    the table, its CSV header and how a CSV row becomes a database row.
     """
+
+    _schema: str
+    _table: str
+    _columns: tuple[str, ...]
+    _duplicate: type[RegisterImportError]
+    _duplicate_message: str
 
     def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
@@ -317,17 +324,95 @@ class SqliteRegister:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db.execute(self._schema)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> SqliteRegister:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def count(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()  # noqa: S608
+        return int(n)
+
+    def _row(self, fields: list[str]) -> tuple[Any, ...]:
+        """The database row for one CSV row, or an :class:`AuthorityError` naming the field."""
+        raise NotImplementedError
+
+    def _field_of(self, error: AuthorityError) -> str:
+        """The ``field: `` prefix for a validation error that does not name its field."""
+        return _field_of(error)
+
+    def import_csv(self, path: Path | str) -> int:
+        """Load records from a CSV file; all or nothing. Returns the number imported.
+
+        The header must be the register's columns. Every row is validated while streaming;
+        the first bad row, or a key already present in the file or the register, aborts the
+        import and rolls everything back. Errors name the line and the field, never a value.
+        """
+        state = _ImportProgress()
+        placeholders = ", ".join("?" * len(self._columns))
+        with self._lock, open(path, encoding="utf-8", newline="") as f:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    f"INSERT INTO {self._table} VALUES ({placeholders})",  # noqa: S608
+                    self._rows(csv.reader(f, strict=True), state),
+                )
+            except sqlite3.IntegrityError as e:
+                self._db.execute("ROLLBACK")
+                raise self._duplicate(self._duplicate_message, line=state.line) from e
+            except RegisterImportError:
+                self._db.execute("ROLLBACK")
+                raise
+            except AuthorityError as e:
+                self._db.execute("ROLLBACK")
+                raise RegisterImportError(
+                    f"{self._field_of(e)}{e.diagnostics()} [{e.code}]", line=state.line
+                ) from e
+            except (csv.Error, UnicodeDecodeError) as e:
+                self._db.execute("ROLLBACK")
+                # The reader failed on the row after the last good one.
+                raise RegisterImportError(
+                    f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line + 1
+                ) from e
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return state.rows
+
+    def _rows(
+        self, reader: Iterator[list[str]], state: _ImportProgress
+    ) -> Iterator[tuple[Any, ...]]:
+        state.line = 1
+        header = next(reader, None)
+        if header is None or tuple(header) != self._columns:
+            raise RegisterImportError(f"header must be {','.join(self._columns)}", line=1)
+        for fields in reader:
+            state.line += 1
+            try:
+                row = self._row(fields)
+            except RegisterImportError as e:
+                raise RegisterImportError(str(e), line=state.line) from e
+            state.rows += 1
+            yield row
+
+
+class SqliteRegister(CsvBackedRegister):
+    """A :class:`PopulationRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`."""
+
+    _schema = _SCHEMA
+    _table = "residents"
+    _columns = CSV_COLUMNS
+    _duplicate = DuplicateResidentError
+    _duplicate_message = "ID number already in the file or the register"
 
     def lookup(self, id_number: str) -> Resident | None:
         with self._lock:
@@ -348,73 +433,17 @@ class SqliteRegister:
             face_template=bytes(row[6]),
         )
 
-    def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT count(*) FROM residents").fetchone()
-        return int(n)
-
-    def import_csv(self, path: Path | str) -> int:
-        """Load residents from a CSV file; all or nothing. Returns the number imported.
-
-        The header must be :data:`CSV_COLUMNS`. Every row is validated (ID number, fields,
-        cross-checks) while streaming; the first bad row, or an ID number already present
-        in the file or the register, aborts the import and rolls everything back.
-        """
-        state = _ImportProgress()
-        with self._lock, open(path, encoding="utf-8", newline="") as f:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO residents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    self._rows(csv.reader(f, strict=True), state),
-                )
-            except sqlite3.IntegrityError as e:
-                self._db.execute("ROLLBACK")
-                raise DuplicateResidentError(
-                    "ID number already in the file or the register", line=state.line
-                ) from e
-            except RegisterImportError:
-                self._db.execute("ROLLBACK")
-                raise
-            except AuthorityError as e:
-                self._db.execute("ROLLBACK")
-                raise RegisterImportError(
-                    f"{_field_of(e)}{e.diagnostics()} [{e.code}]", line=state.line
-                ) from e
-            except (csv.Error, UnicodeDecodeError) as e:
-                self._db.execute("ROLLBACK")
-                raise RegisterImportError(
-                    f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line
-                ) from e
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return state.rows
-
-    def _rows(
-        self, reader: Iterator[list[str]], state: _ImportProgress
-    ) -> Iterator[tuple[str, str, str, str, str, str, bytes]]:
-        state.line = 1
-        header = next(reader, None)
-        if header is None or tuple(header) != CSV_COLUMNS:
-            raise RegisterImportError(f"header must be {','.join(CSV_COLUMNS)}", line=1)
-        for row in reader:
-            state.line += 1
-            try:
-                r = Resident.from_row(row, clock=self._clock)
-            except RegisterImportError as e:
-                raise RegisterImportError(str(e), line=state.line) from e
-            state.rows += 1
-            yield (
-                r.id_number,
-                r.family_name,
-                r.given_name,
-                r.sex,
-                r.birth_date.isoformat(),
-                r.region_code,
-                r.face_template,
-            )
+    def _row(self, fields: list[str]) -> tuple[Any, ...]:
+        r = Resident.from_row(fields, clock=self._clock)
+        return (
+            r.id_number,
+            r.family_name,
+            r.given_name,
+            r.sex,
+            r.birth_date.isoformat(),
+            r.region_code,
+            r.face_template,
+        )
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ import typer
 
 from realdid.authority import (
     AuthorityError,
+    CsvBackedRegister,
     SqliteBusinessRegister,
     SqliteRegister,
     write_business_register,
@@ -37,7 +38,7 @@ def register_generate(
     ] = None,
 ) -> None:
     """Write COUNT synthetic residents (never real people) as a register CSV."""
-    rng = random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 - synthetic data
+    rng = _rng(seed)
     with user_errors():
         n = write_register(count, rng, out, captures)
     typer.echo(f"generated {n} residents into {out}")
@@ -49,15 +50,7 @@ def register_import(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
 ) -> None:
     """Import a register CSV into DATA_DIR/register.db; all or nothing."""
-    with user_errors():
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            with SqliteRegister(data_dir / "register.db") as register:
-                n = register.import_csv(file)
-                total = register.count()
-        except AuthorityError as e:
-            # Import errors already name the line and the precise cause's code.
-            fail(e.diagnostics())
+    n, total = _import(SqliteRegister, data_dir / "register.db", file)
     typer.echo(f"imported {n} residents; register holds {total}")
 
 
@@ -74,7 +67,7 @@ def business_generate(
     ] = None,
 ) -> None:
     """Write COUNT synthetic enterprises (never real ones) as a business register CSV."""
-    rng = random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 - synthetic data
+    rng = _rng(seed)
     with user_errors():
         n = write_business_register(count, rng, out)
     typer.echo(f"generated {n} enterprises into {out}")
@@ -86,13 +79,21 @@ def business_import(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
 ) -> None:
     """Import a business register CSV into DATA_DIR/business.db; all or nothing."""
+    n, total = _import(SqliteBusinessRegister, data_dir / "business.db", file)
+    typer.echo(f"imported {n} enterprises; business register holds {total}")
+
+
+def _rng(seed: int | None) -> random.Random:
+    return random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 - synthetic data
+
+
+def _import(kind: type[CsvBackedRegister], db_path: Path, file: Path) -> tuple[int, int]:
+    """Import ``file`` into the register at ``db_path``; (rows imported, rows held)."""
     with user_errors():
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            with SqliteBusinessRegister(data_dir / "business.db") as register:
-                n = register.import_csv(file)
-                total = register.count()
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            with kind(db_path) as register:
+                return register.import_csv(file), register.count()
         except AuthorityError as e:
             # Import errors already name the line and the precise cause's code.
             fail(e.diagnostics())
-    typer.echo(f"imported {n} enterprises; business register holds {total}")
