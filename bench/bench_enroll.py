@@ -62,6 +62,7 @@ from realdid.authority import (
     AuthorityConfig,
     AuthorityDatabase,
     DidKeyError,
+    DocumentKeyResolver,
     ServiceSecrets,
     SimulatedFaceMatcher,
     SqliteBusinessRegister,
@@ -94,7 +95,6 @@ from realdid.did import (
     commitment_of,
     render_document,
     to_dict,
-    verification_key,
 )
 from realdid.ledger import RegistryStore
 from realdid.node import NodeConfig, RegistryNode
@@ -315,7 +315,7 @@ def anchor_in_process(node: RegistryNode, canonicals: list[bytes], bulk: int = 1
 
 
 # -- the authority, wired like _runtime.py but resolving in process ---------------------------
-class IndexResolver:
+class IndexResolver(DocumentKeyResolver):
     """A ``DidKeyResolver`` over the registry node's index (what a resolver replica reads),
     rendering documents with ``realdid.did.render_document``: no HTTP."""
 
@@ -333,15 +333,6 @@ class IndexResolver:
         if state.deactivated:
             raise DidKeyError("did-deactivated", "the DID is deactivated")
         return render_document(parsed, state)
-
-    def key(self, key_id: str, *, purpose: str) -> PublicKey:
-        document = self.document(key_id.split("#", 1)[0])
-        key = verification_key(document, key_id, purpose=purpose)
-        if key is None:
-            raise DidKeyError(
-                "key-not-found", f"the DID document lists no {purpose} key '{key_id}'"
-            )
-        return key
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ from ._register import (
     encode_face,
     validate_id_number,
 )
-from ._resolver import DidKeyError, DidKeyResolver, RegistryKeyResolver
+from ._resolver import DidKeyError, DidKeyResolver, DocumentKeyResolver, RegistryKeyResolver
 from ._runtime import AuthorityRuntime, AuthoritySettings
 from ._secrets import ServiceSecrets
 from ._service import (
@@ -121,6 +121,7 @@ __all__ = [
     "CsvBackedRegister",
     "DidKeyError",
     "DidKeyResolver",
+    "DocumentKeyResolver",
     "DuplicateEnterpriseError",
     "DuplicateResidentError",
     "EnrollmentError",

@@ -14,7 +14,6 @@ character of its own, and the GB 32100 check character computed by stdnum.
 
 from __future__ import annotations
 
-import csv
 import datetime
 import random
 import re
@@ -30,7 +29,7 @@ from stdnum.cn import uscc
 from realdid.clock import Clock, SystemClock
 
 from ._register import AuthorityError, CsvBackedRegister, RegisterImportError, _check_name
-from ._synthetic import county_region_codes
+from ._synthetic import county_region_codes, write_rows
 
 BUSINESS_CSV_COLUMNS = (
     "uscc",
@@ -293,14 +292,7 @@ def generate_enterprises(count: int, rng: random.Random) -> Iterator[Enterprise]
 
 def write_business_csv(enterprises: Iterable[Enterprise], path: Path | str) -> int:
     """Write a business-register CSV (header :data:`BUSINESS_CSV_COLUMNS`); returns the rows."""
-    n = 0
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(BUSINESS_CSV_COLUMNS)
-        for enterprise in enterprises:
-            writer.writerow(enterprise.to_row())
-            n += 1
-    return n
+    return write_rows(path, BUSINESS_CSV_COLUMNS, (e.to_row() for e in enterprises))
 
 
 def write_business_register(count: int, rng: random.Random, path: Path | str) -> int:

@@ -29,11 +29,11 @@ class DidKeyResolver(Protocol):
         ...
 
 
-class RegistryKeyResolver:
-    """A :class:`DidKeyResolver` that asks a registry node (always fresh: no cache)."""
+class DocumentKeyResolver:
+    """A :class:`DidKeyResolver` built on :meth:`document`: subclasses say where documents come from."""
 
-    def __init__(self, client: NodeClient) -> None:
-        self._client = client
+    def document(self, did: str) -> dict[str, Any]:
+        raise NotImplementedError
 
     def key(self, key_id: str, *, purpose: str) -> PublicKey:
         document = self.document(key_id.split("#", 1)[0])
@@ -43,6 +43,13 @@ class RegistryKeyResolver:
                 "key-not-found", f"the DID document lists no {purpose} key '{key_id}'"
             )
         return key
+
+
+class RegistryKeyResolver(DocumentKeyResolver):
+    """A :class:`DidKeyResolver` that asks a registry node (always fresh: no cache)."""
+
+    def __init__(self, client: NodeClient) -> None:
+        self._client = client
 
     def document(self, did: str) -> dict[str, Any]:
         try:

@@ -253,7 +253,10 @@ class Authority:
             )
 
     # -- applications ---------------------------------------------------------------------------
-    def _application(self, jws: str, typ: str) -> Application:
+    def _application(self, jws: str, typ: str, client_ref: str) -> Application:
+        """A verified application whose nonce is now spent, from a client not locked out."""
+        self._require_unlocked(client_ref, client=True)
+
         def key(kid: str) -> PublicKey:
             return self.resolver.key(kid, purpose="authentication")
 
@@ -272,8 +275,7 @@ class Authority:
     def enroll(self, application_jws: str, *, client: str) -> Offer:
         """Check a signed enrollment application; on success offer a RealName credential."""
         client_ref = self.secrets.reference("client", client)
-        self._require_unlocked(client_ref, client=True)
-        application = self._application(application_jws, ENROLLMENT_TYP)
+        application = self._application(application_jws, ENROLLMENT_TYP, client_ref)
         id_text = _string(application.claims, "id_number", 32)
         name = _name(application.claims)
         capture = decode_face(_string(application.claims, "face", 4096))
@@ -322,8 +324,7 @@ class Authority:
     def enroll_business(self, application_jws: str, *, client: str) -> Offer:
         """Check a signed business application against the business register; offer a Business credential."""
         client_ref = self.secrets.reference("client", client)
-        self._require_unlocked(client_ref, client=True)
-        application = self._application(application_jws, BUSINESS_TYP)
+        application = self._application(application_jws, BUSINESS_TYP, client_ref)
         uscc_text = _string(application.claims, "uscc", 32)
         company = _normal(_string(application.claims, "company_name", _MAX_NAME))
         representative = _normal(_string(application.claims, "legal_representative", _MAX_NAME))
@@ -438,8 +439,7 @@ class Authority:
     def request_site_proof(self, application_jws: str, *, client: str) -> Offer:
         """A resident (signing with their enrolled root DID) asks for a site proof for another DID."""
         client_ref = self.secrets.reference("client", client)
-        self._require_unlocked(client_ref, client=True)
-        application = self._application(application_jws, SITE_PROOF_TYP)
+        application = self._application(application_jws, SITE_PROOF_TYP, client_ref)
         site_did = _string(application.claims, "site_did", 256)
         if site_did == application.did:
             raise _refused(

@@ -16,7 +16,7 @@ import math
 import os
 import random
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from faker import Faker
@@ -127,12 +127,17 @@ def generate_residents(count: int, rng: random.Random) -> Iterator[tuple[Residen
 
 def write_csv(residents: Iterable[Resident], path: Path | str) -> int:
     """Write a register CSV (header :data:`CSV_COLUMNS`); returns the number of rows."""
+    return write_rows(path, CSV_COLUMNS, (r.to_row() for r in residents))
+
+
+def write_rows(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """Write a UTF-8 CSV file: ``header``, then ``rows``; returns the number of rows."""
     n = 0
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for resident in residents:
-            writer.writerow(resident.to_row())
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
             n += 1
     return n
 

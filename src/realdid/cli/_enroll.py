@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +43,17 @@ def _root_did(wallet: Wallet, did: str | None) -> str:
     return wallet.dids[0].did
 
 
-def _show(entry: dict[str, Any]) -> None:
+def _collect(
+    wallet_dir: Path, authority: str, flow: Callable[[Wallet, AuthorityClient], dict[str, Any]]
+) -> None:
+    """Run one authority flow with the wallet; print the credential it stored."""
+    with user_errors():
+        wallet = _open_wallet(wallet_dir)
+        client = AuthorityClient(authority)
+        try:
+            entry = flow(wallet, client)
+        finally:
+            client.close()
     typer.echo(f"received {entry['type']} credential for {entry['did']}", err=True)
     typer.echo(entry["credential"])
 
@@ -64,26 +75,17 @@ def wallet_enroll(
     ] = None,
 ) -> None:
     """Prove your identity to the authority once; receive a RealName credential for your root DID."""
-    with user_errors():
-        try:
-            capture = face.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            fail(f"--face: cannot read a base64url face capture from {face}")
-        wallet = _open_wallet(wallet_dir)
-        client = AuthorityClient(authority)
-        try:
-            _show(
-                enroll(
-                    wallet,
-                    client,
-                    _root_did(wallet, did),
-                    id_number=id_number,
-                    name=name,
-                    face=capture,
-                )
-            )
-        finally:
-            client.close()
+    try:
+        capture = face.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        fail(f"--face: cannot read a base64url face capture from {face}")
+    _collect(
+        wallet_dir,
+        authority,
+        lambda wallet, client: enroll(
+            wallet, client, _root_did(wallet, did), id_number=id_number, name=name, face=capture
+        ),
+    )
 
 
 @wallet_app.command("site-proof")
@@ -99,13 +101,13 @@ def wallet_site_proof(
     ] = None,
 ) -> None:
     """Obtain a site proof ("verified real person", no name, no ID number) for a per-site DID."""
-    with user_errors():
-        wallet = _open_wallet(wallet_dir)
-        client = AuthorityClient(authority)
-        try:
-            _show(request_site_proof(wallet, client, _root_did(wallet, root_did), site_did))
-        finally:
-            client.close()
+    _collect(
+        wallet_dir,
+        authority,
+        lambda wallet, client: request_site_proof(
+            wallet, client, _root_did(wallet, root_did), site_did
+        ),
+    )
 
 
 @wallet_app.command("business-enroll")
@@ -124,22 +126,18 @@ def wallet_business_enroll(
     ] = None,
 ) -> None:
     """Enroll an enterprise DID against the business register; receive a Business credential."""
-    with user_errors():
-        wallet = _open_wallet(wallet_dir)
-        client = AuthorityClient(authority)
-        try:
-            _show(
-                enroll_business(
-                    wallet,
-                    client,
-                    _root_did(wallet, did),
-                    uscc=uscc,
-                    company_name=company_name,
-                    legal_representative=legal_representative,
-                )
-            )
-        finally:
-            client.close()
+    _collect(
+        wallet_dir,
+        authority,
+        lambda wallet, client: enroll_business(
+            wallet,
+            client,
+            _root_did(wallet, did),
+            uscc=uscc,
+            company_name=company_name,
+            legal_representative=legal_representative,
+        ),
+    )
 
 
 @wallet_app.command("credentials")

@@ -25,6 +25,7 @@ from realdid.authority import (
     AuthorityConfig,
     AuthorityDatabase,
     DidKeyError,
+    DocumentKeyResolver,
     Enterprise,
     Offer,
     Operator,
@@ -64,7 +65,6 @@ from realdid.did import (
     DocumentContent,
     PublicKeyEntry,
     commitment_of,
-    verification_key,
 )
 
 ISSUER_URL = "https://authority.test"
@@ -87,7 +87,7 @@ class Holder:
         return f"{self.did}#key-1"
 
 
-class FakeResolver:
+class FakeResolver(DocumentKeyResolver):
     """A :class:`~realdid.authority.DidKeyResolver` over an in-memory set of DID documents."""
 
     def __init__(self) -> None:
@@ -121,15 +121,6 @@ class FakeResolver:
         if document is None:
             raise DidKeyError("did-not-found", "the DID is not (yet) anchored in the registry")
         return document
-
-    def key(self, key_id: str, *, purpose: str) -> PublicKey:
-        document = self.document(key_id.split("#", 1)[0])
-        key = verification_key(document, key_id, purpose=purpose)
-        if key is None:
-            raise DidKeyError(
-                "key-not-found", f"the DID document lists no {purpose} key '{key_id}'"
-            )
-        return key
 
     def issuer_keys(self, iss: str, kid: str) -> PublicKey:
         """For ``verify`` / ``verify_status_list``: the issuer's assertion key, else LookupError."""
