@@ -7,6 +7,7 @@ DATA_DIR ?= data/node
 HOST ?= 127.0.0.1
 PORT ?= 8080
 AUTHORITY_PORT ?= 8081
+CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format bench clean venv
@@ -31,7 +32,7 @@ run: $(STAMP)
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
 	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT)
 
-test: $(STAMP) node_modules/.stamp
+test: $(STAMP) node_modules/.stamp $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -50,6 +51,11 @@ bench: $(STAMP) node_modules/.stamp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# -- Browser tests (issue 5): Playwright drives Debian's Chromium; no browser download --
+$(CHROMIUM):
+	@echo "installing Chromium for the browser tests (Debian package)"
+	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium
 
 # -- EVM tooling (issue 3): solc-js compiles the anchor contract, anvil is the local chain --
 ANVIL := node_modules/.bin/anvil
