@@ -80,6 +80,7 @@ from ._secrets import ServiceSecrets
 from ._service import (
     BUSINESS,
     REAL_NAME,
+    RP_REGISTRATION,
     SITE_PROOF,
     VCT,
     Authority,
@@ -106,6 +107,7 @@ __all__ = [
     "FACE_TEMPLATE_DIMENSIONS",
     "MAX_COMPANY_NAME_CHARS",
     "REAL_NAME",
+    "RP_REGISTRATION",
     "SITE_PROOF",
     "VCT",
     "AuditChainError",

@@ -6,7 +6,8 @@
   — ``{"application": <compact JWS>}``; 201 with an OpenID4VCI credential offer
 * ``POST /oid4vci/token`` (form) · ``POST /oid4vci/nonce`` · ``POST /oid4vci/credential``
 * ``GET /status-lists/{n}`` — Token Status List JWT (``application/statuslist+jwt``)
-* ``/admin/…`` — operators only (Bearer token + role); every action is audited
+* ``/admin/…`` — operators only (Bearer token + role); every action is audited.
+  ``POST /admin/rp-registrations`` (rp-registrar) offers an RpRegistration credential
 * ``GET /healthz``
 
 Errors are RFC 9457 problems with a stable ``type``; OpenID4VCI errors additionally carry
@@ -278,6 +279,34 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         ):
             raise _RefusalError(problem("invalid-request", 'body is {"id_number": "..."}'))
         return {"cleared": ready().clear_lockout(who, body["id_number"])}
+
+    @app.post("/admin/rp-registrations", status_code=201)
+    async def register_relying_party(request: Request) -> Response:
+        who = operator(request, Role.RP_REGISTRAR)
+        body = await _json_body(request)
+        if (
+            not isinstance(body, dict)
+            or set(body) != {"did", "purpose", "permitted"}
+            or not isinstance(body["did"], str)
+            or not isinstance(body["purpose"], str)
+            or not isinstance(body["permitted"], dict)
+            or not all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                for names in body["permitted"].values()
+            )
+        ):
+            raise _RefusalError(
+                problem(
+                    "invalid-request",
+                    'body is {"did": "...", "purpose": "...", "permitted": {vct: [claim, ...]}}',
+                )
+            )
+        offer = await run_in_threadpool(
+            ready().register_relying_party, who, body["did"], body["purpose"], body["permitted"]
+        )
+        return JSONResponse(
+            {"credential_offer": offer.offer, "credential_offer_uri": offer.uri}, status_code=201
+        )
 
     @app.get("/admin/audit")
     def audit(request: Request, after: int = 0, limit: int = 100) -> dict[str, Any]:

@@ -69,6 +69,7 @@ class Role(enum.StrEnum):
     REVOCATION_OFFICER = "revocation-officer"
     AUDITOR = "auditor"
     SECURITY_OFFICER = "security-officer"  # rotates the authority's signing key
+    RP_REGISTRAR = "rp-registrar"  # registers relying parties (RpRegistration credentials)
 
 
 class OperatorAuthError(AuthorityError):

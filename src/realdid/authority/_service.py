@@ -18,6 +18,11 @@ Flows (ARCHITECTURE.md section 7):
   the credential was offered to. A credential request that crashes before it commits can
   simply be retried: the offered credential and its status index are reused.
 * **site proofs** and **business enrollment** follow the same pattern.
+* **relying-party registration** — an ``rp-registrar`` operator has an RpRegistration
+  credential offered to an enrolled enterprise DID (:meth:`register_relying_party`); it
+  names the company (from the business register), the purpose shown to residents and the
+  claims the RP may request, and supersedes the DID's previous registration.
+* every credential carries ``sub`` = the DID it is issued to (ADR 0012).
 * **revocation** flips Token Status List bits; the lists are published as signed JWTs.
 
 Failed identity checks do not reveal whether an ID number exists: an unknown number and a
@@ -37,7 +42,7 @@ import secrets
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,10 +93,12 @@ log = logging.getLogger(__name__)
 REAL_NAME = "RealName"
 SITE_PROOF = "SiteProof"
 BUSINESS = "Business"
+RP_REGISTRATION = "RpRegistration"
 VCT = {
     REAL_NAME: "urn:realdid:RealName",
     SITE_PROOF: "urn:realdid:SiteProof",
     BUSINESS: "urn:realdid:Business",
+    RP_REGISTRATION: "urn:realdid:RpRegistration",
 }
 ASSURANCE_LEVEL = "high"  # register + name + face, bound to a DID key (eIDAS LoA "high" analogue)
 REVOCATION_REASONS = (
@@ -104,6 +111,7 @@ REVOCATION_REASONS = (
 )
 _ADMIN_REASONS = frozenset(REVOCATION_REASONS) - {"re-enrollment", "superseded"}
 _MAX_NAME = 128
+_MAX_PURPOSE = 200
 _DUMMY_TEMPLATE = b"\x00\x00\x80\x3f" + bytes(252)  # unit vector: equalises unknown-ID timing
 
 
@@ -130,6 +138,7 @@ class AuthorityConfig:
     real_name_lifetime: int = 365 * 86400
     site_proof_lifetime: int = 90 * 86400
     business_lifetime: int = 365 * 86400
+    rp_registration_lifetime: int = 365 * 86400
     challenge_ttl: int = 300
     offer_ttl: int = 600
     token_ttl: int = 300
@@ -203,6 +212,14 @@ class Authority:
             ),
             CredentialConfiguration(
                 BUSINESS, VCT[BUSINESS], "Business identity", _BUSINESS_CLAIMS, ("ES256",), algs
+            ),
+            CredentialConfiguration(
+                RP_REGISTRATION,
+                VCT[RP_REGISTRATION],
+                "Relying party registration",
+                _RP_CLAIMS,
+                ("ES256",),
+                algs,
             ),
         ]
 
@@ -359,7 +376,7 @@ class Authority:
             subject,
             application.did,
             identity,
-            None,
+            identity,  # the profile: RP registration looks the company up again by its code
             BUSINESS,
             claims,
             {"legal_representative"},
@@ -410,6 +427,11 @@ class Authority:
                     self.audit.append("applicant", "enrollment.resumed", did, {"kind": kind})
                     return self._offer(db, pending[0], credential_type)
                 enrollment_id = current[0]
+                if profile is not None:  # enrollments from before a profile was kept get one
+                    db.execute(
+                        "UPDATE enrollments SET profile = ? WHERE id = ?",
+                        (self.secrets.seal(_json(profile), enrollment_id.encode()), enrollment_id),
+                    )
                 self._revoke_credentials(db, enrollment_id, "superseded", types=(credential_type,))
             else:
                 if current is not None:
@@ -489,6 +511,63 @@ class Authority:
             )
             self.audit.append("applicant", "site-proof.offered", application.did, {})
             return self._offer(db, credential_id, SITE_PROOF)
+
+    # -- relying parties ------------------------------------------------------------------------
+    def register_relying_party(
+        self,
+        operator: Operator,
+        did: str,
+        purpose: str,
+        permitted: Mapping[str, Sequence[str]],
+    ) -> Offer:
+        """Offer an RpRegistration credential to the enrolled enterprise DID ``did``.
+
+        ``permitted`` maps a credential ``vct`` (SiteProof or RealName) to the claims the RP
+        may request from it. The DID's previous registration, issued or still offered, is
+        revoked (``superseded``). The company name comes from the business register.
+        """
+        text = _purpose(purpose)
+        allowed = _permitted(permitted)
+        with self.db.transaction() as db:
+            row = db.execute(
+                "SELECT id, kind, profile FROM enrollments WHERE did = ? AND state = 'active'",
+                (did,),
+            ).fetchone()
+            if row is None or row[1] != "enterprise":
+                raise _refused(
+                    "not-an-enterprise",
+                    "this DID has no active business enrollment: enroll the enterprise first",
+                    409,
+                )
+            enrollment_id, _, sealed_profile = row
+            if sealed_profile is None:
+                raise _refused(
+                    "re-enrollment-required",
+                    "this enterprise enrolled before RP registration existed: enroll it again",
+                    409,
+                )
+            profile = json.loads(self.secrets.open(sealed_profile, enrollment_id.encode()))
+            enterprise = self.business_register.lookup(profile["uscc"])
+            if enterprise is None:
+                raise _refused(
+                    "enterprise-not-found",
+                    "the enterprise is no longer in the business register",
+                    409,
+                )
+            self._revoke_credentials(db, enrollment_id, "superseded", types=(RP_REGISTRATION,))
+            claims = {"rp_name": enterprise.name, "purpose": text, "permitted": allowed}
+            credential_id = self._offer_credential(
+                db, enrollment_id, RP_REGISTRATION, did, claims, set()
+            )
+            self.audit.append(
+                operator.id,
+                "rp.registered",
+                did,
+                {vct: ",".join(names) for vct, names in allowed.items()},
+            )
+            offer = self._offer(db, credential_id, RP_REGISTRATION)
+        log.info("relying party registered")
+        return offer
 
     # -- rate limiting ----------------------------------------------------------------------------
     def _require_unlocked(self, subject: str, *, client: bool = False) -> None:
@@ -661,6 +740,7 @@ class Authority:
             REAL_NAME: self.config.real_name_lifetime,
             SITE_PROOF: self.config.site_proof_lifetime,
             BUSINESS: self.config.business_lifetime,
+            RP_REGISTRATION: self.config.rp_registration_lifetime,
         }[credential_type]
         signer, key_id = self.issuer.signer, self.issuer.key_id
         sd_jwt = issue(
@@ -675,6 +755,7 @@ class Authority:
             expires_at=now + lifetime,
             salt=self.salt,
             status=status_reference(self.status_list_uri(list_id), index),
+            subject=holder_did,
         )
         with self.db.transaction() as db:
             updated = db.execute(
@@ -897,6 +978,9 @@ _REAL_NAME_SD = {
 _SITE_CLAIMS = ("verified_person", "age_over_18", "age_over_60", "province", "assurance_level")
 _SITE_SD = {"age_over_18", "age_over_60", "province"}
 _BUSINESS_CLAIMS = ("company_name", "unified_social_credit_code", "legal_representative", "region")
+_RP_CLAIMS = ("rp_name", "purpose", "permitted")
+# What an RP may be permitted to request: credential vct -> its claims.
+_PERMITTABLE = {VCT[SITE_PROOF]: _SITE_CLAIMS, VCT[REAL_NAME]: _REAL_NAME_CLAIMS}
 
 
 def _age(birth: datetime.date, today: datetime.date) -> int:
@@ -945,6 +1029,48 @@ def _name(claims: Mapping[str, Any]) -> str:
     if any(unicodedata.category(c).startswith("C") for c in value):
         raise _refused("invalid-name", "name must not contain control characters")
     return _normal(value)
+
+
+def _purpose(value: Any) -> str:
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= _MAX_PURPOSE
+        or any(unicodedata.category(c).startswith("C") for c in value)
+    ):
+        raise _refused(
+            "invalid-purpose",
+            f"purpose must be 1 to {_MAX_PURPOSE} characters without control characters",
+        )
+    return value
+
+
+def _permitted(value: Any) -> dict[str, list[str]]:
+    """``{vct: sorted unique claim names}``, each name a claim of that credential type."""
+    if not isinstance(value, Mapping) or not value:
+        raise _refused(
+            "invalid-permitted-claims",
+            "permitted must map at least one credential type to the claims the RP may request",
+        )
+    allowed: dict[str, list[str]] = {}
+    for vct, names in value.items():
+        claims = _PERMITTABLE.get(vct) if isinstance(vct, str) else None
+        if claims is None:
+            raise _refused(
+                "invalid-permitted-claims",
+                f"permitted credential types are {' and '.join(sorted(_PERMITTABLE))}",
+            )
+        if (
+            isinstance(names, str)
+            or not isinstance(names, Sequence)
+            or not names
+            or not all(isinstance(n, str) and n in claims for n in names)
+        ):
+            raise _refused(
+                "invalid-permitted-claims",
+                f"{vct} needs a non-empty list of claims from: {', '.join(claims)}",
+            )
+        allowed[vct] = sorted(set(names))
+    return dict(sorted(allowed.items()))
 
 
 def _normal(text: str) -> str:

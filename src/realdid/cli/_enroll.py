@@ -1,4 +1,5 @@
-"""``realdid wallet enroll|site-proof|business-enroll|credentials`` and the authority's admin commands."""
+"""``realdid wallet enroll|site-proof|business-enroll|redeem|credentials`` and the authority's
+admin commands (``realdid authority operator|rp|revoke|rotate-key|audit|serve``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from realdid.authority import AuthorityError
+from realdid.authority import REAL_NAME, SITE_PROOF, VCT, AuthorityError
+from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
     enroll,
     enroll_business,
     read_passphrase,
+    redeem_offer,
     request_site_proof,
 )
 
@@ -140,6 +143,30 @@ def wallet_business_enroll(
     )
 
 
+@wallet_app.command("redeem")
+def wallet_redeem(
+    offer_uri: Annotated[
+        str,
+        typer.Argument(help="The credential offer: openid-credential-offer://?credential_offer=…"),
+    ],
+    wallet_dir: WalletDir,
+    authority: AuthorityUrl,
+    did: Annotated[str, typer.Option("--did", help="The wallet's DID the offer was made to.")],
+) -> None:
+    """Redeem a credential offer made to one of your DIDs (e.g. an RP registration); store it."""
+    try:
+        parsed = parse_credential_offer(offer_uri)
+    except CredentialError as e:
+        fail(f"OFFER_URI: {e}")
+    offer = credential_offer(parsed.issuer, parsed.configuration_ids, parsed.pre_authorized_code)
+    credential_type = parsed.configuration_ids[0]
+    _collect(
+        wallet_dir,
+        authority,
+        lambda wallet, client: redeem_offer(wallet, client, offer, did, credential_type),
+    )
+
+
 @wallet_app.command("credentials")
 def wallet_credentials(wallet_dir: WalletDir) -> None:
     """List the credentials in the wallet: type, DID, issuer, when received."""
@@ -165,7 +192,9 @@ def operator_add(
     role: Annotated[
         str,
         typer.Option(
-            "--role", help="enrollment-officer, revocation-officer, auditor or security-officer."
+            "--role",
+            help="enrollment-officer, revocation-officer, auditor, security-officer"
+            " or rp-registrar.",
         ),
     ],
 ) -> None:
@@ -258,6 +287,60 @@ def authority_revoke(
     body = {"reason": reason, **({"did": did} if did else {"id_number": id_number})}
     answer = _admin(authority, _token(token_file), "POST", "/admin/revocations", body)
     typer.echo(f"revoked {answer['revoked']} credential(s)")
+
+
+rp_app = typer.Typer(help="Relying parties (websites that log residents in).", no_args_is_help=True)
+authority_app.add_typer(rp_app, name="rp")
+_PERMIT_TYPES = {REAL_NAME: VCT[REAL_NAME], SITE_PROOF: VCT[SITE_PROOF]}
+
+
+def _permitted(permits: list[str] | None) -> dict[str, list[str]]:
+    """``["SiteProof:a,b", "RealName:c"]`` -> ``{vct: [claim, ...]}``."""
+    if not permits:
+        fail("give at least one --permit TYPE:CLAIM[,CLAIM...], e.g. SiteProof:verified_person")
+    permitted: dict[str, list[str]] = {}
+    for permit in permits:
+        short, _, names = permit.partition(":")
+        vct = _PERMIT_TYPES.get(short.strip())
+        claims = [name.strip() for name in names.split(",")]
+        if vct is None:
+            fail(f"--permit: the credential type must be {' or '.join(_PERMIT_TYPES)}")
+        if not all(claims):
+            fail("--permit: write TYPE:CLAIM[,CLAIM...] with no empty claim names")
+        if vct in permitted:
+            fail(f"--permit: {short.strip()} is given twice; list all its claims in one --permit")
+        permitted[vct] = claims
+    return permitted
+
+
+@rp_app.command("register")
+def rp_register(
+    authority: AuthorityUrl,
+    did: Annotated[str, typer.Option("--did", help="The RP's enrolled enterprise DID.")],
+    purpose: Annotated[
+        str, typer.Option("--purpose", help="Why the RP asks (shown to residents; <= 200 chars).")
+    ],
+    permit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--permit",
+            help="TYPE:CLAIM[,CLAIM...] the RP may request, TYPE SiteProof or RealName;"
+            " repeat for both.",
+        ),
+    ] = None,
+    token_file: TokenFile = None,
+) -> None:
+    """Register a relying party (rp-registrar role); prints the credential offer URI for its wallet.
+
+    Registering the same DID again supersedes (revokes) its previous registration.
+    """
+    body = {"did": did, "purpose": purpose, "permitted": _permitted(permit)}
+    answer = _admin(authority, _token(token_file), "POST", "/admin/rp-registrations", body)
+    typer.echo(
+        f"offered an RpRegistration credential to {did}; redeem it with 'realdid wallet redeem'",
+        err=True,
+    )
+    typer.echo(answer["credential_offer_uri"])
 
 
 @authority_app.command("rotate-key")

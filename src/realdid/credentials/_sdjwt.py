@@ -84,7 +84,10 @@ _MAX_DEPTH = 32
 _MIN_SALT_BYTES = 16
 
 # SD-JWT VC section 3.2.2.2: these registered claims MUST NOT be selectively disclosed.
-_NEVER_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
+# ``sub`` is never disclosable either: a RealDID credential always names its holder DID.
+_NEVER_DISCLOSABLE = frozenset(
+    {"iss", "sub", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"}
+)
 # Names the issuer sets itself; callers may not pass them as subject claims.
 _ISSUER_SET = _NEVER_DISCLOSABLE | {"iat", "_sd", "_sd_alg", "..."}
 
@@ -94,7 +97,8 @@ class VerifiedCredential:
     """What a verifier learns from a valid presentation.
 
     ``claims`` holds the always-visible subject claims merged with the disclosed ones;
-    the registered JWT/VC claims are lifted into their own fields.
+    the registered JWT/VC claims are lifted into their own fields (``subject`` is ``sub``,
+    the holder DID, when the issuer set one).
     """
 
     issuer: str
@@ -107,6 +111,7 @@ class VerifiedCredential:
     key_id: str
     key_bound: bool
     disclosed: frozenset[str] = field(default_factory=frozenset)
+    subject: str | None = None
 
 
 # -- issuance -----------------------------------------------------------------------------
@@ -123,8 +128,11 @@ def issue(
     expires_at: int,
     salt: Callable[[], bytes],
     status: Mapping[str, Any] | None,
+    subject: str | None = None,
 ) -> str:
     """Issue an SD-JWT VC; returns ``<issuer JWT>~<disclosure>~...~`` (no KB-JWT).
+
+    ``subject``, when given, becomes the (always visible) ``sub`` claim: the holder's DID.
 
     Each name in ``selectively_disclosable`` (top-level claims) becomes a disclosure with a
     fresh salt from ``salt()`` (injected so tests are deterministic and production uses a
@@ -146,6 +154,9 @@ def issue(
     except InvalidKeyError as e:
         raise IssuanceError(f"holder_jwk is not a usable public key: {e}") from e
 
+    if subject is not None and (not isinstance(subject, str) or not subject):
+        raise IssuanceError("subject must be a non-empty string")
+
     payload: dict[str, Any] = {
         "iss": issuer,
         "iat": issued_at,
@@ -153,6 +164,8 @@ def issue(
         "vct": vct,
         "cnf": {"jwk": holder.to_jwk()},
     }
+    if subject is not None:
+        payload["sub"] = subject
     if status is not None:
         payload["status"] = dict(status)
     disclosures: list[str] = []
@@ -318,6 +331,9 @@ def verify(
     status = payload.get("status")
     if status is not None and not isinstance(status, dict):
         raise MalformedSdJwtError("status must be an object")
+    sub = payload.get("sub")
+    if sub is not None and not isinstance(sub, str):
+        raise MalformedSdJwtError("sub must be a string")
 
     # Section 7.3: key binding.
     key_bound = False
@@ -352,6 +368,7 @@ def verify(
         key_id=kid,
         key_bound=key_bound,
         disclosed=frozenset(walk.disclosed_names),
+        subject=sub,
     )
 
 

@@ -20,6 +20,7 @@ from ._authority import (
     AuthorityClientError,
     enroll,
     enroll_business,
+    redeem_offer,
     request_site_proof,
 )
 from ._client import NodeClient, NodeClientError
@@ -82,6 +83,7 @@ __all__ = [
     "new_mnemonic",
     "normalize_mnemonic",
     "read_passphrase",
+    "redeem_offer",
     "request_site_proof",
     "seed_from_mnemonic",
     "validate_derivation_path",

@@ -5,6 +5,9 @@ a credential offer, and redeem it over OpenID4VCI 1.0 (token endpoint with the
 pre-authorized code, nonce endpoint, credential endpoint with a proof JWT signed by the key
 of the DID the credential is for). The credential is stored in the encrypted wallet.
 
+An offer made elsewhere (an RP registration, offered to an enterprise DID at an operator's
+request) is redeemed and stored by :func:`redeem_offer`.
+
 Every step can be repeated after a failure: the authority answers a repeated application
 for the same DID and person with the same offered credential, never a second one.
 """
@@ -123,6 +126,46 @@ def _problem(status: int, body: Any) -> AuthorityClientError:
     return AuthorityClientError(f"http-{status}", f"the authority answered HTTP {status}")
 
 
+def redeem_offer(
+    wallet: Wallet, client: AuthorityClient, offer: dict[str, Any], did: str, credential_type: str
+) -> dict[str, Any]:
+    """Redeem a credential offer from ``client``'s authority for ``did``; store the credential.
+
+    The offer must come from that authority and be for ``credential_type``; the proof of
+    possession is signed with ``did``'s current signing key.
+    """
+    wallet.record(did)
+    try:
+        parsed = parse_credential_offer(offer)
+    except CredentialError as e:
+        raise AuthorityClientError("invalid-offer", f"not a usable credential offer: {e}") from e
+    if parsed.issuer.rstrip("/") != client.base_url:
+        raise AuthorityClientError(
+            "offer-from-another-issuer",
+            f"the offer is from {parsed.issuer}, not from the authority at {client.base_url}",
+        )
+    if parsed.configuration_ids[0] != credential_type:
+        raise AuthorityClientError(
+            "unexpected-credential-type",
+            f"the offer is for a {parsed.configuration_ids[0]} credential, not {credential_type}",
+        )
+    try:
+        credential = client.redeem(offer, wallet, did)
+    except CredentialError as e:
+        raise AuthorityClientError(
+            "invalid-issuer-response", f"the authority's answer is unusable: {e}"
+        ) from e
+    entry = {
+        "type": credential_type,
+        "did": did,
+        "issuer": client.base_url,
+        "credential": credential,
+        "received_at": int(time.time()),
+    }
+    wallet.add_credential(entry)
+    return entry
+
+
 def _apply_and_collect(
     wallet: Wallet,
     client: AuthorityClient,
@@ -144,21 +187,7 @@ def _apply_and_collect(
         claims=claims,
     )
     offer = client.apply(path, application)
-    try:
-        credential = client.redeem(offer, wallet, holder_did)
-    except CredentialError as e:
-        raise AuthorityClientError(
-            "invalid-issuer-response", f"the authority's answer is unusable: {e}"
-        ) from e
-    entry = {
-        "type": credential_type,
-        "did": holder_did,
-        "issuer": client.base_url,
-        "credential": credential,
-        "received_at": int(time.time()),
-    }
-    wallet.add_credential(entry)
-    return entry
+    return redeem_offer(wallet, client, offer, holder_did, credential_type)
 
 
 def enroll(

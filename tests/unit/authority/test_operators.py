@@ -31,6 +31,7 @@ def test_role_values() -> None:
         "revocation-officer",
         "auditor",
         "security-officer",
+        "rp-registrar",
     ]
     assert Role("auditor") is Role.AUDITOR
 

@@ -94,7 +94,7 @@ def test_metadata(client: TestClient, env: Env) -> None:
     assert metadata["credential_endpoint"] == f"{ISSUER_URL}/oid4vci/credential"
     assert metadata["nonce_endpoint"] == f"{ISSUER_URL}/oid4vci/nonce"
     configurations = metadata["credential_configurations_supported"]
-    assert set(configurations) == {"RealName", "SiteProof", "Business"}
+    assert set(configurations) == {"RealName", "SiteProof", "Business", "RpRegistration"}
     assert configurations["RealName"]["format"] == "dc+sd-jwt"
     assert configurations["RealName"]["vct"] == "urn:realdid:RealName"
     server = client.get("/.well-known/oauth-authorization-server").json()

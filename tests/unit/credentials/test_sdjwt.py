@@ -169,3 +169,81 @@ def test_interop_reference_to_ours() -> None:
     )
     assert result.claims == {"family_name": "Wang", "verified": True}
     # The reference library signs EdDSA only through jwcrypto OKP keys; not exercised here.
+
+
+# -- sub: the holder DID -------------------------------------------------------------------------
+HOLDER_DID = "did:realdid:holder"
+
+
+def test_sub_round_trips_and_is_always_visible() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    sd_jwt = _issue(issuer, holder, subject=HOLDER_DID)
+    payload = json.loads(_b64(sd_jwt.split("~", 1)[0].split(".")[1]))
+    assert payload["sub"] == HOLDER_DID
+    vp = present(
+        sd_jwt, disclose=set(), holder_signer=holder, audience=AUD, nonce=NONCE, issued_at=T0 + 5
+    )
+    result = _verify(vp, issuer)
+    assert result.subject == HOLDER_DID  # type: ignore[attr-defined]
+    assert "sub" not in result.claims  # type: ignore[attr-defined]
+    assert _verify(_vp(issuer, holder), issuer).subject is None  # type: ignore[attr-defined]
+
+
+def test_sub_is_set_by_the_issuer_only() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    with pytest.raises(CredentialError, match="set by the issuer"):
+        issue(
+            {**CLAIMS, "sub": HOLDER_DID},
+            selectively_disclosable=SD,
+            issuer=ISS,
+            signer=issuer,
+            key_id=KID,
+            holder_jwk=holder.public_key.to_jwk(),
+            vct="urn:realdid:RealName",
+            issued_at=T0,
+            expires_at=T0 + 1000,
+            salt=lambda: bytes(16),
+            status=None,
+        )
+    with pytest.raises(CredentialError, match="subject"):
+        _issue(issuer, holder, subject="")
+
+
+def _forged(issuer: LocalSigner, holder: LocalSigner, payload_changes: dict[str, object]) -> str:
+    """A credential signed by ``issuer`` whose payload is edited, plus a KB-JWT over it."""
+    from realdid.credentials._sdjwt import _sign_compact
+
+    jwt, *disclosures = _issue(issuer, holder).split("~")
+    header = json.loads(_b64(jwt.split(".")[0]))
+    payload = {**json.loads(_b64(jwt.split(".")[1])), **payload_changes}
+    forged = _sign_compact(header, payload, issuer) + "~" + "~".join(disclosures)
+    return present(
+        forged, disclose=SD, holder_signer=holder, audience=AUD, nonce=NONCE, issued_at=T0 + 5
+    )
+
+
+def test_non_string_sub_is_rejected() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    for value in (5, ["did:realdid:a"], {"id": "x"}, True):
+        with pytest.raises(MalformedSdJwtError, match="sub must be a string"):
+            _verify(_forged(issuer, holder, {"sub": value}), issuer)
+
+
+def test_sub_cannot_be_a_disclosure() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    disclosure = b64url_encode(json.dumps(["c2FsdHNhbHRzYWx0c2FsdA", "sub", HOLDER_DID]).encode())
+    from realdid.credentials._sdjwt import _digest
+
+    jwt = _issue(issuer, holder).split("~", 1)[0]
+    payload = json.loads(_b64(jwt.split(".")[1]))
+    vp = _forged(issuer, holder, {"_sd": sorted([*payload["_sd"], _digest(disclosure)])})
+    jwt_part, *rest = vp.split("~")
+    tampered = "~".join([jwt_part, disclosure, *rest[:-1]]) + "~"
+    with pytest.raises(MalformedSdJwtError, match="'sub' must not be disclosable"):
+        _verify(tampered, issuer, require_key_binding=False)
+
+
+def _b64(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
