@@ -89,6 +89,8 @@ _NEVER_DISCLOSABLE = frozenset(
     {"iss", "sub", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"}
 )
 # Names the issuer sets itself; callers may not pass them as subject claims.
+#: Seconds a KB-JWT ``iat`` may lie ahead of the verifier's clock.
+KB_CLOCK_SKEW = 60
 _ISSUER_SET = _NEVER_DISCLOSABLE | {"iat", "_sd", "_sd_alg", "..."}
 
 
@@ -407,7 +409,9 @@ def _verify_key_binding(
     iat = payload.get("iat")
     if not isinstance(iat, int) or isinstance(iat, bool):
         raise KeyBindingError("KB-JWT iat must be an integer")
-    if iat > now or now - iat > max_kb_age:
+    # A holder's clock may run a little ahead of the verifier's (the same tolerance as
+    # OpenID4VCI key proofs); a KB-JWT from further in the future is refused.
+    if iat > now + KB_CLOCK_SKEW or now - iat > max_kb_age:
         raise StaleKeyBindingError("KB-JWT iat is outside the accepted window")
     if payload.get("sd_hash") != _digest(sd_jwt_part):
         raise SdHashMismatchError("KB-JWT sd_hash does not match the presented SD-JWT")

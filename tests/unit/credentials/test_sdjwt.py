@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from realdid.credentials import CredentialError, MalformedSdJwtError, issue, present, verify
+from realdid.credentials import (
+    CredentialError,
+    MalformedSdJwtError,
+    StaleKeyBindingError,
+    issue,
+    present,
+    verify,
+)
 from realdid.crypto import DEFAULT_POLICY, AlgorithmPolicy, KeyType, LocalSigner, b64url_encode
 
 ISS, KID, AUD, NONCE, T0 = "did:realdid:auth", "did:realdid:auth#k1", "did:realdid:rp", "n1", 1_000
@@ -75,6 +82,29 @@ def _vp(issuer: LocalSigner, holder: LocalSigner) -> str:
         nonce=NONCE,
         issued_at=T0 + 5,
     )
+
+
+def test_key_binding_tolerates_a_minute_of_holder_clock_skew() -> None:
+    issuer, holder = LocalSigner.generate(), LocalSigner.generate()
+    sd_jwt = _issue(issuer, holder)
+
+    def verify_made_at(kb_iat: int) -> None:
+        vp = present(
+            sd_jwt, disclose=SD, holder_signer=holder, audience=AUD, nonce=NONCE, issued_at=kb_iat
+        )
+        verify(
+            vp,
+            issuer_keys=lambda i, k: issuer.public_key,
+            expected_audience=AUD,
+            expected_nonce=NONCE,
+            now=T0 + 5,
+            max_kb_age=300,
+            policy=DEFAULT_POLICY,
+        )
+
+    verify_made_at(T0 + 5 + 60)
+    with pytest.raises(StaleKeyBindingError):
+        verify_made_at(T0 + 5 + 61)
 
 
 def test_error_codes() -> None:
