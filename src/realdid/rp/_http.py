@@ -1,0 +1,116 @@
+"""The relying party's OpenID4VP endpoints, as a FastAPI router a site mounts.
+
+* ``GET {prefix}/requests/{request_id}`` — the signed request object
+  (``application/oauth-authz-req+jwt``), fetched by the wallet from ``request_uri``
+* ``POST {prefix}/responses`` — the wallet's ``direct_post`` answer (form-encoded);
+  ``200 {"redirect_uri": ...}`` or an RFC 9457 problem
+* ``GET {prefix}/codes/{code}`` — ``{"authorization_url": ...}`` for a typed short code
+* ``GET {prefix}/transactions/{transaction}`` — ``{"state", "error"}`` for the login page
+  to poll (never claims: the site reads those server-side through
+  :meth:`RelyingParty.outcome`)
+
+Verification resolves DIDs and fetches status lists, so it runs in the thread pool.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from ._service import LoginError, RelyingParty
+
+PROBLEM_BASE = "urn:realdid:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+#: Largest response body accepted (a RealName presentation is a few KiB).
+MAX_RESPONSE_BYTES = 256 * 1024
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def problem(error: LoginError) -> JSONResponse:
+    """An RFC 9457 problem for a :class:`LoginError`."""
+    body = {
+        "type": PROBLEM_BASE + error.code,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.message,
+    }
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE, headers=_NO_STORE
+    )
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+async def _bounded_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _TooLargeError
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise _TooLargeError
+    return bytes(body)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """A form body; a repeated parameter is refused (RFC 6749 section 3.1)."""
+    try:
+        pairs = urllib.parse.parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, strict_parsing=bool(body)
+        )
+    except (UnicodeDecodeError, ValueError) as e:
+        raise LoginError("invalid-response", "the form body does not parse") from e
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise LoginError("invalid-response", "a form parameter is repeated")
+    return fields
+
+
+def login_routes(rp: RelyingParty) -> APIRouter:
+    """The router with the four OpenID4VP endpoints under ``rp.config.prefix``."""
+    router = APIRouter(prefix=rp.config.prefix)
+
+    @router.get("/requests/{request_id}")
+    async def request_object(request_id: str) -> Response:
+        try:
+            jws = await run_in_threadpool(rp.request_object, request_id)
+        except LoginError as e:
+            return problem(e)
+        return Response(jws, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=_NO_STORE)
+
+    @router.post("/responses")
+    async def response(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != FORM_MEDIA_TYPE:
+            return problem(LoginError("unsupported-media-type"))
+        try:
+            fields = _form(await _bounded_body(request))
+            await run_in_threadpool(rp.verify_response, fields)
+        except _TooLargeError:
+            return problem(LoginError("payload-too-large", f"body exceeds {MAX_RESPONSE_BYTES}"))
+        except LoginError as e:
+            return problem(e)
+        return JSONResponse({"redirect_uri": rp.config.complete_url}, headers=_NO_STORE)
+
+    @router.get("/codes/{code}")
+    async def code(code: str) -> Response:
+        try:
+            url = await run_in_threadpool(rp.authorization_url_for_code, code)
+        except LoginError as e:
+            return problem(e)
+        return JSONResponse({"authorization_url": url}, headers=_NO_STORE)
+
+    @router.get("/transactions/{transaction}")
+    async def transaction(transaction: str) -> Response:
+        outcome = await run_in_threadpool(rp.outcome, transaction)
+        return JSONResponse({"state": outcome.state, "error": outcome.error}, headers=_NO_STORE)
+
+    return router

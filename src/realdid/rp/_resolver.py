@@ -1,0 +1,137 @@
+"""DID documents for the relying party: holders' (``sub``) and issuers' (``iss``).
+
+An RP resolves the holder DID of every login and the issuer DID of every credential and
+status list, so documents are cached in memory for a bounded time (``ttl``, the
+configured staleness an RP accepts for a deactivation to reach it) and a bounded number
+(least recently used out first). "Not found" is not cached: a site DID is anchored just
+before the wallet presents it, and must resolve at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from realdid.clock import Clock, SystemClock
+from realdid.crypto import CryptoError, EncodingError, PublicKey
+from realdid.did import Did, DidError, verification_key
+from realdid.wallet import NodeClient, NodeClientError
+
+#: Default bound on cached documents (~100k holders at a few hundred bytes each).
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDid:
+    """A DID's current document and whether the DID is deactivated."""
+
+    document: dict[str, Any]
+    deactivated: bool
+
+
+class ResolverUnavailableError(Exception):
+    """The registry could not answer (network, server error): retry later, trust nothing."""
+
+
+class DidDocumentResolver(Protocol):
+    def document(self, did: str) -> ResolvedDid:
+        """The DID's document; :class:`LookupError` if the DID is unknown or invalid,
+        :class:`ResolverUnavailableError` if the registry cannot answer now."""
+        ...
+
+
+class HttpDidResolver:
+    """A :class:`DidDocumentResolver` over a registry node's ``GET /1.0/identifiers/{did}``."""
+
+    def __init__(
+        self,
+        node_url: str,
+        *,
+        ttl: int,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        timeout: float = 10.0,
+    ) -> None:
+        self._client = NodeClient(node_url, timeout=timeout, transport=transport)
+        self._ttl = ttl
+        self._clock = clock or SystemClock()
+        self._max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[int, ResolvedDid]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def document(self, did: str) -> ResolvedDid:
+        try:
+            canonical = str(Did.parse(did))
+        except DidError as e:
+            raise LookupError("not a did:realdid DID") from e
+        now = self._clock.now()
+        with self._lock:
+            cached = self._cache.get(canonical)
+            if cached is not None and now - cached[0] < self._ttl:
+                self._cache.move_to_end(canonical)
+                return cached[1]
+        resolved = self._fetch(canonical)
+        with self._lock:
+            self._cache[canonical] = (now, resolved)
+            self._cache.move_to_end(canonical)
+            while len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return resolved
+
+    def _fetch(self, did: str) -> ResolvedDid:
+        try:
+            status, result = self._client.resolve(did)
+        except NodeClientError as e:
+            if e.code in ("did-not-found", "invalid-did", "method-not-supported"):
+                raise LookupError("the DID is not anchored in the registry") from e
+            raise ResolverUnavailableError("the registry cannot be reached") from e
+        document = result.get("didDocument")
+        if not isinstance(document, dict):
+            raise ResolverUnavailableError("the registry answered without a DID document")
+        return ResolvedDid(document, deactivated=status == 410)
+
+
+def authentication_keys(document: Mapping[str, Any]) -> list[PublicKey]:
+    """Every key the document lists under ``authentication`` (by reference or embedded)."""
+    keys: list[PublicKey] = []
+    for entry in document.get("authentication") or ():
+        if isinstance(entry, str):
+            key = verification_key(document, entry, purpose="authentication")
+            if key is not None:
+                keys.append(key)
+        elif isinstance(entry, dict):
+            try:
+                keys.append(PublicKey.from_multibase(str(entry.get("publicKeyMultibase"))))
+            except (CryptoError, EncodingError):
+                continue
+    return keys
+
+
+def issuer_key(
+    resolver: DidDocumentResolver, trusted: frozenset[str], iss: str, kid: str
+) -> PublicKey:
+    """The assertion key ``kid`` of trusted issuer ``iss``; :class:`LookupError` otherwise.
+
+    ``kid`` must be a DID URL of ``iss`` itself: a trusted issuer cannot lend its name to a
+    key published in somebody else's document.
+    """
+    if iss not in trusted:
+        raise LookupError("issuer is not trusted by this relying party")
+    if kid.partition("#")[0] != iss:
+        raise LookupError("kid is not a key of the issuer's DID")
+    resolved = resolver.document(iss)
+    if resolved.deactivated:
+        raise LookupError("the issuer's DID is deactivated")
+    key = verification_key(resolved.document, kid, purpose="assertionMethod")
+    if key is None:
+        raise LookupError("the issuer's DID document lists no such assertion key")
+    return key

@@ -1,0 +1,598 @@
+"""The relying party: create OpenID4VP login requests and verify the wallet's answers.
+
+A website holds one :class:`RelyingParty`. :meth:`RelyingParty.create_request` stores a
+request (nonce, state, short code, expiry) server-side and returns what the login page
+shows; the wallet fetches the signed request object (:meth:`RelyingParty.request_object`)
+and posts its answer, which :meth:`RelyingParty.verify_response` checks in the order of
+ADR 0012 and records as the request's outcome; the page polls :meth:`RelyingParty.outcome`
+with its secret transaction handle and, once done, the site signs the person in as
+:attr:`VerifiedLogin.subject` (for a site proof: the per-site DID, pseudonymous).
+
+Every refusal is a :class:`LoginError` whose ``code`` is stable (:data:`LOGIN_ERRORS` lists
+them with their HTTP status); messages never contain personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import segno
+
+from realdid.clock import Clock, SystemClock
+from realdid.credentials import (
+    CREDENTIAL_FORMAT,
+    AlgorithmNotAllowedError,
+    AuthorizationRequest,
+    AuthorizationResponse,
+    CredentialError,
+    DcqlQuery,
+    ExpiredError,
+    KeyBindingError,
+    MalformedStatusListError,
+    NotYetValidError,
+    Oid4vpError,
+    StaleKeyBindingError,
+    UntrustedIssuerError,
+    VerificationError,
+    VerifiedCredential,
+    WrongAudienceError,
+    WrongNonceError,
+    authorization_url,
+    client_id_for,
+    parse_dcql_query,
+    parse_response_form,
+    parse_status_reference,
+    sign_request_object,
+    verify,
+)
+from realdid.crypto import (
+    DEFAULT_POLICY,
+    AlgorithmPolicy,
+    CryptoError,
+    EncodingError,
+    PublicKey,
+    Signer,
+    b64url_decode,
+)
+from realdid.did import Did, DidError
+
+from ._codes import new_code, normalise_code
+from ._resolver import (
+    DidDocumentResolver,
+    HttpDidResolver,
+    ResolverUnavailableError,
+    authentication_keys,
+    issuer_key,
+)
+from ._status import StatusListCache, StatusReferenceError, StatusUnavailableError
+from ._store import DuplicateRequestError, LoginRequestStore, StoredRequest
+
+RP_REGISTRATION_VCT = "urn:realdid:RpRegistration"
+#: Claims a credential shows whatever is requested; kept in :attr:`VerifiedLogin.claims`.
+_ALWAYS_SHOWN = frozenset({"verified_person", "assurance_level"})
+#: Wallets refuse request objects that live longer (realdid.credentials' MAX_REQUEST_LIFETIME).
+MAX_REQUEST_LIFETIME = 3600
+_MAX_HANDLE = 128  # longest request id / state / transaction worth a database lookup
+
+#: code -> (HTTP status, title). Stable: sites and wallets key on these codes.
+LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
+    "invalid-query": (400, "The credential query is not one this profile supports"),
+    "not-entitled": (400, "The query asks for more than the registration permits"),
+    "unknown-request": (400, "No such login request"),
+    "expired-request": (400, "The login request has expired"),
+    "request-answered": (410, "The login request has already been answered"),
+    "unknown-code": (404, "No live login request has this code"),
+    "invalid-response": (400, "The response is not a valid OpenID4VP direct_post response"),
+    "replayed-response": (400, "The login request has already been answered"),
+    "access-denied": (400, "The person declined to log in"),
+    "wallet-error": (400, "The wallet could not answer the request"),
+    "untrusted-issuer": (400, "The credential is not from an issuer this site trusts"),
+    "wrong-audience": (400, "The presentation is addressed to another site"),
+    "wrong-nonce": (400, "The presentation answers another login request"),
+    "stale-presentation": (400, "The presentation was not made just now"),
+    "expired-credential": (400, "The credential has expired"),
+    "credential-not-yet-valid": (400, "The credential is not yet valid"),
+    "algorithm-not-allowed": (400, "The presentation uses an algorithm this site refuses"),
+    "tampered-presentation": (400, "The presentation does not verify"),
+    "wrong-credential-type": (400, "The credential is not of a requested type"),
+    "missing-claims": (400, "The presentation does not disclose every requested claim"),
+    "invalid-status-reference": (400, "The credential's status reference is unusable"),
+    "revoked": (400, "The credential has been revoked or suspended"),
+    "status-unavailable": (503, "The credential's revocation status cannot be checked now"),
+    "missing-subject": (400, "The credential names no holder DID"),
+    "unknown-holder": (400, "The holder DID is not anchored in the registry"),
+    "holder-deactivated": (400, "The holder DID is deactivated"),
+    "holder-key-mismatch": (400, "The credential's key is not a key of the holder DID"),
+    "registry-unavailable": (503, "The DID registry cannot be reached now"),
+    "payload-too-large": (413, "The request body is too large"),
+    "unsupported-media-type": (415, "Send application/x-www-form-urlencoded"),
+}
+
+
+class LoginError(Exception):
+    """A refused login step; ``code`` is stable (see :data:`LOGIN_ERRORS`), ``status`` HTTP."""
+
+    def __init__(self, code: str, message: str | None = None, *, status: int | None = None) -> None:
+        default_status, title = LOGIN_ERRORS[code]
+        super().__init__(message or title)
+        self.code = code
+        self.status = status or default_status
+        self.title = title
+        self.message = message or title
+
+    def diagnostics(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class _WalletRefusalError(LoginError):
+    """The wallet answered with an OAuth error; the outcome keeps the wallet's own code."""
+
+    def __init__(self, code: str, wallet_error: str) -> None:
+        super().__init__(code)
+        self.wallet_error = wallet_error
+
+
+@dataclass(frozen=True, slots=True)
+class RelyingPartyConfig:
+    """Who the site is towards wallets, and how much staleness it accepts."""
+
+    base_url: str
+    client_did: str
+    key_id: str
+    registration: str
+    trusted_issuers: frozenset[str]
+    prefix: str = "/oid4vp"
+    request_ttl: int = 300
+    max_kb_age: int = 300
+    did_cache_ttl: int = 60
+    policy: AlgorithmPolicy = DEFAULT_POLICY
+    #: Where the same-device flow continues after a successful response (under base_url).
+    complete_path: str = "/login/complete"
+
+    @property
+    def client_id(self) -> str:
+        """``decentralized_identifier:<client_did>``: the KB-JWT audience wallets use."""
+        return client_id_for(self.client_did)
+
+    @property
+    def response_uri(self) -> str:
+        return f"{self.base_url}{self.prefix}/responses"
+
+    @property
+    def complete_url(self) -> str:
+        return f"{self.base_url}{self.complete_path}"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    """What the login page needs: the QR code, the short code, and the secret to poll with."""
+
+    request_id: str
+    transaction: str
+    code: str
+    authorization_url: str
+    request_uri: str
+    code_url: str
+    expires_at: int
+
+    def qr_svg(self) -> str:
+        """The ``openid4vp://`` URL as an inline SVG QR code (no XML declaration)."""
+        qr = segno.make(self.authorization_url, error="m")
+        return str(qr.svg_inline(scale=4, title="Log in with your RealDID wallet"))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedLogin:
+    """A verified login: the account is ``subject``; ``claims`` only what was asked for."""
+
+    subject: str
+    credential_type: str
+    claims: Mapping[str, Any]
+    issuer: str
+    verified_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "credential_type": self.credential_type,
+            "claims": dict(self.claims),
+            "issuer": self.issuer,
+            "verified_at": self.verified_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VerifiedLogin:
+        return cls(
+            subject=str(data["subject"]),
+            credential_type=str(data["credential_type"]),
+            claims=dict(data["claims"]),
+            issuer=str(data["issuer"]),
+            verified_at=int(data["verified_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    state: Literal["pending", "done", "failed", "expired"]
+    login: VerifiedLogin | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    name: str
+    purpose: str
+    permitted: Mapping[str, frozenset[str]]
+
+
+class RelyingParty:
+    """Login requests and response verification for one website (thread-safe)."""
+
+    def __init__(
+        self,
+        config: RelyingPartyConfig,
+        *,
+        signer: Signer,
+        store: LoginRequestStore,
+        resolver: DidDocumentResolver,
+        status_lists: StatusListCache,
+        clock: Clock | None = None,
+    ) -> None:
+        if config.key_id.partition("#")[0] != config.client_did:
+            raise ValueError("key_id must be a DID URL of client_did")
+        client_id_for(config.client_did)  # refuses a DID that is not did:realdid
+        if config.base_url.endswith("/") or not config.prefix.startswith("/"):
+            raise ValueError("base_url has no trailing '/' and prefix starts with '/'")
+        if not 0 < config.request_ttl <= MAX_REQUEST_LIFETIME:
+            raise ValueError(f"request_ttl must be 1 to {MAX_REQUEST_LIFETIME} seconds")
+        self.config = config
+        self._signer = signer
+        self._store = store
+        self._resolver = resolver
+        self._status = status_lists
+        self._clock = clock or SystemClock()
+        self._registration = _parse_registration(config.registration, config.client_did)
+        self._closers: list[Callable[[], None]] = [store.close, status_lists.close]
+
+    @classmethod
+    def for_node(
+        cls,
+        config: RelyingPartyConfig,
+        *,
+        signer: Signer,
+        node_url: str,
+        store_path: Path | str,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> RelyingParty:
+        """The usual wiring: DID documents from a registry node (cached ``did_cache_ttl``),
+        status lists over HTTP, requests in SQLite at ``store_path``; :meth:`close` closes all."""
+        resolver = HttpDidResolver(
+            node_url, ttl=config.did_cache_ttl, clock=clock, transport=transport
+        )
+        rp = cls(
+            config,
+            signer=signer,
+            store=LoginRequestStore(store_path),
+            resolver=resolver,
+            status_lists=StatusListCache(
+                resolver=resolver,
+                trusted_issuers=config.trusted_issuers,
+                clock=clock,
+                policy=config.policy,
+                transport=transport,
+            ),
+            clock=clock,
+        )
+        rp._closers.append(resolver.close)
+        return rp
+
+    # -- what the registration says -----------------------------------------------------------
+    @property
+    def permitted(self) -> Mapping[str, frozenset[str]]:
+        """Credential type -> claims this RP may request (from its registration)."""
+        return self._registration.permitted
+
+    @property
+    def name(self) -> str:
+        """The RP's registered name (the company name from the business register)."""
+        return self._registration.name
+
+    @property
+    def purpose(self) -> str:
+        return self._registration.purpose
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+
+    # -- creating requests ----------------------------------------------------------------------
+    def create_request(self, query: DcqlQuery) -> PendingLogin:
+        """Store a new login request for ``query`` (exactly one credential query)."""
+        self._check_query(query)
+        now = self._clock.now()
+        self._store.purge(now)
+        for _ in range(8):
+            stored = StoredRequest(
+                request_id=secrets.token_urlsafe(16),
+                transaction=secrets.token_urlsafe(32),
+                code=new_code(),
+                nonce=secrets.token_urlsafe(32),
+                state=secrets.token_urlsafe(16),
+                query=query.to_json(),
+                created_at=now,
+                expires_at=now + self.config.request_ttl,
+            )
+            try:
+                self._store.insert(stored)
+            except DuplicateRequestError:
+                continue  # a code collided with a live one (1 in 2**40 per live request)
+            return self._pending(stored)
+        raise RuntimeError("could not draw a unique login code")  # pragma: no cover
+
+    def _check_query(self, query: DcqlQuery) -> None:
+        try:
+            parse_dcql_query(query.to_json())
+        except Oid4vpError as e:
+            raise LoginError("invalid-query", e.description) from e
+        if len(query.credentials) != 1:
+            raise LoginError("invalid-query", "a login asks for exactly one credential")
+        for credential in query.credentials:
+            for vct in credential.vct_values:
+                allowed = self.permitted.get(vct)
+                if allowed is None:
+                    raise LoginError("not-entitled", f"the registration permits no {vct}")
+                beyond = set(credential.claims) - allowed
+                if beyond:
+                    raise LoginError(
+                        "not-entitled", f"the registration does not permit {sorted(beyond)}"
+                    )
+
+    def _pending(self, stored: StoredRequest) -> PendingLogin:
+        request_uri = f"{self.config.base_url}{self.config.prefix}/requests/{stored.request_id}"
+        return PendingLogin(
+            request_id=stored.request_id,
+            transaction=stored.transaction,
+            code=stored.code,
+            authorization_url=authorization_url(self.config.client_id, request_uri),
+            request_uri=request_uri,
+            code_url=f"{self.config.base_url}{self.config.prefix}/codes/{stored.code}",
+            expires_at=stored.expires_at,
+        )
+
+    def request_object(self, request_id: str) -> str:
+        """The signed request object served at ``request_uri``."""
+        stored = self._store.by_id(request_id) if _handle(request_id) else None
+        if stored is None:
+            raise LoginError("unknown-request", "no such login request", status=404)
+        if self._clock.now() >= stored.expires_at:
+            raise LoginError("expired-request", "the login request has expired", status=410)
+        if stored.answered:
+            raise LoginError("request-answered")
+        request = AuthorizationRequest(
+            client_id=self.config.client_id,
+            response_uri=self.config.response_uri,
+            nonce=stored.nonce,
+            state=stored.state,
+            dcql_query=parse_dcql_query(stored.query),
+            verifier_info=({"format": CREDENTIAL_FORMAT, "data": self.config.registration},),
+            client_name=self.name,
+            issued_at=stored.created_at,
+            expires_at=stored.expires_at,
+        )
+        return sign_request_object(request, signer=self._signer, key_id=self.config.key_id)
+
+    def authorization_url_for_code(self, code: str) -> str:
+        """The ``openid4vp://`` URL of the live, unanswered request with this short code."""
+        canonical = normalise_code(code)
+        stored = self._store.by_code(canonical) if canonical else None
+        if stored is None or stored.answered or self._clock.now() >= stored.expires_at:
+            raise LoginError("unknown-code", "no live login request has this code")
+        return self._pending(stored).authorization_url
+
+    # -- verifying responses --------------------------------------------------------------------
+    def verify_response(self, form: Mapping[str, str]) -> VerifiedLogin:
+        """Verify a ``direct_post`` response and record the outcome; raise :class:`LoginError`."""
+        try:
+            response = parse_response_form(form)
+        except Oid4vpError as e:
+            raise LoginError("invalid-response", e.description) from e
+        stored = self._store.by_state(response.state) if _handle(response.state) else None
+        if stored is None:
+            raise LoginError("unknown-request", "state names no login request")
+        if self._clock.now() >= stored.expires_at:
+            raise self._fail(stored, LoginError("expired-request"))
+        if not self._store.mark_answered(stored.request_id):
+            # Not recorded: the first response's outcome stands.
+            raise LoginError("replayed-response")
+        try:
+            login = self._verify(stored, response)
+        except _WalletRefusalError as e:
+            raise self._fail(stored, e, e.wallet_error) from None
+        except LoginError as e:
+            raise self._fail(stored, e) from None
+        except Exception:
+            self._store.record_outcome(stored.request_id, {"state": "failed", "error": "internal"})
+            raise
+        self._store.record_outcome(stored.request_id, {"state": "done", "login": login.to_json()})
+        return login
+
+    def _fail(self, stored: StoredRequest, error: LoginError, wallet_error: str = "") -> LoginError:
+        outcome = {"state": "failed", "error": wallet_error or error.code}
+        self._store.record_outcome(stored.request_id, outcome)
+        return error
+
+    def _verify(self, stored: StoredRequest, response: AuthorizationResponse) -> VerifiedLogin:
+        if response.error is not None:
+            code = "access-denied" if response.error == "access_denied" else "wallet-error"
+            raise _WalletRefusalError(code, response.error)
+        query = parse_dcql_query(stored.query).credentials[0]
+        if set(response.vp_token) != {query.id}:
+            raise LoginError("invalid-response", "vp_token must answer exactly the query ids")
+        now = self._clock.now()
+        credential = self._credential(response.vp_token[query.id][0], stored.nonce, now)
+        if credential.vct not in query.vct_values:
+            raise LoginError("wrong-credential-type", "the credential is not of a requested type")
+        missing = set(query.claims) - set(credential.claims)
+        if missing:
+            raise LoginError("missing-claims", f"not disclosed: {sorted(missing)}")
+        self._check_status(credential)
+        subject = self._check_holder(credential)
+        requested = set(query.claims)
+        claims = {
+            name: value
+            for name, value in credential.claims.items()
+            if name in requested or (name not in credential.disclosed and name in _ALWAYS_SHOWN)
+        }
+        return VerifiedLogin(subject, credential.vct, claims, credential.issuer, now)
+
+    def _credential(self, presentation: str, nonce: str, now: int) -> VerifiedCredential:
+        try:
+            return verify(
+                presentation,
+                issuer_keys=self._issuer_key,
+                expected_audience=self.config.client_id,
+                expected_nonce=nonce,
+                now=now,
+                max_kb_age=self.config.max_kb_age,
+                policy=self.config.policy,
+            )
+        except ResolverUnavailableError as e:
+            raise LoginError("registry-unavailable") from e
+        except VerificationError as e:
+            raise LoginError(_verification_code(e)) from e
+        except CredentialError as e:  # pragma: no cover - verify raises VerificationErrors
+            raise LoginError("tampered-presentation") from e
+
+    def _issuer_key(self, iss: str, kid: str) -> PublicKey:
+        return issuer_key(self._resolver, self.config.trusted_issuers, iss, kid)
+
+    def _check_status(self, credential: VerifiedCredential) -> None:
+        try:
+            uri, index = parse_status_reference(credential.status)
+        except MalformedStatusListError as e:
+            raise LoginError("invalid-status-reference") from e
+        try:
+            value = self._status.status(uri, index, issuer=credential.issuer)
+        except StatusReferenceError as e:
+            raise LoginError("invalid-status-reference") from e
+        except StatusUnavailableError as e:
+            raise LoginError("status-unavailable") from e
+        if value != 0:
+            raise LoginError("revoked")
+
+    def _check_holder(self, credential: VerifiedCredential) -> str:
+        subject = credential.subject
+        if subject is None:
+            raise LoginError("missing-subject")
+        try:
+            Did.parse(subject)
+        except DidError as e:
+            raise LoginError("missing-subject", "the credential's sub is not a DID") from e
+        try:
+            resolved = self._resolver.document(subject)
+        except LookupError as e:
+            raise LoginError("unknown-holder") from e
+        except ResolverUnavailableError as e:
+            raise LoginError("registry-unavailable") from e
+        if resolved.deactivated:
+            raise LoginError("holder-deactivated")
+        try:
+            bound = PublicKey.from_jwk(credential.holder_jwk or {})
+        except (CryptoError, EncodingError) as e:
+            raise LoginError("holder-key-mismatch") from e
+        if bound not in authentication_keys(resolved.document):
+            raise LoginError("holder-key-mismatch")
+        return subject
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def outcome(self, transaction: str) -> LoginOutcome:
+        """Where the login of this browser session stands (unknown handles read as expired)."""
+        stored = self._store.by_transaction(transaction) if _handle(transaction) else None
+        if stored is None:
+            return LoginOutcome("expired")
+        if stored.outcome is not None:
+            if stored.outcome.get("state") == "done":
+                return LoginOutcome("done", VerifiedLogin.from_json(stored.outcome["login"]))
+            return LoginOutcome("failed", error=str(stored.outcome.get("error")))
+        if not stored.answered and self._clock.now() >= stored.expires_at:
+            return LoginOutcome("expired")
+        return LoginOutcome("pending")
+
+
+def _handle(value: str) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_HANDLE
+
+
+# Most specific first: the key-binding subclasses before KeyBindingError.
+_VERIFICATION_CODES: tuple[tuple[type[VerificationError], str], ...] = (
+    (UntrustedIssuerError, "untrusted-issuer"),
+    (WrongAudienceError, "wrong-audience"),
+    (WrongNonceError, "wrong-nonce"),
+    (StaleKeyBindingError, "stale-presentation"),
+    (ExpiredError, "expired-credential"),
+    (NotYetValidError, "credential-not-yet-valid"),
+    (AlgorithmNotAllowedError, "algorithm-not-allowed"),
+    (KeyBindingError, "tampered-presentation"),
+)
+
+
+def _verification_code(error: VerificationError) -> str:
+    """IssuerSignature, SdHashMismatch, DisclosureNotReferenced, DuplicateDisclosure,
+    MalformedSdJwt and other key-binding failures all read as ``tampered-presentation``."""
+    for cls, code in _VERIFICATION_CODES:
+        if isinstance(error, cls):
+            return code
+    return "tampered-presentation"
+
+
+def _parse_registration(sd_jwt: str, client_did: str) -> _Registration:
+    """Read the RP's own registration credential (name, purpose, permitted claims).
+
+    Not verified here: it is the site's own configuration, and wallets verify it against
+    the authority (ADR 0012). It must however be an RpRegistration naming this RP's DID,
+    so a misconfigured site fails at start-up rather than at every wallet.
+    """
+    payload = _registration_claims(sd_jwt)
+    if payload.get("vct") != RP_REGISTRATION_VCT:
+        raise ValueError(f"registration must be a {RP_REGISTRATION_VCT} credential")
+    if payload.get("sub") != client_did:
+        raise ValueError("the registration names another DID than client_did")
+    name, purpose, permitted = (
+        payload.get("rp_name"),
+        payload.get("purpose"),
+        payload.get("permitted"),
+    )
+    if not isinstance(name, str) or not isinstance(purpose, str) or not isinstance(permitted, dict):
+        raise ValueError("registration must carry rp_name, purpose and permitted")
+    allowed: dict[str, frozenset[str]] = {}
+    for vct, claims in permitted.items():
+        if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
+            raise ValueError("registration permitted must map types to lists of claim names")
+        allowed[str(vct)] = frozenset(claims)
+    return _Registration(name, purpose, allowed)
+
+
+def _registration_claims(sd_jwt: str) -> dict[str, Any]:
+    try:
+        parts = sd_jwt.split("~")
+        segments = parts[0].split(".")
+        if len(segments) != 3:
+            raise ValueError("registration is not an SD-JWT")
+        payload = json.loads(b64url_decode(segments[1]))
+        if not isinstance(payload, dict):
+            raise ValueError("registration payload is not an object")
+        for disclosure in parts[1:]:
+            if disclosure:
+                decoded = json.loads(b64url_decode(disclosure))
+                if isinstance(decoded, list) and len(decoded) == 3:
+                    payload.setdefault(str(decoded[1]), decoded[2])
+    except (EncodingError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError("registration is not a readable SD-JWT") from e
+    return payload

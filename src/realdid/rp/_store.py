@@ -1,0 +1,171 @@
+"""Server-side state of login requests: nonce, state, code, expiry, single use, outcome.
+
+One SQLite table, so several worker threads (or a restart) see the same requests. The
+single-use mark is one ``UPDATE ... WHERE answered = 0``: SQLite serialises writers, so of
+two responses posted at the same moment exactly one sees ``rowcount == 1``.
+
+Rows are kept :data:`KEEP_AFTER_EXPIRY` seconds after their request expires (so the page
+that polls learns the outcome, and the site backend can read the verified login), then
+purged. The outcome of a successful login holds the released claims: they are personal
+data of the site's user, kept only that long.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Seconds a row outlives its request's expiry before it is purged.
+KEEP_AFTER_EXPIRY = 600
+#: Purge at most this often (seconds); purging runs on the write path.
+PURGE_INTERVAL = 60
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS login_requests (
+    request_id  TEXT PRIMARY KEY,
+    transaction_id TEXT NOT NULL UNIQUE,
+    code        TEXT NOT NULL UNIQUE,
+    nonce       TEXT NOT NULL,
+    state       TEXT NOT NULL UNIQUE,
+    query       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    answered    INTEGER NOT NULL DEFAULT 0,
+    outcome     TEXT
+);
+CREATE INDEX IF NOT EXISTS login_requests_expiry ON login_requests (expires_at);
+"""
+_COLUMNS = (
+    "request_id, transaction_id, code, nonce, state, query, created_at, expires_at, answered, "
+    "outcome"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """One row of ``login_requests``; ``query`` is the DCQL query JSON."""
+
+    request_id: str
+    transaction: str
+    code: str
+    nonce: str
+    state: str
+    query: dict[str, Any]
+    created_at: int
+    expires_at: int
+    answered: bool = False
+    outcome: dict[str, Any] | None = None
+
+
+class DuplicateRequestError(Exception):
+    """An id, transaction, code or state collided with a stored row (draw again)."""
+
+
+class LoginRequestStore:
+    """Thread-safe SQLite store of login requests (``":memory:"`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        if str(path) != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._last_purge = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def insert(self, request: StoredRequest) -> None:
+        """Store a new request; :class:`DuplicateRequestError` if any unique value is taken."""
+        with self._lock:
+            try:
+                self._conn.execute(
+                    f"INSERT INTO login_requests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,0,NULL)",  # noqa: S608
+                    (
+                        request.request_id,
+                        request.transaction,
+                        request.code,
+                        request.nonce,
+                        request.state,
+                        json.dumps(request.query, separators=(",", ":")),
+                        request.created_at,
+                        request.expires_at,
+                    ),
+                )
+            except sqlite3.IntegrityError as e:
+                raise DuplicateRequestError(str(e)) from e
+
+    def _one(self, column: str, value: str) -> StoredRequest | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM login_requests WHERE {column} = ?",  # noqa: S608
+                (value,),
+            ).fetchone()
+        return None if row is None else _row(row)
+
+    def by_id(self, request_id: str) -> StoredRequest | None:
+        return self._one("request_id", request_id)
+
+    def by_state(self, state: str) -> StoredRequest | None:
+        return self._one("state", state)
+
+    def by_code(self, code: str) -> StoredRequest | None:
+        return self._one("code", code)
+
+    def by_transaction(self, transaction: str) -> StoredRequest | None:
+        return self._one("transaction_id", transaction)
+
+    def mark_answered(self, request_id: str) -> bool:
+        """Claim the request for one response; False if another response claimed it first."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE login_requests SET answered = 1 WHERE request_id = ? AND answered = 0",
+                (request_id,),
+            )
+            return cursor.rowcount == 1
+
+    def record_outcome(self, request_id: str, outcome: dict[str, Any]) -> None:
+        """Store the result of verifying the response (also marks the request answered)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE login_requests SET answered = 1, outcome = ? WHERE request_id = ?",
+                (json.dumps(outcome, separators=(",", ":"), ensure_ascii=False), request_id),
+            )
+
+    def purge(self, now: int, *, force: bool = False) -> int:
+        """Delete rows expired more than :data:`KEEP_AFTER_EXPIRY` ago (at most once a minute)."""
+        with self._lock:
+            if not force and now - self._last_purge < PURGE_INTERVAL:
+                return 0
+            self._last_purge = now
+            cursor = self._conn.execute(
+                "DELETE FROM login_requests WHERE expires_at < ?", (now - KEEP_AFTER_EXPIRY,)
+            )
+            return cursor.rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM login_requests").fetchone()[0])
+
+
+def _row(row: tuple[Any, ...]) -> StoredRequest:
+    return StoredRequest(
+        request_id=row[0],
+        transaction=row[1],
+        code=row[2],
+        nonce=row[3],
+        state=row[4],
+        query=json.loads(row[5]),
+        created_at=row[6],
+        expires_at=row[7],
+        answered=bool(row[8]),
+        outcome=None if row[9] is None else json.loads(row[9]),
+    )

@@ -1,0 +1,168 @@
+"""login_routes over HTTP: content types, problem JSON, size cap, polling, a full login."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+from fastapi import FastAPI
+
+from realdid.credentials import verify_request_object
+from realdid.crypto import DEFAULT_POLICY
+from realdid.rp import MAX_RESPONSE_BYTES, login_routes
+
+from .conftest import BASE_URL, RpEnv, Wallet
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+PROBLEM_JSON = "application/problem+json"
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def client(env: RpEnv) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(login_routes(env.rp))
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+def path(url: str) -> str:
+    return url.removeprefix(BASE_URL)
+
+
+def assert_problem(response: object, status: int, code: str) -> None:
+    from httpx import Response
+
+    assert isinstance(response, Response)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body = response.json()
+    assert set(body) == {"type", "title", "status", "detail"}
+    assert body["type"] == f"urn:realdid:problem:{code}"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+
+
+def test_full_login_over_http(env: RpEnv, client: TestClient) -> None:
+    holder = env.site_holder()
+    credential = env.issue(holder)
+    pending = env.request()
+
+    by_code = client.get(f"/oid4vp/codes/{pending.code.lower()}")
+    assert by_code.status_code == 200
+    assert by_code.json() == {"authorization_url": pending.authorization_url}
+
+    fetched = client.get(path(pending.request_uri))
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"] == "application/oauth-authz-req+jwt"
+    assert fetched.headers["cache-control"] == "no-store"
+    request = verify_request_object(
+        fetched.text,
+        resolve_key=env.resolver.key,
+        now=env.clock.now(),
+        policy=DEFAULT_POLICY,
+        expected_client_id=env.rp.config.client_id,
+    )
+    assert request.response_uri == f"{BASE_URL}/oid4vp/responses"
+
+    wallet = Wallet(env, pending)
+    assert client.get(f"/oid4vp/transactions/{pending.transaction}").json() == {
+        "state": "pending",
+        "error": None,
+    }
+    posted = client.post(path(request.response_uri), data=wallet.answer(credential))
+    assert posted.status_code == 200, posted.text
+    assert posted.json() == {"redirect_uri": f"{BASE_URL}/login/complete"}
+
+    polled = client.get(f"/oid4vp/transactions/{pending.transaction}")
+    assert polled.json() == {"state": "done", "error": None}  # never the claims
+    outcome = env.rp.outcome(pending.transaction)
+    assert outcome.login is not None
+    assert outcome.login.subject == holder.did
+
+
+def test_refusals_are_problems(env: RpEnv, client: TestClient) -> None:
+    wallet = Wallet(env, env.request())
+    response = client.post(
+        "/oid4vp/responses", data=wallet.answer(env.issue(env.site_holder()), nonce="x")
+    )
+    assert_problem(response, 400, "wrong-nonce")
+    assert client.get(f"/oid4vp/transactions/{wallet.pending.transaction}").json() == {
+        "state": "failed",
+        "error": "wrong-nonce",
+    }
+    replay = client.post("/oid4vp/responses", data=wallet.answer(env.issue(env.site_holder())))
+    assert_problem(replay, 400, "replayed-response")
+
+
+def test_access_denied_over_http(env: RpEnv, client: TestClient) -> None:
+    wallet = Wallet(env, env.request())
+    assert_problem(client.post("/oid4vp/responses", data=wallet.refuse()), 400, "access-denied")
+    assert client.get(f"/oid4vp/transactions/{wallet.pending.transaction}").json() == {
+        "state": "failed",
+        "error": "access_denied",
+    }
+
+
+def test_status_unavailable_is_503(env: RpEnv, client: TestClient) -> None:
+    env.status.down = True
+    wallet = Wallet(env, env.request())
+    response = client.post("/oid4vp/responses", data=wallet.answer(env.issue(env.site_holder())))
+    assert_problem(response, 503, "status-unavailable")
+
+
+def test_unknown_and_expired_request_objects(env: RpEnv, client: TestClient) -> None:
+    assert_problem(client.get("/oid4vp/requests/nope"), 404, "unknown-request")
+    pending = env.request()
+    env.clock.advance(300)
+    assert_problem(client.get(path(pending.request_uri)), 410, "expired-request")
+    assert client.get(f"/oid4vp/transactions/{pending.transaction}").json() == {
+        "state": "expired",
+        "error": None,
+    }
+
+
+def test_unknown_code(client: TestClient) -> None:
+    assert_problem(client.get("/oid4vp/codes/ZZZZ-ZZZZ"), 404, "unknown-code")
+    assert_problem(client.get("/oid4vp/codes/%00%00"), 404, "unknown-code")
+
+
+def test_unknown_transaction_reads_as_expired(client: TestClient) -> None:
+    body = client.get("/oid4vp/transactions/whatever").json()
+    assert body == {"state": "expired", "error": None}
+
+
+def test_body_size_cap(env: RpEnv, client: TestClient) -> None:
+    big = urlencode({"state": "s", "vp_token": "x" * MAX_RESPONSE_BYTES})
+    response = client.post("/oid4vp/responses", content=big, headers=FORM)
+    assert_problem(response, 413, "payload-too-large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the stream is counted
+        for _ in range(MAX_RESPONSE_BYTES // 1024 + 2):
+            yield b"x" * 1024
+
+    streamed = client.post("/oid4vp/responses", content=chunks(), headers=FORM)
+    assert_problem(streamed, 413, "payload-too-large")
+
+
+def test_media_type_and_form_syntax(env: RpEnv, client: TestClient) -> None:
+    as_json = client.post("/oid4vp/responses", json={"state": "s", "vp_token": "{}"})
+    assert_problem(as_json, 415, "unsupported-media-type")
+    repeated = client.post("/oid4vp/responses", content=b"state=a&state=b", headers=FORM)
+    assert_problem(repeated, 400, "invalid-response")
+    binary = client.post("/oid4vp/responses", content="state=\u00e9".encode(), headers=FORM)
+    assert_problem(binary, 400, "invalid-response")
+    empty = client.post("/oid4vp/responses", content=b"", headers=FORM)
+    assert_problem(empty, 400, "invalid-response")
+    unknown = client.post(
+        "/oid4vp/responses",
+        content=urlencode({"state": "s", "vp_token": '{"q":["x"]}'}),
+        headers=FORM,
+    )
+    assert_problem(unknown, 400, "unknown-request")
