@@ -7,6 +7,7 @@ DATA_DIR ?= data/node
 HOST ?= 127.0.0.1
 PORT ?= 8080
 AUTHORITY_PORT ?= 8081
+DEMO_PORT ?= 8090
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -29,8 +30,12 @@ run: $(STAMP)
 	@echo "  data directory : $(DATA_DIR) (authority: $(DATA_DIR)/authority)"
 	@echo "  authority      : http://$(HOST):$(AUTHORITY_PORT)/.well-known/openid-credential-issuer"
 	@echo "  authority API  : http://$(HOST):$(AUTHORITY_PORT)/docs  (face matching is SIMULATED)"
+	@echo "  demo forum     : http://$(HOST):$(DEMO_PORT)/  (pseudonymous, verified adults)"
+	@echo "  demo OIDC site : http://$(HOST):$$(($(DEMO_PORT) + 1))/  (plain OpenID Connect via the bridge)"
+	@echo "  demo hotel     : http://$(HOST):$$(($(DEMO_PORT) + 2))/  (real-name check-in)"
+	@echo "  OIDC bridge    : http://$(HOST):$$(($(DEMO_PORT) + 3))/.well-known/openid-configuration"
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
-	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT)
+	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT) --demo-port $(DEMO_PORT)
 
 test: $(STAMP) node_modules/.stamp $(CHROMIUM)
 	$(BIN)/python -m pytest -q

@@ -6,11 +6,15 @@ import asyncio
 import logging
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._app import LedgerKind, app, fail, open_evm_ledger, user_errors
+
+if TYPE_CHECKING:
+    from realdid.authority import AuthorityRuntime
+    from realdid.web import DemoRuntime
 
 
 @app.command()
@@ -67,6 +71,16 @@ def serve(
             help="Comma-separated base URLs of consortium nodes to fetch batch files from."
         ),
     ] = "",
+    demo_port: Annotated[
+        int,
+        typer.Option(
+            "--demo-port",
+            help="Also serve the demo sites: forum on this port, OIDC demo site +1, hotel +2,"
+            " OIDC bridge +3 (0: no demo; needs --authority-port).",
+            min=0,
+            max=65532,
+        ),
+    ] = 0,
 ) -> None:
     """Run a registry node (default: embedded SQLite + the solo ledger)."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
@@ -83,9 +97,12 @@ def serve(
             fail(f"--peers: '{url}' is not an http(s) URL")
     # Both ports are bound before anything starts, so a port in use is one clear error line
     # instead of a half-started process (the node up, the authority dead) that exits later.
+    if demo_port and not authority_port:
+        fail("--demo-port needs the identity authority: give --authority-port a port too")
     sockets = [_listen(host, port, "the registry node", "--port")]
     if authority_port:
         sockets.append(_listen(host, authority_port, "the identity authority", "--authority-port"))
+    demo_sockets = _demo_sockets(host, demo_port)
     with user_errors():
         chain = None
         if ledger is LedgerKind.EVM:
@@ -129,12 +146,60 @@ def serve(
             host,
             authority_port,
         )
+    demo = None
+    if runtime is not None and demo_port:
+        demo = _demo_runtime(data_dir, host, port, authority_port, demo_port, runtime)
+        for name, site_port, site_app in demo.served():
+            servers.append((_server(uvicorn, site_app, host, site_port), demo_sockets[name]))
+            logging.getLogger(__name__).info(
+                "demo %s on %s", name, demo.settings.url(site_port - demo_port)
+            )
+        demo.start()
     logging.getLogger(__name__).info("registry node on http://%s:%d", host, port)
     try:
         asyncio.run(_serve_all(servers))
     finally:
+        if demo is not None:
+            demo.close()
         if runtime is not None:
             runtime.close()
+
+
+def _demo_sockets(host: str, demo_port: int) -> dict[str, socket.socket]:
+    """Bound sockets for every demo site this installation has (none when ``demo_port`` is 0)."""
+    if not demo_port:
+        return {}
+    from realdid.web import available_sites  # noqa: PLC0415 - only with --demo-port
+
+    bound: dict[str, socket.socket] = {}
+    try:
+        for name, offset in available_sites():
+            bound[name] = _listen(host, demo_port + offset, f"the demo {name} site", "--demo-port")
+    except BaseException:  # typer.Exit from _listen: release the ports already taken
+        for sock in bound.values():
+            sock.close()
+        raise
+    return bound
+
+
+def _demo_runtime(
+    data_dir: Path,
+    host: str,
+    port: int,
+    authority_port: int,
+    demo_port: int,
+    runtime: AuthorityRuntime,
+) -> DemoRuntime:
+    from realdid.web import DemoRuntime, DemoSettings  # noqa: PLC0415 - only with --demo-port
+
+    settings = DemoSettings(
+        data_dir=data_dir,
+        host=host,
+        port=demo_port,
+        node_url=f"http://{host}:{port}",
+        authority_url=f"http://{host}:{authority_port}",
+    )
+    return DemoRuntime(settings, runtime)
 
 
 def _listen(host: str, port: int, what: str, option: str) -> socket.socket:

@@ -1,0 +1,298 @@
+"""SQLite storage of the bridge: authorizations in progress, authorization codes, tokens.
+
+Codes and access tokens are bearer secrets, so only their SHA-256 is stored: a copy of the
+database lets nobody redeem a code or call ``/userinfo``. Codes and tokens carry the
+*pairwise* subject already computed for their client, never the per-site DID, so the
+database links nothing across client sites either. Every row expires; expired rows are
+purged as new ones are written. Single use (of an authorization and of a code) is an atomic
+``UPDATE ... WHERE used = 0``, so two concurrent requests can never both succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS authorizations (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    transaction_handle TEXT NOT NULL,
+    pending TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    nonce TEXT,
+    code_challenge TEXT NOT NULL,
+    code_challenge_method TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    claims TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS codes_by_nonce ON codes (client_id, nonce);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    claims TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    code_hash TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tokens_by_code ON tokens (code_hash);
+"""
+
+
+def secret_hash(secret: str) -> str:
+    """How a code or token is looked up: hex SHA-256 (the secrets are 256-bit random)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAuthorization:
+    """An authorization request waiting for the person's wallet."""
+
+    id: str
+    client_id: str
+    params: tuple[tuple[str, str], ...]  # the client's request, re-validated on completion
+    transaction: str  # the RP SDK's secret handle for the OpenID4VP login
+    pending: Mapping[str, Any]  # the PendingLogin fields, to show the login page again
+    expires_at: int
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCode:
+    """An issued authorization code (by hash) and what redeeming it yields."""
+
+    code_hash: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str
+    code_challenge_method: str
+    subject: str  # pairwise sub for client_id's sector
+    claims: Mapping[str, Any]
+    auth_time: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    token_hash: str
+    client_id: str
+    scope: str
+    subject: str
+    claims: Mapping[str, Any]
+    auth_time: int
+    issued_at: int
+    expires_at: int
+    revoked: bool
+
+
+class BridgeStore:
+    """Thread-safe SQLite store (WAL on files; ``":memory:"`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- authorizations ---------------------------------------------------------------------
+    def add_authorization(self, item: StoredAuthorization) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO authorizations"
+                " (id, client_id, params, transaction_handle, pending, expires_at, used)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (
+                    item.id,
+                    item.client_id,
+                    json.dumps([list(p) for p in item.params]),
+                    item.transaction,
+                    json.dumps(dict(item.pending)),
+                    item.expires_at,
+                ),
+            )
+
+    def authorization(self, authorization_id: str) -> StoredAuthorization | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, client_id, params, transaction_handle, pending, expires_at, used"
+                " FROM authorizations WHERE id = ?",
+                (authorization_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredAuthorization(
+            id=row[0],
+            client_id=row[1],
+            params=tuple((str(k), str(v)) for k, v in json.loads(row[2])),
+            transaction=row[3],
+            pending=json.loads(row[4]),
+            expires_at=row[5],
+            used=bool(row[6]),
+        )
+
+    def use_authorization(self, authorization_id: str) -> bool:
+        """Mark the authorization completed; False if it already was (exactly one wins)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE authorizations SET used = 1 WHERE id = ? AND used = 0",
+                (authorization_id,),
+            )
+            return cursor.rowcount == 1
+
+    # -- codes --------------------------------------------------------------------------------
+    def add_code(self, code: str, item: StoredCode) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO codes (code_hash, client_id, redirect_uri, scope, nonce,"
+                " code_challenge, code_challenge_method, subject, claims, auth_time,"
+                " expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (
+                    secret_hash(code),
+                    item.client_id,
+                    item.redirect_uri,
+                    item.scope,
+                    item.nonce,
+                    item.code_challenge,
+                    item.code_challenge_method,
+                    item.subject,
+                    json.dumps(dict(item.claims)),
+                    item.auth_time,
+                    item.expires_at,
+                ),
+            )
+
+    def take_code(self, code: str, client_id: str, now: int) -> StoredCode | None:
+        """Redeem ``code`` for ``client_id``: the first call wins, every later one fails.
+
+        A second redemption of a code is the RFC 6749 section 4.1.2 signal that the code
+        leaked, so the tokens issued from it are revoked. A code of another client is not
+        consumed (that client cannot burn it) and simply does not exist for the caller.
+        """
+        digest = secret_hash(code)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT code_hash, client_id, redirect_uri, scope, nonce, code_challenge,"
+                " code_challenge_method, subject, claims, auth_time, expires_at, used"
+                " FROM codes WHERE code_hash = ? AND client_id = ?",
+                (digest, client_id),
+            ).fetchone()
+            if row is None:
+                return None
+            taken = self._db.execute(
+                "UPDATE codes SET used = 1 WHERE code_hash = ? AND used = 0", (digest,)
+            ).rowcount
+            if taken != 1:
+                self._db.execute("UPDATE tokens SET revoked = 1 WHERE code_hash = ?", (digest,))
+                return None
+        if now >= row[10]:
+            return None
+        return StoredCode(
+            code_hash=row[0],
+            client_id=row[1],
+            redirect_uri=row[2],
+            scope=row[3],
+            nonce=row[4],
+            code_challenge=row[5],
+            code_challenge_method=row[6],
+            subject=row[7],
+            claims=json.loads(row[8]),
+            auth_time=row[9],
+            expires_at=row[10],
+        )
+
+    def nonce_used(self, client_id: str, nonce: str) -> bool:
+        """Whether a code was already issued to ``client_id`` for this ``nonce`` (replay)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM codes WHERE client_id = ? AND nonce = ? LIMIT 1",
+                (client_id, nonce),
+            ).fetchone()
+        return row is not None
+
+    # -- tokens -------------------------------------------------------------------------------
+    def add_token(self, access_token: str, item: StoredToken, code_hash: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO tokens (token_hash, client_id, scope, subject, claims, auth_time,"
+                " issued_at, expires_at, code_hash, revoked)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (
+                    secret_hash(access_token),
+                    item.client_id,
+                    item.scope,
+                    item.subject,
+                    json.dumps(dict(item.claims)),
+                    item.auth_time,
+                    item.issued_at,
+                    item.expires_at,
+                    code_hash,
+                ),
+            )
+
+    def token(self, access_token: str) -> StoredToken | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_hash, client_id, scope, subject, claims, auth_time, issued_at,"
+                " expires_at, revoked FROM tokens WHERE token_hash = ?",
+                (secret_hash(access_token),),
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredToken(
+            token_hash=row[0],
+            client_id=row[1],
+            scope=row[2],
+            subject=row[3],
+            claims=json.loads(row[4]),
+            auth_time=row[5],
+            issued_at=row[6],
+            expires_at=row[7],
+            revoked=bool(row[8]),
+        )
+
+    # -- housekeeping -------------------------------------------------------------------------
+    def purge(self, now: int, keep_codes_for: int) -> None:
+        """Delete expired rows. Used codes stay ``keep_codes_for`` seconds past expiry, so a
+        late replay is still recognised and revokes the tokens it produced."""
+        with self._lock:
+            self._db.execute("DELETE FROM authorizations WHERE expires_at < ?", (now,))
+            self._db.execute("DELETE FROM codes WHERE expires_at < ?", (now - keep_codes_for,))
+            self._db.execute("DELETE FROM tokens WHERE expires_at < ?", (now,))
+
+    def counts(self) -> Mapping[str, int]:
+        """Row counts per table (tests and diagnostics)."""
+        tables: Sequence[str] = ("authorizations", "codes", "tokens")
+        with self._lock:
+            return {
+                t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])  # noqa: S608
+                for t in tables
+            }

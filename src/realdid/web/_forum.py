@@ -1,0 +1,295 @@
+"""The demo community forum: members are verified adults known only by a pseudonym.
+
+The forum asks the resident's wallet for a ``urn:realdid:SiteProof`` with
+``verified_person`` and ``age_over_18``. The credential's subject is the wallet's per-site
+DID for this forum, so the account key is that DID and the member name shown to others is
+derived from a hash of it (``member-3f9a1c``): the forum never learns a real name, and two
+sites cannot link one resident through it.
+
+Routes: ``/`` (posts; post form when signed in), ``/login`` (the shared login page),
+``/login/complete`` (reads the outcome of *this browser's* login transaction), ``/posts``,
+``/account``, ``/logout``, plus the RP SDK's OpenID4VP routes under its prefix.
+
+The login transaction lives only in the signed session cookie, never in a URL parameter,
+so one browser cannot complete another browser's login (no session fixation); a successful
+login starts a fresh session with a new CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse, Response
+
+from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.rp import RelyingParty, login_routes
+
+from ._pages import (
+    SecurityHeaders,
+    csrf_ok,
+    csrf_token,
+    login_failure_message,
+    render_error,
+    render_login,
+    render_page,
+    site_secret,
+)
+
+SITE_NAME = "RealDID Community Forum"
+PURPOSE = "Community forum: members must be verified adults"
+SITE_PROOF = "urn:realdid:SiteProof"
+CLAIMS = ("verified_person", "age_over_18")
+COOKIE = "forum_session"
+MAX_POST_CHARS = 2000
+PAGE_POSTS = 50
+SESSION_MAX_AGE = 8 * 3600
+USED_LOGIN_TTL = 86400  # longer than any login request lives
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    did TEXT PRIMARY KEY,
+    pseudonym TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS used_logins (
+    transaction_hash BLOB PRIMARY KEY,
+    used_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS posts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    did TEXT NOT NULL REFERENCES accounts(did),
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"""
+
+
+def login_query() -> DcqlQuery:
+    """What the forum asks for: a site proof saying "verified real person, 18 or older"."""
+    return DcqlQuery((CredentialQuery("site_proof", (SITE_PROOF,), CLAIMS),))
+
+
+def pseudonym_for(did: str, length: int = 6) -> str:
+    """The public member name for a per-site DID: ``member-`` + the first hex of SHA-256."""
+    return "member-" + hashlib.sha256(did.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    author: str
+    body: str
+    created_at: str
+
+
+class ForumDatabase:
+    """Accounts (per-site DID → pseudonym) and posts in one SQLite file; thread-safe."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def account(self, did: str) -> str:
+        """The pseudonym of ``did``, creating the account on first login.
+
+        On the (rare) clash of the 6-hex-digit name with another DID the name grows until it
+        is unique, so a member name always belongs to exactly one account.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT pseudonym FROM accounts WHERE did = ?", (did,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+            for length in range(6, 65, 2):
+                name = pseudonym_for(did, length)
+                try:
+                    self._db.execute(
+                        "INSERT INTO accounts VALUES (?, ?, ?)", (did, name, int(time.time()))
+                    )
+                except sqlite3.IntegrityError:
+                    continue
+                return name
+        raise RuntimeError("no unique pseudonym")  # unreachable: SHA-256 hex is unique per DID
+
+    def use_login(self, transaction: str) -> bool:
+        """Mark a completed login transaction used; False if it already was.
+
+        The signed session cookie cannot be revoked, so a copy of a cookie taken before a
+        login completed must not be able to complete that login a second time.
+        """
+        digest = hashlib.sha256(transaction.encode()).digest()
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO used_logins VALUES (?, ?)", (digest, int(time.time()))
+            )
+            self._db.execute(
+                "DELETE FROM used_logins WHERE used_at < ?", (int(time.time()) - USED_LOGIN_TTL,)
+            )
+        return cursor.rowcount == 1
+
+    def pseudonym(self, did: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT pseudonym FROM accounts WHERE did = ?", (did,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_post(self, did: str, body: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO posts (did, body, created_at) VALUES (?, ?, ?)",
+                (did, body, int(time.time())),
+            )
+
+    def posts(self, limit: int = PAGE_POSTS) -> list[Post]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT a.pseudonym, p.body, p.created_at FROM posts p"
+                " JOIN accounts a ON a.did = p.did ORDER BY p.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Post(author, body, _utc(created)) for author, body, created in rows]
+
+
+def _utc(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path | str) -> FastAPI:
+    """The forum as an ASGI app; ``rp`` is this site's relying party (its base URL is ours).
+
+    The app's database is ``app.state.db``; whoever serves the app closes it when done (the
+    app may run under several servers or test clients, so it does not close it itself).
+    """
+    db = ForumDatabase(db_path)
+    app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.db = db
+    app.include_router(login_routes(rp))
+    prefix = rp.config.prefix
+
+    def member(request: Request) -> dict[str, Any] | None:
+        user = request.session.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("did"), str):
+            return None
+        name = db.pseudonym(user["did"])
+        return None if name is None else {**user, "name": name}
+
+    def page(request: Request, template: str, **context: Any) -> Response:
+        return render_page(
+            template,
+            title=context.pop("title", SITE_NAME),
+            site_name=SITE_NAME,
+            member=member(request),
+            csrf=csrf_token(request.session),
+            **context,
+        )
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        return page(request, "forum.html", posts=db.posts(), max_post=MAX_POST_CHARS)
+
+    @app.get("/login")
+    def login(request: Request) -> Response:
+        pending = rp.create_request(login_query())
+        request.session["login_tx"] = pending.transaction
+        return render_login(
+            title=f"Sign in — {SITE_NAME}",
+            site_name=SITE_NAME,
+            pending=pending,
+            poll_url=f"{prefix}/transactions/{pending.transaction}",
+            complete_url="/login/complete",
+            purpose=rp.purpose,
+            claims=list(CLAIMS),
+        )
+
+    @app.get("/login/complete")
+    def complete(request: Request) -> Response:
+        transaction = request.session.get("login_tx")
+        if not isinstance(transaction, str):
+            return _failed("There is no sign-in in progress in this browser.", 400)
+        outcome = rp.outcome(transaction)
+        if outcome.state == "pending":
+            return _failed("Your wallet has not answered yet. Go back and finish there.", 409)
+        request.session.pop("login_tx", None)
+        if outcome.state != "done" or outcome.login is None:
+            return _login_failed(outcome.state, outcome.error)
+        if not db.use_login(transaction):
+            return _failed("This sign-in was already used. Please sign in again.", 409)
+        login = outcome.login
+        db.account(login.subject)
+        request.session.clear()  # a new session for the signed-in member (fresh CSRF token)
+        request.session["user"] = {
+            "did": login.subject,
+            "verified": login.claims.get("verified_person") is True,
+            "adult": login.claims.get("age_over_18") is True,
+        }
+        csrf_token(request.session)
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/posts")
+    def post(request: Request, body: str = Form(""), csrf: str = Form("")) -> Response:
+        who = member(request)
+        if who is None:
+            return _failed("Sign in to post.", 401)
+        if not csrf_ok(request.session, csrf):
+            return _failed("This form has expired. Reload the page and try again.", 403)
+        text = body.strip()
+        if not text or len(text) > MAX_POST_CHARS:
+            return _failed(f"A post must have 1 to {MAX_POST_CHARS} characters.", 400)
+        db.add_post(who["did"], text)
+        return RedirectResponse("/", status_code=303)
+
+    @app.get("/account")
+    def account(request: Request) -> Response:
+        if member(request) is None:
+            return RedirectResponse("/", status_code=303)
+        return page(request, "forum_account.html", title=f"Your account — {SITE_NAME}")
+
+    @app.post("/logout")
+    def logout(request: Request, csrf: str = Form("")) -> Response:
+        if not csrf_ok(request.session, csrf):
+            return _failed("This form has expired. Reload the page and try again.", 403)
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=site_secret(session_secret, "forum"),
+        session_cookie=COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+    )
+    return app
+
+
+def _failed(message: str, status: int) -> Response:
+    return render_error(
+        site_name=SITE_NAME, title="Something went wrong", message=message, status_code=status
+    )
+
+
+def _login_failed(state: str, error: str | None) -> Response:
+    return render_error(
+        site_name=SITE_NAME,
+        title="Sign-in failed",
+        message=login_failure_message(state, error),
+        status_code=401 if state == "failed" else 410,
+        retry_url="/login",
+    )

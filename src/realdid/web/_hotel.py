@@ -1,0 +1,209 @@
+"""The demo hotel check-in: the one site that must learn who the guest is.
+
+Hotels must register their guests' identity by law, so this site asks for the RealName
+credential's ``family_name``, ``given_name`` and ``id_number`` — the wallet warns the
+resident that the site learns who they are. The check-in is shown once, with the ID number
+masked (first 6 and last 4 characters), and nothing is written to disk: the guest record
+lives in server memory under a random key held by the session, for the session's lifetime.
+Personal data therefore never sits in a cookie (Starlette session cookies are signed, not
+encrypted) nor in a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse, Response
+
+from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.rp import RelyingParty, login_routes
+
+from ._pages import (
+    SecurityHeaders,
+    csrf_ok,
+    csrf_token,
+    login_failure_message,
+    render_error,
+    render_login,
+    render_page,
+    site_secret,
+)
+
+SITE_NAME = "Harbour Hotel"
+PURPOSE = "Hotel guest registration required by law"
+REAL_NAME = "urn:realdid:RealName"
+CLAIMS = ("family_name", "given_name", "id_number")
+COOKIE = "hotel_session"
+SESSION_MAX_AGE = 3600
+MAX_GUESTS = 10_000
+USED_LOGIN_TTL = 86400
+
+
+def login_query() -> DcqlQuery:
+    """What the hotel asks for: the legally required identity from the RealName credential."""
+    return DcqlQuery((CredentialQuery("real_name", (REAL_NAME,), CLAIMS),))
+
+
+def mask_id_number(id_number: str) -> str:
+    """Show only the first 6 (region) and last 4 characters, e.g. ``110105********123X``."""
+    if len(id_number) <= 10:
+        return "*" * len(id_number)
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class Guest:
+    name: str
+    masked_id: str
+    checked_in_at: int
+
+
+class GuestBook:
+    """Checked-in guests in memory only, bounded and expiring with the session."""
+
+    def __init__(self, *, ttl: int = SESSION_MAX_AGE, max_entries: int = MAX_GUESTS) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._guests: OrderedDict[str, Guest] = OrderedDict()
+        self._used: OrderedDict[bytes, float] = OrderedDict()
+
+    def add(self, guest: Guest) -> str:
+        key = secrets.token_urlsafe(24)
+        with self._lock:
+            self._guests[key] = guest
+            while len(self._guests) > self._max:
+                self._guests.popitem(last=False)
+        return key
+
+    def get(self, key: object) -> Guest | None:
+        if not isinstance(key, str):
+            return None
+        with self._lock:
+            guest = self._guests.get(key)
+            if guest is not None and guest.checked_in_at + self._ttl < time.time():
+                del self._guests[key]
+                return None
+        return guest
+
+    def use_login(self, transaction: str) -> bool:
+        """Mark a completed check-in transaction used; False if it already was (a replayed
+        copy of the pre-check-in session cookie cannot check in a second time)."""
+        digest = hashlib.sha256(transaction.encode()).digest()
+        now = time.time()
+        with self._lock:
+            while self._used and next(iter(self._used.values())) + USED_LOGIN_TTL < now:
+                self._used.popitem(last=False)
+            if digest in self._used:
+                return False
+            self._used[digest] = now
+            while len(self._used) > self._max:
+                self._used.popitem(last=False)
+        return True
+
+    def remove(self, key: object) -> None:
+        if isinstance(key, str):
+            with self._lock:
+                self._guests.pop(key, None)
+
+
+def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
+    """The hotel check-in as an ASGI app; ``rp`` is this site's relying party."""
+    book = GuestBook()
+    app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.guests = book
+    app.include_router(login_routes(rp))
+    prefix = rp.config.prefix
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        guest = book.get(request.session.get("guest"))
+        context: dict[str, Any] = {
+            "title": SITE_NAME,
+            "site_name": SITE_NAME,
+            "csrf": csrf_token(request.session),
+        }
+        if guest is not None:
+            return render_page("hotel_done.html", guest=guest, **context)
+        return render_page("hotel.html", purpose=rp.purpose, **context)
+
+    @app.get("/login")
+    def login(request: Request) -> Response:
+        pending = rp.create_request(login_query())
+        request.session["login_tx"] = pending.transaction
+        return render_login(
+            title=f"Check in — {SITE_NAME}",
+            site_name=SITE_NAME,
+            pending=pending,
+            poll_url=f"{prefix}/transactions/{pending.transaction}",
+            complete_url="/login/complete",
+            purpose=rp.purpose,
+            claims=list(CLAIMS),
+        )
+
+    @app.get("/login/complete")
+    def complete(request: Request) -> Response:
+        transaction = request.session.get("login_tx")
+        if not isinstance(transaction, str):
+            return _failed("There is no check-in in progress in this browser.", 400)
+        outcome = rp.outcome(transaction)
+        if outcome.state == "pending":
+            return _failed("Your wallet has not answered yet. Go back and finish there.", 409)
+        request.session.pop("login_tx", None)
+        if outcome.state != "done" or outcome.login is None:
+            return render_error(
+                site_name=SITE_NAME,
+                title="Check-in failed",
+                message=login_failure_message(outcome.state, outcome.error),
+                status_code=401 if outcome.state == "failed" else 410,
+                retry_url="/login",
+            )
+        if not book.use_login(transaction):
+            return _failed("This check-in was already used. Please check in again.", 409)
+        claims = outcome.login.claims
+        family, given, id_number = (_text(claims.get(name)) for name in CLAIMS)
+        if not (family and given and id_number):
+            return _failed("The wallet did not share the identity the law requires.", 400)
+        book.remove(request.session.get("guest"))
+        request.session.clear()
+        request.session["guest"] = book.add(
+            Guest(family + given, mask_id_number(id_number), int(time.time()))
+        )
+        csrf_token(request.session)
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/checkout")
+    def checkout(request: Request, csrf: str = Form("")) -> Response:
+        if not csrf_ok(request.session, csrf):
+            return _failed("This form has expired. Reload the page and try again.", 403)
+        book.remove(request.session.get("guest"))
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=site_secret(session_secret, "hotel"),
+        session_cookie=COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+    )
+    return app
+
+
+def _failed(message: str, status: int) -> Response:
+    return render_error(
+        site_name=SITE_NAME, title="Something went wrong", message=message, status_code=status
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
