@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from . import _authority, _enroll, _ledger, _node, _wallet  # noqa: F401 - importing registers the commands
+from . import _authority, _enroll, _ledger, _login, _node, _wallet  # noqa: F401 - importing registers the commands
 from ._app import app
 
 

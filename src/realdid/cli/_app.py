@@ -57,8 +57,14 @@ _EXPECTED = (
 WalletDir = Annotated[
     Path, typer.Option("--wallet-dir", help="Wallet directory (holds the encrypted wallet.json).")
 ]
+DEFAULT_NODE_URL = "http://127.0.0.1:8080"  # what `make run` starts
 NodeUrl = Annotated[
-    str, typer.Option("--node", help="Registry node base URL, e.g. http://127.0.0.1:8080.")
+    str,
+    typer.Option(
+        "--node",
+        envvar="REALDID_NODE",
+        help="Registry node base URL, e.g. http://127.0.0.1:8080 (env REALDID_NODE).",
+    ),
 ]
 Wait = Annotated[
     bool, typer.Option("--wait", help="Return only once the operation is anchored and resolvable.")

@@ -168,6 +168,8 @@ def did_list(wallet_dir: WalletDir) -> None:
     with user_errors():
         wallet = _open_wallet(wallet_dir)
     for record in wallet.dids:
-        typer.echo(
+        line = (
             f"{record.did}\t{'deactivated' if record.deactivated else 'active'}\t{record.key_type}"
         )
+        # A per-site DID (created by 'realdid wallet login') names the site it is for.
+        typer.echo(f"{line}\tsite {record.site}" if record.site else line)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -26,12 +26,32 @@ from realdid.wallet import NodeClient, NodeClientError
 DEFAULT_MAX_ENTRIES = 100_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResolvedDid:
-    """A DID's current document and whether the DID is deactivated."""
+    """A DID's current document and whether the DID is deactivated.
+
+    Parsed keys are memoised on the object: a cached document is asked for the same keys
+    at every login, and decoding multibase keys costs more than the lookup itself.
+    """
 
     document: dict[str, Any]
     deactivated: bool
+    _keys: dict[tuple[str, str], PublicKey | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _authentication: list[list[PublicKey]] = field(default_factory=list, compare=False, repr=False)
+
+    def key(self, key_id: str, purpose: str) -> PublicKey | None:
+        """The key ``key_id`` listed for ``purpose``, or None (see ``verification_key``)."""
+        memo = (key_id, purpose)
+        if memo not in self._keys:
+            self._keys[memo] = verification_key(self.document, key_id, purpose=purpose)
+        return self._keys[memo]
+
+    def authentication_keys(self) -> list[PublicKey]:
+        if not self._authentication:
+            self._authentication.append(authentication_keys(self.document))
+        return self._authentication[0]
 
 
 class ResolverUnavailableError(Exception):
@@ -69,11 +89,16 @@ class HttpDidResolver:
         self._client.close()
 
     def document(self, did: str) -> ResolvedDid:
+        now = self._clock.now()
+        with self._lock:  # cached under the canonical form: a hit needs no parsing
+            cached = self._cache.get(did)
+            if cached is not None and now - cached[0] < self._ttl:
+                self._cache.move_to_end(did)
+                return cached[1]
         try:
             canonical = str(Did.parse(did))
         except DidError as e:
             raise LookupError("not a did:realdid DID") from e
-        now = self._clock.now()
         with self._lock:
             cached = self._cache.get(canonical)
             if cached is not None and now - cached[0] < self._ttl:
@@ -131,7 +156,7 @@ def issuer_key(
     resolved = resolver.document(iss)
     if resolved.deactivated:
         raise LookupError("the issuer's DID is deactivated")
-    key = verification_key(resolved.document, kid, purpose="assertionMethod")
+    key = resolved.key(kid, "assertionMethod")
     if key is None:
         raise LookupError("the issuer's DID document lists no such assertion key")
     return key

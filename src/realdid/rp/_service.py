@@ -67,7 +67,6 @@ from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
     ResolverUnavailableError,
-    authentication_keys,
     issuer_key,
 )
 from ._status import StatusListCache, StatusReferenceError, StatusUnavailableError
@@ -403,14 +402,15 @@ class RelyingParty:
             response = parse_response_form(form)
         except Oid4vpError as e:
             raise LoginError("invalid-response", e.description) from e
-        stored = self._store.by_state(response.state) if _handle(response.state) else None
-        if stored is None:
+        claimed = self._store.claim(response.state) if _handle(response.state) else None
+        if claimed is None:
             raise LoginError("unknown-request", "state names no login request")
-        if self._clock.now() >= stored.expires_at:
-            raise self._fail(stored, LoginError("expired-request"))
-        if not self._store.mark_answered(stored.request_id):
+        stored, first = claimed
+        if not first:
             # Not recorded: the first response's outcome stands.
             raise LoginError("replayed-response")
+        if self._clock.now() >= stored.expires_at:
+            raise self._fail(stored, LoginError("expired-request"))
         try:
             login = self._verify(stored, response)
         except _WalletRefusalError as e:
@@ -507,7 +507,7 @@ class RelyingParty:
             bound = PublicKey.from_jwk(credential.holder_jwk or {})
         except (CryptoError, EncodingError) as e:
             raise LoginError("holder-key-mismatch") from e
-        if bound not in authentication_keys(resolved.document):
+        if bound not in resolved.authentication_keys():
             raise LoginError("holder-key-mismatch")
         return subject
 

@@ -123,6 +123,21 @@ class LoginRequestStore:
     def by_transaction(self, transaction: str) -> StoredRequest | None:
         return self._one("transaction_id", transaction)
 
+    def claim(self, state: str) -> tuple[StoredRequest, bool] | None:
+        """The request with this ``state``, claimed for one response in the same statement:
+        ``(request, True)`` for the first claim, ``(request, False)`` after that, None if
+        no request has this state."""
+        with self._lock:
+            row = self._conn.execute(
+                f"UPDATE login_requests SET answered = 1 WHERE state = ? AND answered = 0"  # noqa: S608
+                f" RETURNING {_COLUMNS}",
+                (state,),
+            ).fetchone()
+        if row is not None:
+            return _row(row), True
+        stored = self.by_state(state)
+        return None if stored is None else (stored, False)
+
     def mark_answered(self, request_id: str) -> bool:
         """Claim the request for one response; False if another response claimed it first."""
         with self._lock:

@@ -88,3 +88,32 @@ __all__ = [
     "seed_from_mnemonic",
     "validate_derivation_path",
 ]
+
+# -- private login (ADR 0012) -----------------------------------------------------------------------
+from ._history import Disclosure
+from ._login import (
+    ConsentPolicy,
+    ConsentSummary,
+    LoginFlowError,
+    LoginResult,
+    Registration,
+    Release,
+    SiteProofSource,
+    authority_site_proof,
+    login,
+)
+from ._wallet import site_tag
+
+__all__ += [
+    "ConsentPolicy",
+    "ConsentSummary",
+    "Disclosure",
+    "LoginFlowError",
+    "LoginResult",
+    "Registration",
+    "Release",
+    "SiteProofSource",
+    "authority_site_proof",
+    "login",
+    "site_tag",
+]

@@ -12,6 +12,13 @@ is re-derived on demand from the seed and a path
 Because the create operation of DID number *n* is a pure function of the seed, a restored
 wallet finds its DIDs again by recomputing their identifiers and resolving them.
 
+A *per-site DID* (ADR 0012) is the resident's account at one relying party: its keys live
+under ``site/<key type>/<tag>/<role>/<counter>`` with ``tag`` the first 16 bytes of
+SHA-256(``"realdid/site/" + rp_did``) in hex, so its create operation is a pure function of
+the seed and the RP's DID. Two sites never share a DID or a key, no site DID is linked to
+the root DIDs by anything public, and a restored wallet regains its account at a site the
+next time it logs in there (:meth:`Wallet.create_site_did` adopts the anchored DID).
+
 Before each operation the wallet brings its view of the DID up to date: if its last
 operation is still pending it chains onto it; otherwise it resolves the DID and finds which
 derived keys match the anchored commitments.
@@ -19,8 +26,9 @@ derived keys match the anchored commitments.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,7 @@ from realdid.did import (
 )
 
 from ._client import NodeClient, NodeClientError
+from ._history import Disclosure
 from ._keystore import Keystore
 from ._seed import derive_signer, new_mnemonic, normalize_mnemonic, seed_from_mnemonic
 
@@ -49,6 +58,9 @@ PAYLOAD_VERSION = 1
 SIGNING_PURPOSES = ("authentication", "assertionMethod", "capabilityInvocation")
 RESTORE_GAP_LIMIT = 5
 COMMITMENT_SCAN_LIMIT = 1000
+#: ``index`` of a per-site DID record: site DIDs are not numbered (their path has no index).
+SITE_INDEX = -1
+_SITE_TAG_PREFIX = b"realdid/site/"
 
 
 class WalletError(Exception):
@@ -68,7 +80,11 @@ class DidStateError(WalletError):
 
 @dataclass(slots=True)
 class DidRecord:
-    """What the wallet remembers about one of its DIDs (no secrets)."""
+    """What the wallet remembers about one of its DIDs (no secrets).
+
+    ``site`` is the relying party's DID for a per-site DID, ``""`` for an ordinary one
+    (keystores written before per-site DIDs have no such field and load as ordinary).
+    """
 
     did: str
     index: int
@@ -79,10 +95,29 @@ class DidRecord:
     previous: str = ""
     last_operation: str = ""
     deactivated: bool = False
+    site: str = ""
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> DidRecord:
-        return cls(**value)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in known})
+
+    @property
+    def is_site(self) -> bool:
+        return bool(self.site)
+
+
+def site_tag(rp_did: str) -> str:
+    """The derivation-path tag of the per-site DID for ``rp_did`` (ADR 0012)."""
+    return hashlib.sha256(_SITE_TAG_PREFIX + rp_did.encode()).digest()[:16].hex()
+
+
+def _base_path(record: DidRecord) -> str:
+    # The key type is part of the path so one index (or site) never reuses a secret across curves.
+    kind = KeyType(record.key_type).value.lower()
+    if record.site:
+        return f"site/{kind}/{site_tag(record.site)}"
+    return f"did/{kind}/{record.index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,38 +183,117 @@ class Wallet:
                 return record
         raise UnknownDidError(f"{did} is not a DID of this wallet (see 'realdid wallet did list')")
 
+    def site_record(self, rp_did: str) -> DidRecord | None:
+        """The per-site DID this wallet uses at relying party ``rp_did``, if it has one yet."""
+        for record in self._records:
+            if record.site == rp_did:
+                return record
+        return None
+
+    # -- disclosure log -----------------------------------------------------------------------
+    @property
+    def disclosures(self) -> list[Disclosure]:
+        """Every login answer given, oldest first (claim names only, never values)."""
+        return [Disclosure.from_dict(d) for d in self._keystore.payload.get("disclosures", [])]
+
+    def add_disclosures(self, *entries: Disclosure) -> None:
+        """Append to the encrypted disclosure log; durable on return. There is no removal."""
+        payload = dict(self._keystore.payload)
+        payload["disclosures"] = [
+            *payload.get("disclosures", []),
+            *(e.to_dict() for e in entries),
+        ]
+        self._keystore.save(payload)
+
     # -- key derivation -------------------------------------------------------------------------
+    def _derive(self, record: DidRecord, role: str, counter: int) -> LocalSigner:
+        """Key ``role``/``counter`` of ``record``'s DID, ordinary or per-site alike."""
+        kind = KeyType(record.key_type)
+        return derive_signer(self._seed, f"{_base_path(record)}/{role}/{counter}", kind)
+
     def _key(self, index: int, role: str, counter: int, key_type: str) -> LocalSigner:
-        # The key type is part of the path so one index never reuses a secret across curves.
-        kind = KeyType(key_type)
-        return derive_signer(self._seed, f"did/{kind.value.lower()}/{index}/{role}/{counter}", kind)
+        """Key ``role``/``counter`` of ordinary DID number ``index``."""
+        return self._derive(DidRecord("", index, key_type), role, counter)
 
     def _signing_entry(self, record: DidRecord, counter: int) -> PublicKeyEntry:
-        key = self._key(record.index, "signing", counter, record.key_type)
+        key = self._derive(record, "signing", counter)
         return PublicKeyEntry(f"key-{counter + 1}", key.public_key, SIGNING_PURPOSES)
 
     def signing_key(self, did: str, counter: int | None = None) -> LocalSigner:
         """The document signing key number ``counter`` (default: the newest), ``#key-<counter+1>``."""
         record = self.record(did)
         chosen = record.signing_counter if counter is None else counter
-        return self._key(record.index, "signing", chosen, record.key_type)
+        return self._derive(record, "signing", chosen)
 
-    def initial_create(self, index: int, key_type: str) -> CreateOperation:
-        """The create operation of DID number ``index`` — a pure function of the seed."""
-        probe = DidRecord("", index, key_type)
+    def initial_create(self, index: int, key_type: str, *, site: str = "") -> CreateOperation:
+        """The create operation of DID number ``index`` (or of the per-site DID for RP DID
+        ``site``, where ``index`` is ignored) — a pure function of the seed."""
+        probe = DidRecord("", SITE_INDEX if site else index, key_type, site=site)
         return CreateOperation(
             DocumentContent((self._signing_entry(probe, 0),), ()),
-            commitment_of(self._key(index, "update", 0, key_type).public_key),
-            commitment_of(self._key(index, "recovery", 0, key_type).public_key),
+            commitment_of(self._derive(probe, "update", 0).public_key),
+            commitment_of(self._derive(probe, "recovery", 0).public_key),
         )
+
+    def site_did(self, rp_did: str, key_type: str = KeyType.ED25519.value) -> str:
+        """The per-site DID for ``rp_did`` under ``key_type``, computed (nothing submitted)."""
+        record = self.site_record(rp_did)
+        if record is not None:
+            return record.did
+        return str(self.initial_create(SITE_INDEX, key_type, site=rp_did).did)
 
     # -- operations ---------------------------------------------------------------------------
     def create(self, client: NodeClient, key_type: str = KeyType.ED25519.value) -> Submitted:
-        index = max((r.index for r in self._records), default=-1) + 1
+        index = max((r.index for r in self._records if not r.site), default=-1) + 1
         parsed = ParsedOperation.from_value(to_dict(self.initial_create(index, key_type)))
         client.submit(to_dict(parsed.operation))
         record = DidRecord(
             str(parsed.did), index, key_type, previous=parsed.hash, last_operation=parsed.hash
+        )
+        self._records.append(record)
+        self._save()
+        return Submitted(record.did, parsed.hash)
+
+    def create_site_did(
+        self, client: NodeClient, rp_did: str, key_type: str = KeyType.ED25519.value
+    ) -> Submitted:
+        """The per-site DID for relying party ``rp_did``: created and submitted, or — when
+        this seed's site DID for that RP is already on the registry (a restored wallet) —
+        adopted from it, with ``operation_hash`` its anchored version. Idempotent."""
+        existing = self.site_record(rp_did)
+        if existing is not None:
+            return Submitted(existing.did, existing.last_operation or existing.previous)
+        # A restored wallet may have created the account under another key type: probe the
+        # requested one first, then the others, before creating anything.
+        kinds = [KeyType(key_type), *(k for k in KeyType if k.value != key_type)]
+        for kind in kinds:
+            record = DidRecord(
+                str(self.initial_create(SITE_INDEX, kind.value, site=rp_did).did),
+                SITE_INDEX,
+                kind.value,
+                site=rp_did,
+            )
+            try:
+                client.resolve(record.did)
+            except NodeClientError as e:
+                if e.code != "did-not-found":
+                    raise
+                continue
+            self._sync_from_registry(client, record)
+            self._records.append(record)
+            self._save()
+            return Submitted(record.did, record.previous)
+        parsed = ParsedOperation.from_value(
+            to_dict(self.initial_create(SITE_INDEX, key_type, site=rp_did))
+        )
+        client.submit(to_dict(parsed.operation))
+        record = DidRecord(
+            str(parsed.did),
+            SITE_INDEX,
+            key_type,
+            previous=parsed.hash,
+            last_operation=parsed.hash,
+            site=rp_did,
         )
         self._records.append(record)
         self._save()
@@ -237,8 +351,8 @@ class Wallet:
     def _update(
         self, client: NodeClient, record: DidRecord, patches: tuple[Patch, ...]
     ) -> Submitted:
-        update_key = self._key(record.index, "update", record.update_counter, record.key_type)
-        next_key = self._key(record.index, "update", record.update_counter + 1, record.key_type)
+        update_key = self._derive(record, "update", record.update_counter)
+        next_key = self._derive(record, "update", record.update_counter + 1)
         operation = sign(
             UpdateOperation(
                 Did.parse(record.did),
@@ -254,11 +368,9 @@ class Wallet:
     def recover(self, client: NodeClient, did: str) -> Submitted:
         """Take back control with the recovery key: new document key, new update and recovery keys."""
         record = self._synced(client, did)
-        recovery_key = self._key(record.index, "recovery", record.recovery_counter, record.key_type)
-        next_update = self._key(record.index, "update", record.update_counter + 1, record.key_type)
-        next_recovery = self._key(
-            record.index, "recovery", record.recovery_counter + 1, record.key_type
-        )
+        recovery_key = self._derive(record, "recovery", record.recovery_counter)
+        next_update = self._derive(record, "update", record.update_counter + 1)
+        next_recovery = self._derive(record, "recovery", record.recovery_counter + 1)
         document = DocumentContent((self._signing_entry(record, record.signing_counter + 1),), ())
         operation = sign(
             RecoverOperation(
@@ -278,7 +390,7 @@ class Wallet:
 
     def deactivate(self, client: NodeClient, did: str) -> Submitted:
         record = self._synced(client, did)
-        recovery_key = self._key(record.index, "recovery", record.recovery_counter, record.key_type)
+        recovery_key = self._derive(record, "recovery", record.recovery_counter)
         operation = sign(
             DeactivateOperation(Did.parse(record.did), record.previous, recovery_key.public_key),
             recovery_key,
@@ -350,8 +462,7 @@ class Wallet:
             matches = [
                 c
                 for c in counters
-                if self._key(record.index, "signing", c, record.key_type).public_key.to_multibase()
-                in published
+                if self._derive(record, "signing", c).public_key.to_multibase() in published
             ]
             return max(matches, default=None)
 
@@ -363,10 +474,7 @@ class Wallet:
 
     def _find(self, record: DidRecord, role: str, commitment: str) -> int:
         for counter in _scan_from(getattr(record, f"{role}_counter")):
-            if (
-                commitment_of(self._key(record.index, role, counter, record.key_type).public_key)
-                == commitment
-            ):
+            if commitment_of(self._derive(record, role, counter).public_key) == commitment:
                 return counter
         raise DidStateError(
             f"the registry's {role} commitment matches none of this wallet's keys: the DID is controlled elsewhere"
