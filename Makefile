@@ -53,6 +53,7 @@ bench: $(STAMP) node_modules/.stamp
 	$(BIN)/python bench/bench_node.py
 	$(BIN)/python bench/bench_evm.py
 	$(BIN)/python bench/bench_enroll.py --http
+	$(BIN)/python bench/bench_login.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

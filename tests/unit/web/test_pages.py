@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 from typing import Any
 
@@ -210,5 +211,7 @@ def test_deferred_app_ignores_websockets_until_ready() -> None:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    asyncio.run(app({"type": "websocket"}, receive, send))
+    # A thread of its own: the browser tests' Playwright keeps a loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app({"type": "websocket"}, receive, send)).result()
     assert sent == []
