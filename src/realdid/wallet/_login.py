@@ -610,11 +610,16 @@ class _Flow:
             self.progress("waiting for the registry to anchor your site DID")
             self.node.wait_anchored(record.last_operation, timeout=anchor_timeout)
         key = self.wallet.signing_key(record.did).public_key
+        # A site proof older than the RealName credential predates a re-enrollment, which
+        # revoked it: ask for a new one instead of presenting a revoked credential.
+        enrolled_at = _issued_at(str(real_name.get("credential", "")))
         for entry in reversed(self.wallet.credentials):
+            credential = str(entry.get("credential", ""))
             if (
                 entry.get("type") == ENTRY_TYPES[SITE_PROOF_VCT]
                 and entry.get("did") == record.did
-                and _usable(str(entry.get("credential", "")), key, self.clock())
+                and _usable(credential, key, self.clock())
+                and _issued_at(credential) >= enrolled_at
             ):
                 return str(entry["credential"])
         self.progress("asking the authority for a site proof (it learns nothing about the site)")
@@ -762,6 +767,14 @@ def _disclosable(sd_jwt: str) -> set[str]:
         if isinstance(decoded, list) and len(decoded) == 3 and isinstance(decoded[1], str):
             names.add(decoded[1])
     return names
+
+
+def _issued_at(sd_jwt: str) -> int:
+    try:
+        iat = _payload(sd_jwt).get("iat")
+    except LoginFlowError:
+        return 0
+    return iat if isinstance(iat, int) else 0
 
 
 def _usable(sd_jwt: str, key: PublicKey, now: int) -> bool:

@@ -96,6 +96,7 @@ class Issuer:
         index: int = 0,
         expires_in: int = 3600,
         issuer: str | None = None,
+        issued_at: int | None = None,
     ) -> str:
         return issue(
             claims,
@@ -105,7 +106,7 @@ class Issuer:
             key_id=self.key_id,
             holder_jwk=holder.public_key.to_jwk(),
             vct=vct,
-            issued_at=now() - 10,
+            issued_at=now() - 10 if issued_at is None else issued_at,
             expires_at=now() + expires_in,
             salt=lambda: secrets.token_bytes(16),
             status=status_reference(STATUS_URI, index),
@@ -444,6 +445,27 @@ def test_expired_site_proof_is_renewed(world: World) -> None:
     world.rp.nonce = "again"
     world.login()
     world.rp.nonce = "third"
+    world.login()
+    assert world.proofs_issued == [first.holder_did, first.holder_did]
+
+
+def test_site_proof_from_before_a_re_enrollment_is_replaced(world: World) -> None:
+    first = world.login()
+    # Re-enrollment: a newer RealName credential; the authority revoked the old site proof.
+    real_name = world.issuer.credential(
+        REAL,
+        {"family_name": NAME[0], "verified_person": True, "assurance_level": "high"},
+        {"family_name"},
+        world.wallet.signing_key(world.root),
+        world.root,
+        index=4,
+        issued_at=now() + 5,
+    )
+    world.wallet.add_credential(
+        {"type": "RealName", "did": world.root, "issuer": AUTHORITY, "credential": real_name,
+         "received_at": now()}
+    )  # fmt: skip
+    world.rp.nonce = "after-re-enrollment"
     world.login()
     assert world.proofs_issued == [first.holder_did, first.holder_did]
 
