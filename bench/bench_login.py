@@ -304,6 +304,11 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=10_000, help="per worker")
     parser.add_argument("--holders", type=int, default=2_000)
     parser.add_argument("--holder-key", choices=["ed25519", "p256"], default="ed25519")
+    parser.add_argument(
+        "--store-per-worker",
+        action="store_true",
+        help="one SQLite file per worker instead of one shared file (isolates lock contention)",
+    )
     args = parser.parse_args()
 
     holder_key = KeyType.ED25519 if args.holder_key == "ed25519" else KeyType.P256
@@ -325,8 +330,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = str(Path(tmp) / "rp.db")
-        LoginRequestStore(store).close()  # create the schema once
-        jobs = [(setup, args.logins, store, w * args.logins) for w in range(args.workers)]
+        paths = [store + (str(w) if args.store_per_worker else "") for w in range(args.workers)]
+        for path in paths:
+            LoginRequestStore(path).close()  # create the schema before the workers start
+        jobs = [(setup, args.logins, path, w * args.logins) for w, path in enumerate(paths)]
         with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
             results = pool.map(run_worker, jobs)
 

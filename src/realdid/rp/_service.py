@@ -26,6 +26,7 @@ import segno
 
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import (
+    CLIENT_ID_PREFIX,
     CREDENTIAL_FORMAT,
     AlgorithmNotAllowedError,
     AuthorizationRequest,
@@ -157,7 +158,7 @@ class RelyingPartyConfig:
     @property
     def client_id(self) -> str:
         """``decentralized_identifier:<client_did>``: the KB-JWT audience wallets use."""
-        return client_id_for(self.client_did)
+        return CLIENT_ID_PREFIX + self.client_did  # checked once, in RelyingParty()
 
     @property
     def response_uri(self) -> str:
@@ -402,15 +403,15 @@ class RelyingParty:
             response = parse_response_form(form)
         except Oid4vpError as e:
             raise LoginError("invalid-response", e.description) from e
-        claimed = self._store.claim(response.state) if _handle(response.state) else None
-        if claimed is None:
+        stored = self._store.by_state(response.state) if _handle(response.state) else None
+        if stored is None:
             raise LoginError("unknown-request", "state names no login request")
-        stored, first = claimed
-        if not first:
-            # Not recorded: the first response's outcome stands.
-            raise LoginError("replayed-response")
+        if stored.answered:
+            raise LoginError("replayed-response")  # not recorded: the first outcome stands
         if self._clock.now() >= stored.expires_at:
             raise self._fail(stored, LoginError("expired-request"))
+        # Verify first (no lock held), then claim the request and record the outcome in one
+        # statement: of two answers verified at the same moment, exactly one is recorded.
         try:
             login = self._verify(stored, response)
         except _WalletRefusalError as e:
@@ -418,14 +419,16 @@ class RelyingParty:
         except LoginError as e:
             raise self._fail(stored, e) from None
         except Exception:
-            self._store.record_outcome(stored.request_id, {"state": "failed", "error": "internal"})
+            self._store.finish(stored.request_id, {"state": "failed", "error": "internal"})
             raise
-        self._store.record_outcome(stored.request_id, {"state": "done", "login": login.to_json()})
+        if not self._store.finish(stored.request_id, {"state": "done", "login": login.to_json()}):
+            raise LoginError("replayed-response")
         return login
 
     def _fail(self, stored: StoredRequest, error: LoginError, wallet_error: str = "") -> LoginError:
         outcome = {"state": "failed", "error": wallet_error or error.code}
-        self._store.record_outcome(stored.request_id, outcome)
+        if not self._store.finish(stored.request_id, outcome):
+            return LoginError("replayed-response")
         return error
 
     def _verify(self, stored: StoredRequest, response: AuthorizationResponse) -> VerifiedLogin:

@@ -1,8 +1,9 @@
 """Server-side state of login requests: nonce, state, code, expiry, single use, outcome.
 
 One SQLite table, so several worker threads (or a restart) see the same requests. The
-single-use mark is one ``UPDATE ... WHERE answered = 0``: SQLite serialises writers, so of
-two responses posted at the same moment exactly one sees ``rowcount == 1``.
+single-use mark is one ``UPDATE ... WHERE answered = 0`` that also records the outcome:
+SQLite serialises writers, so of two responses posted at the same moment exactly one sees
+``rowcount == 1``.
 
 Rows are kept :data:`KEEP_AFTER_EXPIRY` seconds after their request expires (so the page
 that polls learns the outcome, and the site backend can read the verified login), then
@@ -123,37 +124,15 @@ class LoginRequestStore:
     def by_transaction(self, transaction: str) -> StoredRequest | None:
         return self._one("transaction_id", transaction)
 
-    def claim(self, state: str) -> tuple[StoredRequest, bool] | None:
-        """The request with this ``state``, claimed for one response in the same statement:
-        ``(request, True)`` for the first claim, ``(request, False)`` after that, None if
-        no request has this state."""
-        with self._lock:
-            row = self._conn.execute(
-                f"UPDATE login_requests SET answered = 1 WHERE state = ? AND answered = 0"  # noqa: S608
-                f" RETURNING {_COLUMNS}",
-                (state,),
-            ).fetchone()
-        if row is not None:
-            return _row(row), True
-        stored = self.by_state(state)
-        return None if stored is None else (stored, False)
-
-    def mark_answered(self, request_id: str) -> bool:
-        """Claim the request for one response; False if another response claimed it first."""
+    def finish(self, request_id: str, outcome: dict[str, Any]) -> bool:
+        """Mark the request answered with ``outcome``; False if it was answered already."""
         with self._lock:
             cursor = self._conn.execute(
-                "UPDATE login_requests SET answered = 1 WHERE request_id = ? AND answered = 0",
-                (request_id,),
-            )
-            return cursor.rowcount == 1
-
-    def record_outcome(self, request_id: str, outcome: dict[str, Any]) -> None:
-        """Store the result of verifying the response (also marks the request answered)."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE login_requests SET answered = 1, outcome = ? WHERE request_id = ?",
+                "UPDATE login_requests SET answered = 1, outcome = ?"
+                " WHERE request_id = ? AND answered = 0",
                 (json.dumps(outcome, separators=(",", ":"), ensure_ascii=False), request_id),
             )
+            return cursor.rowcount == 1
 
     def purge(self, now: int, *, force: bool = False) -> int:
         """Delete rows expired more than :data:`KEEP_AFTER_EXPIRY` ago (at most once a minute)."""

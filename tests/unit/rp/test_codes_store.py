@@ -119,10 +119,9 @@ def test_store_lookups_and_single_use(tmp_path: Path) -> None:
     assert store.by_id("r1") == store.by_state("s1") == store.by_code("C1") == stored(1)
     assert store.by_transaction("t1") == stored(1)
     assert store.by_id("nope") is None
-    assert store.mark_answered("r1")
-    assert not store.mark_answered("r1")
-    assert not store.mark_answered("nope")
-    store.record_outcome("r1", {"state": "failed", "error": "revoked"})
+    assert store.finish("r1", {"state": "failed", "error": "revoked"})
+    assert not store.finish("r1", {"state": "done", "login": {}})  # the first outcome stands
+    assert not store.finish("nope", {"state": "failed", "error": "revoked"})
     store.close()
     reopened = LoginRequestStore(path)  # state survives a restart
     row = reopened.by_id("r1")
@@ -155,7 +154,7 @@ def test_single_use_across_two_processes_sharing_the_file(tmp_path: Path) -> Non
 
     def claim(store: LoginRequestStore) -> None:
         barrier.wait()
-        results.append(store.mark_answered("r1"))
+        results.append(store.finish("r1", {"state": "failed", "error": "x"}))
 
     threads = [threading.Thread(target=claim, args=(s,)) for s in (first, second)]
     for t in threads:
