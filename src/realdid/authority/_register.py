@@ -19,6 +19,7 @@ import re
 import sqlite3
 import struct
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +306,7 @@ CREATE TABLE IF NOT EXISTS residents (
 """
 
 
-class CsvBackedRegister:
+class CsvBackedRegister(ABC):
     """One SQLite file (WAL) holding one table, loaded atomically from a register CSV.
 
     Safe to share between threads: one connection, serialised by a lock. Subclasses name
@@ -341,9 +342,9 @@ class CsvBackedRegister:
             (n,) = self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()  # noqa: S608
         return int(n)
 
+    @abstractmethod
     def _row(self, fields: list[str]) -> tuple[Any, ...]:
         """The database row for one CSV row, or an :class:`AuthorityError` naming the field."""
-        raise NotImplementedError
 
     def _field_of(self, error: AuthorityError) -> str:
         """The ``field: `` prefix for a validation error that does not name its field."""

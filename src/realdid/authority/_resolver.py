@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from realdid.crypto import PublicKey
@@ -29,11 +30,12 @@ class DidKeyResolver(Protocol):
         ...
 
 
-class DocumentKeyResolver:
+class DocumentKeyResolver(ABC):
     """A :class:`DidKeyResolver` built on :meth:`document`: subclasses say where documents come from."""
 
+    @abstractmethod
     def document(self, did: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The current DID document of an anchored, active DID; else :class:`DidKeyError`."""
 
     def key(self, key_id: str, *, purpose: str) -> PublicKey:
         document = self.document(key_id.split("#", 1)[0])

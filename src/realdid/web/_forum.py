@@ -39,9 +39,9 @@ from ._pages import (
     csrf_token,
     login_failure_message,
     render_error,
-    render_login,
     render_page,
     site_secret,
+    start_login,
 )
 
 SITE_NAME = "RealDID Community Forum"
@@ -181,7 +181,6 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.include_router(login_routes(rp))
-    prefix = rp.config.prefix
 
     def member(request: Request) -> dict[str, Any] | None:
         user = request.session.get("user")
@@ -206,15 +205,12 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
 
     @app.get("/login")
     def login(request: Request) -> Response:
-        pending = rp.create_request(login_query())
-        request.session["login_tx"] = pending.transaction
-        return render_login(
+        return start_login(
+            request.session,
+            rp,
+            login_query(),
             title=f"Sign in — {SITE_NAME}",
             site_name=SITE_NAME,
-            pending=pending,
-            poll_url=f"{prefix}/transactions/{pending.transaction}",
-            complete_url="/login/complete",
-            purpose=rp.purpose,
             claims=list(CLAIMS),
         )
 

@@ -32,9 +32,9 @@ from ._pages import (
     csrf_token,
     login_failure_message,
     render_error,
-    render_login,
     render_page,
     site_secret,
+    start_login,
 )
 
 SITE_NAME = "Harbour Hotel"
@@ -121,7 +121,6 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
     app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.guests = book
     app.include_router(login_routes(rp))
-    prefix = rp.config.prefix
 
     @app.get("/")
     def home(request: Request) -> Response:
@@ -137,15 +136,12 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
 
     @app.get("/login")
     def login(request: Request) -> Response:
-        pending = rp.create_request(login_query())
-        request.session["login_tx"] = pending.transaction
-        return render_login(
+        return start_login(
+            request.session,
+            rp,
+            login_query(),
             title=f"Check in — {SITE_NAME}",
             site_name=SITE_NAME,
-            pending=pending,
-            poll_url=f"{prefix}/transactions/{pending.transaction}",
-            complete_url="/login/complete",
-            purpose=rp.purpose,
             claims=list(CLAIMS),
         )
 

@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from realdid.rp import PendingLogin
+    from realdid.credentials import DcqlQuery
+    from realdid.rp import PendingLogin, RelyingParty
 
 # Human wording for the claims a site may request; unknown claims are shown by name.
 CLAIM_LABELS: dict[str, str] = {
@@ -212,4 +213,28 @@ def render_login(
         purpose=purpose,
         claims=[(claim, claim_label(claim)) for claim in claims],
         expires_at=pending.expires_at,
+    )
+
+
+def start_login(
+    session: MutableMapping[str, Any],
+    rp: RelyingParty,
+    query: DcqlQuery,
+    *,
+    title: str,
+    site_name: str,
+    claims: list[str],
+) -> HTMLResponse:
+    """Create a login request, keep its transaction in ``session["login_tx"]`` (only this
+    browser can complete it) and render the login page polling it."""
+    pending = rp.create_request(query)
+    session["login_tx"] = pending.transaction
+    return render_login(
+        title=title,
+        site_name=site_name,
+        pending=pending,
+        poll_url=f"{rp.config.prefix}/transactions/{pending.transaction}",
+        complete_url="/login/complete",
+        purpose=rp.purpose,
+        claims=claims,
     )
