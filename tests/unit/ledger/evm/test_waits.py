@@ -166,6 +166,37 @@ def test_dropped_transaction_fails_at_the_first_stuck_check() -> None:
     assert clock.now == 1.0
 
 
+def test_nonce_gap_below_a_waiting_transaction_is_filled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeWaitClock()
+    sent_raw: list[str] = []
+
+    def send_raw(params: Any) -> str:
+        sent_raw.append(params[0])
+        return "0x" + "ee" * 32
+
+    chain = MemoryChain(
+        {
+            # Mined once both missing nonces below it have been filled.
+            "eth_getTransactionReceipt": lambda p: receipt(p) if len(sent_raw) == 2 else None,
+            "eth_getTransactionByHash": pending_transaction,
+            "eth_getTransactionCount": lambda _: "0x1",  # nonces 1 and 2 were dropped
+            "eth_getBlockByNumber": lambda _: {"number": "0x7", "baseFeePerGas": "0x3b9aca00"},
+            "eth_maxPriorityFeePerGas": lambda _: "0x3b9aca00",
+            "eth_chainId": lambda _: "0x7a69",
+            "eth_sendRawTransaction": send_raw,
+        }
+    )
+    transactor = transactor_over(chain, clock)
+    with caplog.at_level("WARNING"):
+        mined = transactor.wait_receipt(SentTransaction(TX_HASH, 3))
+    assert mined["status"] == 1
+    assert len(sent_raw) == 2
+    assert "nonces 1..2 of" in caplog.text
+    assert clock.now == 1.25  # filled at the first stuck check (1 s), mined by the next poll
+
+
 def test_system_wait_clock_is_monotonic_and_sleeps() -> None:
     clock = SystemWaitClock()
     before = clock.monotonic()
