@@ -28,14 +28,11 @@ with recursion_limit_kept():
     from ._contract import AnchorRejectedError, load_anchor_artifact
     from ._follower_state import ScanPosition
     from ._ledger import EvmLedger
-    from ._rpc import SystemWaitClock, WaitClock
 
 __all__ = [
     "AnchorRejectedError",
     "EvmAnchorAdmin",
     "EvmLedger",
     "ScanPosition",
-    "SystemWaitClock",
-    "WaitClock",
     "load_anchor_artifact",
 ]

@@ -16,8 +16,10 @@ from typing import Any
 from eth_typing import HexStr
 from web3.contract import Contract
 
+from realdid.clock import SystemTimer, Timer
+
 from ._contract import ContractErrors, anchor_abi, checksum_address
-from ._rpc import RetryingRpc, SystemWaitClock, WaitClock
+from ._rpc import RetryingRpc
 from ._transactions import Transactor, local_account
 
 __all__ = ["EvmAnchorAdmin"]
@@ -28,7 +30,7 @@ class EvmAnchorAdmin:
 
     Each method is one transaction signed with the admin key, and returns once it is mined
     (not once it is confirmed). Reverts raise :class:`AnchorRejectedError` (``NotAdmin``,
-    ``ZeroAddress``, ``NotPendingAdmin``). ``wait_clock`` paces the retries and the receipt
+    ``ZeroAddress``, ``NotPendingAdmin``). ``timer`` paces the retries and the receipt
     polling (real time when omitted).
     """
 
@@ -42,13 +44,13 @@ class EvmAnchorAdmin:
         retry_timeout: float = 30.0,
         receipt_timeout: float = 120.0,
         poll_interval: float = 0.1,
-        wait_clock: WaitClock | None = None,
+        timer: Timer | None = None,
     ) -> None:
         account = local_account(admin_key, "admin")
         self._address = checksum_address(contract_address)
-        waits: WaitClock = wait_clock if wait_clock is not None else SystemWaitClock()
+        timer = timer if timer is not None else SystemTimer()
         self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, wait_clock=waits
+            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
         )
         self._contract: Contract = self._rpc.w3.eth.contract(
             address=self._address, abi=anchor_abi()
@@ -59,7 +61,7 @@ class EvmAnchorAdmin:
             ContractErrors(anchor_abi()),
             receipt_timeout=receipt_timeout,
             poll_interval=poll_interval,
-            wait_clock=waits,
+            timer=timer,
         )
 
     @property

@@ -23,7 +23,7 @@ from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from realdid.clock import Clock, SystemClock
+from realdid.clock import Clock, SystemClock, SystemTimer, Timer
 from realdid.ledger._interface import (
     Anchor,
     AnchorRequest,
@@ -40,7 +40,7 @@ from ._contract import (
 )
 from ._follower import AnchorFollower
 from ._follower_state import FollowerState, ScanPosition
-from ._rpc import RetryingRpc, SystemWaitClock, WaitClock
+from ._rpc import RetryingRpc
 from ._transactions import SentTransaction, Transactor, local_account
 
 __all__ = ["EvmLedger"]
@@ -60,7 +60,7 @@ class EvmLedger:
     ``anchorer_key=None`` opens a read-only follower. Use one instance per state file.
     Calls are serialised per role: :meth:`anchor` calls one after another (they share the
     nonce), and followers' reads one after another (they share the state file); an anchor
-    being mined does not block reads. ``clock`` stamps the scan position; ``wait_clock``
+    being mined does not block reads. ``clock`` stamps the scan position; ``timer``
     paces the retries and the receipt polling (both real time when omitted).
     """
 
@@ -79,7 +79,7 @@ class EvmLedger:
         retry_timeout: float = 30.0,
         receipt_timeout: float = 120.0,
         poll_interval: float = 0.1,
-        wait_clock: WaitClock | None = None,
+        timer: Timer | None = None,
     ) -> None:
         if isinstance(confirmations, bool) or not isinstance(confirmations, int):
             raise TypeError("confirmations must be an integer")
@@ -92,9 +92,9 @@ class EvmLedger:
         account = None if anchorer_key is None else local_account(anchorer_key, "anchorer")
         self._address = checksum_address(contract_address)
         self._confirmations = confirmations
-        waits: WaitClock = wait_clock if wait_clock is not None else SystemWaitClock()
+        timer = timer if timer is not None else SystemTimer()
         self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, wait_clock=waits
+            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
         )
         self._contract: Contract = self._rpc.w3.eth.contract(
             address=self._address, abi=anchor_abi()
@@ -109,7 +109,7 @@ class EvmLedger:
                 ContractErrors(anchor_abi()),
                 receipt_timeout=receipt_timeout,
                 poll_interval=poll_interval,
-                wait_clock=waits,
+                timer=timer,
             )
         )
         self._pending: OrderedDict[AnchorRequest, SentTransaction] = OrderedDict()
@@ -144,16 +144,16 @@ class EvmLedger:
         request_timeout: float = 10.0,
         retry_timeout: float = 30.0,
         receipt_timeout: float = 120.0,
-        wait_clock: WaitClock | None = None,
+        timer: Timer | None = None,
     ) -> str:
         """Deploy ``RealDIDAnchor`` from the committed artifact with the admin key's account
         as admin, permit ``anchorers``, and return the contract's checksummed address."""
         account = local_account(admin_key, "admin")
         checked = [checksum_address(a) for a in anchorers]
         artifact = load_anchor_artifact()
-        waits: WaitClock = wait_clock if wait_clock is not None else SystemWaitClock()
+        timer = timer if timer is not None else SystemTimer()
         rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, wait_clock=waits
+            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
         )
         try:
             factory = rpc.w3.eth.contract(abi=anchor_abi(), bytecode=artifact["bytecode"])
@@ -164,7 +164,7 @@ class EvmLedger:
                 ContractErrors(anchor_abi()),
                 receipt_timeout=receipt_timeout,
                 poll_interval=0.1,
-                wait_clock=waits,
+                timer=timer,
             )
             receipt = transactor.transact(None, data, "deployment")
             address = receipt.get("contractAddress")

@@ -1,25 +1,26 @@
 """The JSON-RPC transport to the EVM node: one retry policy, with injected waiting.
 
-Every call of the evm backend goes through :meth:`RetryingRpc.call`, which retries failures
+The evm backend's JSON-RPC calls go through :meth:`RetryingRpc.call`, which retries failures
 of the *transport* (connection refused or reset, read timeout, HTTP 5xx, rate limiting) with
 exponential backoff until ``retry_timeout`` has passed, then raises
 :class:`~realdid.ledger.LedgerUnavailableError`. Errors the node *answers* with are never
-retried here: they are the caller's to interpret.
+retried here: they are the caller's to interpret. (Receipt polling handles transport
+failures itself, within its own timeout: see :mod:`._transactions`.)
 
-The backoff sleeps and deadlines use a :class:`WaitClock`, so that a test can drive them on
-a fake clock (and an in-memory web3 provider) without sleeping::
+The backoff sleeps and deadlines use an injected :class:`~realdid.clock.Timer`, so that a
+test can drive them on a :class:`~realdid.clock.FakeTimer` over an in-memory web3 provider,
+without sleeping::
 
     rpc = RetryingRpc.over_http(url, request_timeout=10.0, retry_timeout=30.0,
-                                wait_clock=SystemWaitClock())
+                                timer=SystemTimer())
     head = rpc.call("eth_blockNumber", lambda: rpc.w3.eth.block_number)
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
-from typing import Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
 import requests
 from web3 import Web3
@@ -31,9 +32,10 @@ from web3.exceptions import (
 )
 from web3.providers.base import BaseProvider
 
+from realdid.clock import Timer
 from realdid.ledger._interface import LedgerUnavailableError
 
-__all__ = ["TRANSIENT", "RetryingRpc", "SystemWaitClock", "WaitClock", "rpc_error"]
+__all__ = ["TRANSIENT", "RetryingRpc", "rpc_error"]
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +47,6 @@ TRANSIENT: Final = (OSError, ProviderConnectionError, RequestTimedOut, TooManyRe
 # First backoff sleep and its cap; the sleep doubles after every failed attempt.
 _FIRST_DELAY: Final = 0.05
 _MAX_DELAY: Final = 2.0
-
-
-class WaitClock(Protocol):
-    """Monotonic time and sleeping: the seam of every wait of the evm backend (retry
-    backoff, receipt polling), injected so that tests drive the waits without sleeping."""
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (only differences are meaningful)."""
-        ...
-
-    def sleep(self, seconds: float) -> None:
-        """Block the calling thread for ``seconds``."""
-        ...
-
-
-class SystemWaitClock:
-    """The real :class:`WaitClock`: :func:`time.monotonic` and :func:`time.sleep`."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 def rpc_error(e: Web3RPCError) -> tuple[int | None, str]:
@@ -94,18 +73,18 @@ class RetryingRpc:
         provider: BaseProvider,
         *,
         retry_timeout: float,
-        wait_clock: WaitClock,
+        timer: Timer,
         session: requests.Session | None = None,
     ) -> None:
         self.url = url
         self.w3 = Web3(provider)
         self._retry_timeout = retry_timeout
-        self._wait_clock = wait_clock
+        self._timer = timer
         self._session = session
 
     @classmethod
     def over_http(
-        cls, url: str, *, request_timeout: float, retry_timeout: float, wait_clock: WaitClock
+        cls, url: str, *, request_timeout: float, retry_timeout: float, timer: Timer
     ) -> RetryingRpc:
         """The connection to a JSON-RPC endpoint over HTTP, with its own session."""
         session = requests.Session()
@@ -115,23 +94,21 @@ class RetryingRpc:
             session=session,
             exception_retry_configuration=None,
         )
-        return cls(
-            url, provider, retry_timeout=retry_timeout, wait_clock=wait_clock, session=session
-        )
+        return cls(url, provider, retry_timeout=retry_timeout, timer=timer, session=session)
 
     def call(self, what: str, fn: Callable[[], _T]) -> _T:
-        deadline = self._wait_clock.monotonic() + self._retry_timeout
+        deadline = self._timer.monotonic() + self._retry_timeout
         delay = _FIRST_DELAY
         while True:
             try:
                 return fn()
             except TRANSIENT as e:
-                if self._wait_clock.monotonic() + delay > deadline:
+                if self._timer.monotonic() + delay > deadline:
                     raise LedgerUnavailableError(
                         f"EVM node {self.url} unavailable ({what}): {type(e).__name__}: {e}"
                     ) from e
                 log.debug("EVM node %s: %s failed (%s); retrying", self.url, what, e)
-                self._wait_clock.sleep(delay)
+                self._timer.sleep(delay)
                 delay = min(delay * 2, _MAX_DELAY)
 
     def close(self) -> None:

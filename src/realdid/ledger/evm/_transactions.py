@@ -5,10 +5,10 @@ the node loaded; the key never leaves the process (no key is ever sent to the JS
 endpoint). :meth:`Transactor.transact` is one contract call from estimate to receipt::
 
     transactor = Transactor(rpc, local_account(key, "anchorer"), ContractErrors(anchor_abi()),
-                            receipt_timeout=120.0, poll_interval=0.1, wait_clock=SystemWaitClock())
+                            receipt_timeout=120.0, poll_interval=0.1, timer=SystemTimer())
     receipt = transactor.transact(contract_address, data, "anchor")
 
-Receipt polling waits on the injected :class:`~realdid.ledger.evm.WaitClock`.
+Receipt polling waits on the injected :class:`~realdid.clock.Timer`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import BlockData, Nonce, TxParams, TxReceipt, Wei
 
+from realdid.clock import Timer
 from realdid.ledger._interface import LedgerUnavailableError
 
 from ._contract import AnchorRejectedError, ContractErrors
-from ._rpc import TRANSIENT, RetryingRpc, WaitClock, rpc_error
+from ._rpc import TRANSIENT, RetryingRpc, rpc_error
 
 __all__ = ["SentTransaction", "Transactor", "local_account"]
 
@@ -80,7 +81,7 @@ class Transactor:
         *,
         receipt_timeout: float,
         poll_interval: float,
-        wait_clock: WaitClock,
+        timer: Timer,
     ) -> None:
         self._rpc = rpc
         self._w3 = rpc.w3
@@ -88,7 +89,7 @@ class Transactor:
         self._errors = errors
         self._receipt_timeout = receipt_timeout
         self._poll_interval = poll_interval
-        self._wait_clock = wait_clock
+        self._timer = timer
         self._nonce: int | None = None
         self._chain_id: int | None = None
 
@@ -201,7 +202,7 @@ class Transactor:
         it dropped an earlier nonce of ours, typically mined in a block that a reorganisation
         removed, so that this one is queued behind a gap (fill the gap).
         """
-        start = self._wait_clock.monotonic()
+        start = self._timer.monotonic()
         deadline = start + self._receipt_timeout
         next_check = start + _STUCK_CHECK_SECONDS
         while True:
@@ -212,7 +213,7 @@ class Transactor:
                 pass
             except TRANSIENT as e:
                 failure = e
-            now = self._wait_clock.monotonic()
+            now = self._timer.monotonic()
             if now >= deadline:
                 # It may be stuck or dropped: take the next nonce from the node next time.
                 self._nonce = None
@@ -231,7 +232,7 @@ class Transactor:
                     self._unstick(sent)
                 except TRANSIENT as e:
                     log.debug("could not check %s: %s", sent.tx_hash.to_0x_hex(), e)
-            self._wait_clock.sleep(self._poll_interval)
+            self._timer.sleep(self._poll_interval)
 
     def _unstick(self, sent: SentTransaction) -> None:
         try:

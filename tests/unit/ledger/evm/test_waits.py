@@ -1,8 +1,8 @@
 """The waits of the evm backend on a fake clock, over an in-memory JSON-RPC provider.
 
 The retry backoff of :class:`RetryingRpc` and the receipt polling of :class:`Transactor`
-take their time from an injected :class:`WaitClock`: here a fake one that only advances
-when slept on, so that timeouts of seconds run instantly and their schedule is exact.
+take their time from an injected :class:`~realdid.clock.Timer`: here a :class:`FakeTimer`,
+which only advances when slept on, so that timeouts of seconds run instantly and their schedule is exact.
 The chain is a web3 provider answering from memory (no anvil, no patching of modules).
 """
 
@@ -18,29 +18,14 @@ from hexbytes import HexBytes
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from realdid.clock import FakeTimer, Timer
 from realdid.ledger import LedgerUnavailableError
-from realdid.ledger.evm import SystemWaitClock, WaitClock
 from realdid.ledger.evm._contract import ContractErrors, anchor_abi
 from realdid.ledger.evm._rpc import RetryingRpc
 from realdid.ledger.evm._transactions import SentTransaction, Transactor, local_account
 
 TX_HASH = HexBytes("0x" + "ab" * 32)
 ANCHORER_KEY = bytes(range(1, 33))
-
-
-class FakeWaitClock:
-    """Monotonic time that moves only when :meth:`sleep` is called; records the sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class MemoryChain(BaseProvider):
@@ -64,20 +49,20 @@ class MemoryChain(BaseProvider):
         return True
 
 
-def rpc_over(chain: MemoryChain, clock: WaitClock, *, retry_timeout: float = 30.0) -> RetryingRpc:
-    return RetryingRpc("memory://chain", chain, retry_timeout=retry_timeout, wait_clock=clock)
+def rpc_over(chain: MemoryChain, timer: Timer, *, retry_timeout: float = 30.0) -> RetryingRpc:
+    return RetryingRpc("memory://chain", chain, retry_timeout=retry_timeout, timer=timer)
 
 
 def transactor_over(
-    chain: MemoryChain, clock: WaitClock, *, receipt_timeout: float = 5.0
+    chain: MemoryChain, timer: Timer, *, receipt_timeout: float = 5.0
 ) -> Transactor:
     return Transactor(
-        rpc_over(chain, clock),
+        rpc_over(chain, timer),
         local_account(ANCHORER_KEY, "anchorer"),
         ContractErrors(anchor_abi()),
         receipt_timeout=receipt_timeout,
         poll_interval=0.25,
-        wait_clock=clock,
+        timer=timer,
     )
 
 
@@ -99,33 +84,35 @@ def receipt(_: Any) -> dict[str, Any]:
 
 
 def test_transport_failures_are_retried_with_doubling_backoff() -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     chain = MemoryChain({"eth_blockNumber": lambda _: "0x2a"})
     chain.outage["eth_blockNumber"] = 3
-    rpc = rpc_over(chain, clock)
+    rpc = rpc_over(chain, timer)
     assert rpc.call("eth_blockNumber", lambda: rpc.w3.eth.block_number) == 42
-    assert clock.sleeps == [0.05, 0.1, 0.2]
+    assert timer.sleeps == [0.05, 0.1, 0.2]
     assert chain.calls == ["eth_blockNumber"] * 4
 
 
 def test_retries_stop_at_the_retry_timeout_on_the_injected_clock() -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     chain = MemoryChain({"eth_blockNumber": lambda _: "0x2a"})
     chain.outage["eth_blockNumber"] = 1_000
-    rpc = rpc_over(chain, clock, retry_timeout=10.0)
+    rpc = rpc_over(chain, timer, retry_timeout=10.0)
     started = time.monotonic()
     with pytest.raises(LedgerUnavailableError, match=r"memory://chain unavailable \(head\)"):
         rpc.call("head", lambda: rpc.w3.eth.block_number)
     assert time.monotonic() - started < 2.0  # ten seconds of backoff, none of it slept
-    assert clock.sleeps == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
-    assert clock.now <= 10.0 < clock.now + 2.0  # the next sleep would pass the deadline
+    assert timer.sleeps == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+    assert (
+        timer.monotonic() <= 10.0 < timer.monotonic() + 2.0
+    )  # the next sleep would pass the deadline
 
 
 # -- receipt polling ---------------------------------------------------------------------------
 
 
 def test_receipt_wait_times_out_after_the_receipt_timeout() -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     chain = MemoryChain(
         {
             "eth_getTransactionReceipt": lambda _: None,
@@ -133,43 +120,43 @@ def test_receipt_wait_times_out_after_the_receipt_timeout() -> None:
             "eth_getTransactionCount": lambda _: "0x1",  # nothing missing below nonce 0
         }
     )
-    transactor = transactor_over(chain, clock, receipt_timeout=5.0)
+    transactor = transactor_over(chain, timer, receipt_timeout=5.0)
     started = time.monotonic()
     with pytest.raises(LedgerUnavailableError, match=r"not mined within 5\.0 s"):
         transactor.wait_receipt(SentTransaction(TX_HASH, 0))
     assert time.monotonic() - started < 2.0
-    assert clock.now == 5.0
-    assert set(clock.sleeps) == {0.25}
+    assert timer.monotonic() == 5.0
+    assert set(timer.sleeps) == {0.25}
     # Checked for being stuck once per second of waiting: at 1, 2, 3 and 4 s.
     assert chain.calls.count("eth_getTransactionByHash") == 4
 
 
 def test_receipt_wait_returns_the_receipt_once_mined() -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     chain = MemoryChain(
-        {"eth_getTransactionReceipt": lambda p: receipt(p) if clock.now >= 0.75 else None}
+        {"eth_getTransactionReceipt": lambda p: receipt(p) if timer.monotonic() >= 0.75 else None}
     )
-    transactor = transactor_over(chain, clock)
+    transactor = transactor_over(chain, timer)
     mined = transactor.wait_receipt(SentTransaction(TX_HASH, 0))
     assert mined["blockNumber"] == 7
-    assert clock.sleeps == [0.25, 0.25, 0.25]
+    assert timer.sleeps == [0.25, 0.25, 0.25]
 
 
 def test_dropped_transaction_fails_at_the_first_stuck_check() -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     chain = MemoryChain(
         {"eth_getTransactionReceipt": lambda _: None, "eth_getTransactionByHash": lambda _: None}
     )
-    transactor = transactor_over(chain, clock, receipt_timeout=120.0)
+    transactor = transactor_over(chain, timer, receipt_timeout=120.0)
     with pytest.raises(LedgerUnavailableError, match="was dropped by the node"):
         transactor.wait_receipt(SentTransaction(TX_HASH, 0))
-    assert clock.now == 1.0
+    assert timer.monotonic() == 1.0
 
 
 def test_nonce_gap_below_a_waiting_transaction_is_filled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = FakeWaitClock()
+    timer = FakeTimer()
     sent_raw: list[str] = []
 
     def send_raw(params: Any) -> str:
@@ -188,17 +175,12 @@ def test_nonce_gap_below_a_waiting_transaction_is_filled(
             "eth_sendRawTransaction": send_raw,
         }
     )
-    transactor = transactor_over(chain, clock)
+    transactor = transactor_over(chain, timer)
     with caplog.at_level("WARNING"):
         mined = transactor.wait_receipt(SentTransaction(TX_HASH, 3))
     assert mined["status"] == 1
     assert len(sent_raw) == 2
     assert "nonces 1..2 of" in caplog.text
-    assert clock.now == 1.25  # filled at the first stuck check (1 s), mined by the next poll
-
-
-def test_system_wait_clock_is_monotonic_and_sleeps() -> None:
-    clock = SystemWaitClock()
-    before = clock.monotonic()
-    clock.sleep(0.01)
-    assert clock.monotonic() - before >= 0.01
+    assert (
+        timer.monotonic() == 1.25
+    )  # filled at the first stuck check (1 s), mined by the next poll
