@@ -11,6 +11,7 @@ recursive (``_sd`` inside a Disclosure) disclosures.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,124 @@ def test_rfc9901_vector_file_covers_the_sections() -> None:
     } <= sections
     assert len(VECTORS["disclosures"]) >= 25
     assert len(VECTORS["refusals"]) >= 8
+
+
+# -- nested and array-element disclosures end to end ------------------------------------------------
+# realdid.credentials.issue makes top-level claims disclosable and present() selects top-level
+# Disclosures only, so these structures are issued and presented by the IETF reference library
+# (sd-jwt), then verified by ours with key binding. The shapes are the RFC's: structured
+# (section 6.2), recursive (6.3), array elements (4.2.4.2, 5.1), a recursively disclosable
+# array (4.2.6) and an array of objects with their own _sd.
+_STREET, _LOCALITY, _REGION = "Schulstr. 12", "Schulpforta", "Sachsen-Anhalt"
+
+
+def _reference_claims(shape: str) -> dict[Any, Any]:
+    from sd_jwt.common import SDObj
+
+    address = {
+        SDObj("street_address"): _STREET,
+        SDObj("locality"): _LOCALITY,
+        SDObj("region"): _REGION,
+        "country": "DE",
+    }
+    claims: dict[str, Any] = {
+        "6.2-structured": {"address": address},
+        "6.3-recursive": {SDObj("address"): address},
+        "4.2.4.2-array-elements": {"nationalities": ["DE", SDObj("FR"), SDObj("US")]},
+        "4.2.6-recursive-array": {SDObj("nationalities"): [SDObj("DE"), SDObj("FR"), SDObj("UK")]},
+        "array-of-objects": {
+            "degrees": [
+                {"type": "Bachelor of Science", SDObj("university"): "University of Betelgeuse"},
+                {"type": "Master of Science", SDObj("university"): "University of Betelgeuse"},
+            ]
+        },
+    }[shape]
+    return claims
+
+
+END_TO_END = [
+    (
+        "6.2-structured",
+        {"address": {"locality": True, "region": True}},
+        {"address": {"locality": _LOCALITY, "region": _REGION, "country": "DE"}},
+    ),
+    ("6.2-structured", {}, {"address": {"country": "DE"}}),
+    (
+        "6.3-recursive",
+        {"address": {"street_address": True}},
+        {"address": {"street_address": _STREET, "country": "DE"}},
+    ),
+    ("6.3-recursive", {"address": True}, {"address": {"country": "DE"}}),
+    ("6.3-recursive", {}, {}),
+    (
+        "4.2.4.2-array-elements",
+        {"nationalities": [None, True, False]},
+        {"nationalities": ["DE", "FR"]},
+    ),
+    ("4.2.4.2-array-elements", {}, {"nationalities": ["DE"]}),
+    (
+        "4.2.6-recursive-array",
+        {"nationalities": [True, False, True]},
+        {"nationalities": ["DE", "UK"]},
+    ),
+    ("4.2.6-recursive-array", {"nationalities": [False, False, False]}, {"nationalities": []}),
+    (
+        "array-of-objects",
+        {"degrees": [None, {"university": True}]},
+        {
+            "degrees": [
+                {"type": "Bachelor of Science"},
+                {"type": "Master of Science", "university": "University of Betelgeuse"},
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "disclose", "expected"),
+    END_TO_END,
+    ids=[f"{shape}-{i}" for i, (shape, _, _) in enumerate(END_TO_END)],
+)
+def test_nested_disclosures_reference_issued_verified_by_ours(
+    shape: str, disclose: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    from jwcrypto.jwk import JWK
+    from sd_jwt.holder import SDJWTHolder
+    from sd_jwt.issuer import SDJWTIssuer
+
+    issuer_key, holder_key = (
+        JWK.generate(kty="EC", crv="P-256"),
+        JWK.generate(kty="EC", crv="P-256"),
+    )
+    now = int(time.time())  # the reference holder stamps its KB-JWT with the wall clock
+    claims = {
+        "iss": ENVELOPE["iss"],
+        "vct": ENVELOPE["vct"],
+        "iat": now - 10,
+        "exp": now + 1000,
+        **_reference_claims(shape),
+    }
+    issued = SDJWTIssuer(
+        claims,
+        issuer_key,
+        holder_key=holder_key,
+        sign_alg="ES256",
+        extra_header_parameters={"typ": "dc+sd-jwt", "kid": KID},
+    ).sd_jwt_issuance
+    holder = SDJWTHolder(issued)
+    holder.create_presentation(
+        disclose, nonce=KB["nonce"], aud=KB["aud"], holder_key=holder_key, sign_alg="ES256"
+    )
+    issuer_public = PublicKey.from_jwk(json.loads(issuer_key.export_public()))
+    result = verify(
+        holder.sd_jwt_presentation,
+        issuer_keys=lambda iss, kid: issuer_public,
+        expected_audience=KB["aud"],
+        expected_nonce=KB["nonce"],
+        now=now,
+        max_kb_age=300,
+        policy=DEFAULT_POLICY,
+    )
+    assert result.key_bound
+    assert result.claims == expected
