@@ -50,7 +50,7 @@ PRESENTATION = present(
     nonce=NONCE,
     issued_at=T0 + 5,
 )
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _verify(text: str, *, require_key_binding: bool = True) -> None:
@@ -249,3 +249,35 @@ def test_present_mutated_credential(mutations: list[tuple[str, int, Any]]) -> No
             nonce=NONCE,
             issued_at=T0,
         )
+
+
+@st.composite
+def _hostile_key_binding(draw: st.DrawFn) -> str:
+    """A valid issuer JWT with an arbitrary ``cnf`` and a holder-signed, arbitrary KB-JWT."""
+    payload: dict[str, Any] = {
+        "iss": ISS,
+        "vct": "urn:realdid:RealName",
+        "iat": T0,
+        "exp": T0 + 1000,
+    }
+    cnf = draw(st.sampled_from(["holder", "absent", "json"]))
+    if cnf == "holder":
+        payload["cnf"] = {"jwk": HOLDER.public_key.to_jwk()}
+    elif cnf == "json":
+        payload["cnf"] = draw(_JSON | st.builds(lambda j: {"jwk": j}, _JSON))
+    sd_jwt = _sign(payload) + "~"
+    header = {
+        "alg": draw(st.sampled_from(["ES256", "EdDSA", "none", "HS256", 7])),
+        "typ": draw(st.sampled_from(["kb+jwt", "JWT", None])),
+    }
+    kb: dict[str, Any] = {"aud": AUD, "nonce": NONCE, "iat": T0 + 5, "sd_hash": _digest(sd_jwt)}
+    for key in draw(st.lists(st.sampled_from(sorted(kb)), max_size=2, unique=True)):
+        kb[key] = draw(_JSON)
+    signing_input = _b64_json(header) + "." + _b64_json(kb)
+    return sd_jwt + signing_input + "." + b64url_encode(HOLDER.sign(signing_input.encode("ascii")))
+
+
+@FAST
+@given(_hostile_key_binding())
+def test_verify_hostile_key_binding(text: str) -> None:
+    _verify(text)
