@@ -54,18 +54,8 @@ REAL_NAME_CLAIMS = (
     "verified_person",
     "assurance_level",
 )
-REAL_NAME_SD = frozenset(
-    {
-        "family_name",
-        "given_name",
-        "id_number",
-        "birth_date",
-        "sex",
-        "region",
-        "age_over_18",
-        "age_over_60",
-    }
-)
+# Always visible: that a verified person holds it, and how sure the authority is.
+REAL_NAME_SD = frozenset(REAL_NAME_CLAIMS) - {"verified_person", "assurance_level"}
 SITE_CLAIMS = ("verified_person", "age_over_18", "age_over_60", "province", "assurance_level")
 SITE_SD = frozenset({"age_over_18", "age_over_60", "province"})
 BUSINESS_CLAIMS = ("company_name", "unified_social_credit_code", "legal_representative", "region")
