@@ -2,7 +2,7 @@
 
 The code checks are python-stdnum's (:mod:`stdnum.cn.uscc`: length, character set and the
 final check character); this module maps its exceptions onto stable error codes, exactly as
-:mod:`realdid.authority._register` does for resident ID numbers. The register is an
+:mod:`realdid.authority._id_numbers` does for resident ID numbers. The register is an
 interface (:class:`BusinessRegister`) with a SQLite implementation loaded from the CSV a
 market-regulation register delivers. Error messages never echo codes, names or dates: they
 name the line and the field.
