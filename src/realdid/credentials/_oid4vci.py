@@ -60,20 +60,9 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
-from ._errors import (
-    AlgorithmNotAllowedError,
-    CredentialError,
-    IssuerSignatureError,
-    MalformedSdJwtError,
-)
-from ._sdjwt import (
-    MAX_PRESENTATION_BYTES,
-    _checked_alg,
-    _loads,
-    _parse_compact,
-    _sign_compact,
-    _verify_jws,
-)
+from ._errors import CredentialError
+from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
+from ._sdjwt import MAX_PRESENTATION_BYTES
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_JWT_TYP = "openid4vci-proof+jwt"
@@ -293,7 +282,7 @@ def _offer_object_from_uri(uri: str) -> Any:
         raise _offer_error("credential offer URI must carry exactly one credential_offer")
     text = next(v for n, v in params if n == "credential_offer")
     try:
-        return _loads(text.encode("utf-8"))
+        return loads_strict_json(text.encode("utf-8"))
     except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise _offer_error("credential_offer is not a JSON object") from e
 
@@ -534,7 +523,7 @@ def make_proof_jwt(
     """Sign a key proof for the DID key ``key_id`` (a DID URL). No ``iss``: anonymous access."""
     header = {"alg": signer.public_key.algorithm, "typ": PROOF_JWT_TYP, "kid": key_id}
     payload = {"aud": audience, "iat": issued_at, "nonce": nonce}
-    return _sign_compact(header, payload, signer)
+    return sign_compact(header, payload, signer)
 
 
 def _invalid_proof(description: str) -> Oid4vciError:
@@ -559,10 +548,11 @@ def verify_proof_jwt(
     if not isinstance(jwt, str) or not 0 < len(jwt) <= MAX_PROOF_JWT_BYTES or not jwt.isascii():
         raise _invalid_proof(f"key proof must be an ASCII JWT of <= {MAX_PROOF_JWT_BYTES} bytes")
     try:
-        header, payload, signing_input, signature = _parse_compact(jwt)
-        alg = _checked_alg(header, policy)  # refuses none and anything outside the policy
-    except (MalformedSdJwtError, AlgorithmNotAllowedError) as e:
+        compact = CompactJws.parse(jwt)
+        alg = compact.check_algorithm(policy)  # refuses none and anything outside the policy
+    except JwsError as e:
         raise _invalid_proof(f"key proof: {e}") from e
+    header, payload = compact.header, compact.payload
     if header.get("typ") != PROOF_JWT_TYP:
         raise _invalid_proof(f"key proof typ must be {PROOF_JWT_TYP}")
     kid = _proof_kid(header)
@@ -570,8 +560,8 @@ def verify_proof_jwt(
     if key.algorithm != alg:
         raise _invalid_proof(f"key proof alg {alg} does not match the key of {kid}")
     try:
-        _verify_jws(key, signing_input, signature, policy, IssuerSignatureError)
-    except (IssuerSignatureError, AlgorithmNotAllowedError) as e:
+        compact.verify(key, policy)
+    except JwsError as e:
         raise _invalid_proof(f"key proof signature does not verify under {kid}") from e
     nonce = _proof_claims(payload, expected_audience=expected_audience, now=now, max_age=max_age)
     return ProofOfPossession(key_id=kid, public_key=key, nonce=nonce, issued_at=payload["iat"])

@@ -43,21 +43,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
-from ._errors import (
-    AlgorithmNotAllowedError,
-    CredentialError,
-    IssuerSignatureError,
-    MalformedSdJwtError,
-)
+from ._errors import CredentialError
+from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
 from ._oid4vci import CREDENTIAL_FORMAT, MAX_CLOCK_SKEW
-from ._sdjwt import (
-    MAX_PRESENTATION_BYTES,
-    _checked_alg,
-    _loads,
-    _parse_compact,
-    _sign_compact,
-    _verify_jws,
-)
+from ._sdjwt import MAX_PRESENTATION_BYTES
 
 CLIENT_ID_PREFIX = "decentralized_identifier:"
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
@@ -282,7 +271,7 @@ def sign_request_object(request: AuthorizationRequest, *, signer: Signer, key_id
         payload["client_metadata"]["client_name"] = request.client_name
     if request.verifier_info:
         payload["verifier_info"] = [dict(v) for v in request.verifier_info]
-    return _sign_compact(header, payload, signer)
+    return sign_compact(header, payload, signer)
 
 
 def verify_request_object(
@@ -308,10 +297,11 @@ def verify_request_object(
             f"request object must be an ASCII JWT of <= {MAX_REQUEST_OBJECT_BYTES} bytes"
         )
     try:
-        header, payload, signing_input, signature = _parse_compact(jws)
-        alg = _checked_alg(header, policy)
-    except (MalformedSdJwtError, AlgorithmNotAllowedError) as e:
+        compact = CompactJws.parse(jws)
+        alg = compact.check_algorithm(policy)
+    except JwsError as e:
         raise _invalid(f"request object: {e}") from e
+    header, payload = compact.header, compact.payload
     if header.get("typ") != REQUEST_OBJECT_TYP:
         raise _invalid(f"request object typ must be {REQUEST_OBJECT_TYP}")
     client_id = _text(payload.get("client_id"), "client_id")
@@ -336,8 +326,8 @@ def verify_request_object(
     if key.algorithm != alg:
         raise Oid4vpError("invalid_client", f"alg {alg} does not match the key {kid}")
     try:
-        _verify_jws(key, signing_input, signature, policy, IssuerSignatureError)
-    except (IssuerSignatureError, AlgorithmNotAllowedError) as e:
+        compact.verify(key, policy)
+    except JwsError as e:
         raise Oid4vpError("invalid_client", "the request object signature does not verify") from e
     return _request_claims(payload, client_id, now)
 
@@ -454,8 +444,8 @@ def parse_response_form(form: Mapping[str, str]) -> AuthorizationResponse:
     if not isinstance(raw, str) or not 0 < len(raw) <= MAX_VP_TOKEN_BYTES:
         raise _invalid(f"vp_token must be a JSON object of <= {MAX_VP_TOKEN_BYTES} bytes")
     try:
-        token = _loads(raw.encode())
-    except (MalformedSdJwtError, ValueError, RecursionError) as e:  # JSONDecodeError: ValueError
+        token = loads_strict_json(raw.encode())
+    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise _invalid(f"vp_token is not JSON: {e}") from e
     if not isinstance(token, dict) or not 0 < len(token) <= MAX_CREDENTIAL_QUERIES:
         raise _invalid("vp_token must be an object keyed by credential query id")
