@@ -34,6 +34,8 @@ from ._application import (
     sign_application,
     verify_application,
 )
+from ._codes import CROCKFORD_ALPHABET, format_code, new_code, normalise_code
+from ._credential_type import CredentialType
 from ._errors import (
     AlgorithmNotAllowedError,
     CredentialError,
@@ -90,6 +92,7 @@ from ._oid4vp import (
     CLIENT_ID_PREFIX,
     MAX_REQUEST_OBJECT_BYTES,
     MAX_VP_TOKEN_BYTES,
+    REQUEST_OBJECT_MEDIA_TYPE,
     REQUEST_OBJECT_TYP,
     SELF_ISSUED_AUDIENCE,
     AuthorizationRequest,
@@ -107,6 +110,7 @@ from ._oid4vp import (
     sign_request_object,
     verify_request_object,
 )
+from ._rp_registration import MalformedRpRegistrationError, RpRegistration
 from ._sdjwt import (
     KB_JWT_TYP,
     MAX_DISCLOSURES,
@@ -134,6 +138,7 @@ from ._status import (
     status_reference,
     verify_status_list,
 )
+from ._unverified import UnverifiedSdJwt, peek_sd_jwt_unverified
 
 __all__ = [
     "AUTHORIZATION_SCHEME",
@@ -143,6 +148,7 @@ __all__ = [
     "CREDENTIAL_FORMAT",
     "CREDENTIAL_ISSUER_METADATA_PATH",
     "CREDENTIAL_OFFER_SCHEME",
+    "CROCKFORD_ALPHABET",
     "ENROLLMENT_TYP",
     "KB_JWT_TYP",
     "MAX_APPLICATION_BYTES",
@@ -156,6 +162,7 @@ __all__ = [
     "MAX_VP_TOKEN_BYTES",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_JWT_TYP",
+    "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_OBJECT_TYP",
     "SD_JWT_VC_TYP",
     "SELF_ISSUED_AUDIENCE",
@@ -172,6 +179,7 @@ __all__ = [
     "CredentialOffer",
     "CredentialQuery",
     "CredentialRequest",
+    "CredentialType",
     "DcqlQuery",
     "DisclosureNotReferencedError",
     "DuplicateDisclosureError",
@@ -179,6 +187,7 @@ __all__ = [
     "IssuanceError",
     "IssuerSignatureError",
     "KeyBindingError",
+    "MalformedRpRegistrationError",
     "MalformedSdJwtError",
     "MalformedStatusListError",
     "NotYetValidError",
@@ -186,6 +195,7 @@ __all__ = [
     "Oid4vpError",
     "PresentationError",
     "ProofOfPossession",
+    "RpRegistration",
     "SdHashMismatchError",
     "StaleApplicationError",
     "StaleKeyBindingError",
@@ -196,6 +206,7 @@ __all__ = [
     "StatusValue",
     "StatusValueError",
     "UntrustedIssuerError",
+    "UnverifiedSdJwt",
     "VerificationError",
     "VerifiedCredential",
     "VerifiedStatusList",
@@ -210,9 +221,12 @@ __all__ = [
     "credential_request",
     "credential_response",
     "error_response_form",
+    "format_code",
     "issue",
     "make_proof_jwt",
+    "new_code",
     "nonce_response",
+    "normalise_code",
     "parse_authorization_url",
     "parse_credential_offer",
     "parse_credential_request",
@@ -223,6 +237,7 @@ __all__ = [
     "parse_status_reference",
     "parse_token_request",
     "parse_token_response",
+    "peek_sd_jwt_unverified",
     "present",
     "response_form",
     "sign_application",

@@ -50,6 +50,8 @@ from ._sdjwt import MAX_PRESENTATION_BYTES
 
 CLIENT_ID_PREFIX = "decentralized_identifier:"
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
+#: Media type of a request object fetched from ``request_uri`` (RFC 9101 section 10.2).
+REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 AUTHORIZATION_SCHEME = "openid4vp"
 #: ``aud`` of a request object under static wallet discovery (section 5.8).
 SELF_ISSUED_AUDIENCE = "https://self-issued.me/v2"
