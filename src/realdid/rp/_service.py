@@ -14,7 +14,6 @@ them with their HTTP status); messages never contain personal data.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,12 +31,16 @@ from realdid.credentials import (
     AuthorizationRequest,
     AuthorizationResponse,
     CredentialError,
+    CredentialType,
     DcqlQuery,
     ExpiredError,
     KeyBindingError,
+    MalformedRpRegistrationError,
+    MalformedSdJwtError,
     MalformedStatusListError,
     NotYetValidError,
     Oid4vpError,
+    RpRegistration,
     StaleKeyBindingError,
     UntrustedIssuerError,
     VerificationError,
@@ -46,9 +49,12 @@ from realdid.credentials import (
     WrongNonceError,
     authorization_url,
     client_id_for,
+    new_code,
+    normalise_code,
     parse_dcql_query,
     parse_response_form,
     parse_status_reference,
+    peek_sd_jwt_unverified,
     sign_request_object,
     verify,
 )
@@ -59,11 +65,9 @@ from realdid.crypto import (
     EncodingError,
     PublicKey,
     Signer,
-    b64url_decode,
 )
 from realdid.did import Did, DidError
 
-from ._codes import new_code, normalise_code
 from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
@@ -73,7 +77,6 @@ from ._resolver import (
 from ._status import StatusListCache, StatusReferenceError, StatusUnavailableError
 from ._store import DuplicateRequestError, LoginRequestStore, StoredRequest
 
-RP_REGISTRATION_VCT = "urn:realdid:RpRegistration"
 #: Claims a credential shows whatever is requested; kept in :attr:`VerifiedLogin.claims`.
 _ALWAYS_SHOWN = frozenset({"verified_person", "assurance_level"})
 #: Wallets refuse request objects that live longer (realdid.credentials' MAX_REQUEST_LIFETIME).
@@ -224,13 +227,6 @@ class LoginOutcome:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Registration:
-    name: str
-    purpose: str
-    permitted: Mapping[str, frozenset[str]]
-
-
 class RelyingParty:
     """Login requests and response verification for one website (thread-safe)."""
 
@@ -258,6 +254,9 @@ class RelyingParty:
         self._status = status_lists
         self._clock = clock or SystemClock()
         self._registration = _parse_registration(config.registration, config.client_did)
+        self._permitted = {
+            vct: self._registration.permitted_claims(vct) for vct in self._registration.permitted
+        }
         self._closers: list[Callable[[], None]] = [store.close, status_lists.close]
 
     @classmethod
@@ -297,12 +296,12 @@ class RelyingParty:
     @property
     def permitted(self) -> Mapping[str, frozenset[str]]:
         """Credential type -> claims this RP may request (from its registration)."""
-        return self._registration.permitted
+        return self._permitted
 
     @property
     def name(self) -> str:
         """The RP's registered name (the company name from the business register)."""
-        return self._registration.name
+        return self._registration.rp_name
 
     @property
     def purpose(self) -> str:
@@ -555,47 +554,22 @@ def _verification_code(error: VerificationError) -> str:
     return "tampered-presentation"
 
 
-def _parse_registration(sd_jwt: str, client_did: str) -> _Registration:
+def _parse_registration(sd_jwt: str, client_did: str) -> RpRegistration:
     """Read the RP's own registration credential (name, purpose, permitted claims).
 
     Not verified here: it is the site's own configuration, and wallets verify it against
     the authority (ADR 0012). It must however be an RpRegistration naming this RP's DID,
     so a misconfigured site fails at start-up rather than at every wallet.
     """
-    payload = _registration_claims(sd_jwt)
-    if payload.get("vct") != RP_REGISTRATION_VCT:
-        raise ValueError(f"registration must be a {RP_REGISTRATION_VCT} credential")
-    if payload.get("sub") != client_did:
-        raise ValueError("the registration names another DID than client_did")
-    name, purpose, permitted = (
-        payload.get("rp_name"),
-        payload.get("purpose"),
-        payload.get("permitted"),
-    )
-    if not isinstance(name, str) or not isinstance(purpose, str) or not isinstance(permitted, dict):
-        raise ValueError("registration must carry rp_name, purpose and permitted")
-    allowed: dict[str, frozenset[str]] = {}
-    for vct, claims in permitted.items():
-        if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
-            raise ValueError("registration permitted must map types to lists of claim names")
-        allowed[str(vct)] = frozenset(claims)
-    return _Registration(name, purpose, allowed)
-
-
-def _registration_claims(sd_jwt: str) -> dict[str, Any]:
     try:
-        parts = sd_jwt.split("~")
-        segments = parts[0].split(".")
-        if len(segments) != 3:
-            raise ValueError("registration is not an SD-JWT")
-        payload = json.loads(b64url_decode(segments[1]))
-        if not isinstance(payload, dict):
-            raise ValueError("registration payload is not an object")
-        for disclosure in parts[1:]:
-            if disclosure:
-                decoded = json.loads(b64url_decode(disclosure))
-                if isinstance(decoded, list) and len(decoded) == 3:
-                    payload.setdefault(str(decoded[1]), decoded[2])
-    except (EncodingError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError("registration is not a readable SD-JWT") from e
-    return payload
+        peeked = peek_sd_jwt_unverified(sd_jwt)
+    except MalformedSdJwtError as e:
+        raise ValueError(f"registration is not a readable SD-JWT: {e}") from e
+    if peeked.vct != CredentialType.RP_REGISTRATION:
+        raise ValueError(f"registration must be a {CredentialType.RP_REGISTRATION} credential")
+    if peeked.subject != client_did:
+        raise ValueError("the registration names another DID than client_did")
+    try:
+        return RpRegistration.from_dict(peeked.claims)
+    except MalformedRpRegistrationError as e:
+        raise ValueError(str(e)) from e

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from realdid.rp import LoginError, LoginRequestStore, StoredRequest, new_code, normalise_code
+from realdid.credentials import new_code, normalise_code
+from realdid.rp import LoginError, LoginRequestStore, StoredRequest
 from realdid.rp._store import KEEP_AFTER_EXPIRY, DuplicateRequestError
 
 from .conftest import RpEnv, Wallet
