@@ -108,7 +108,7 @@ class Oid4vciError(CredentialError):
     def diagnostics(self) -> str:
         return f"{self.error}: {self.description}"
 
-    def to_json(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         """The error response body (RFC 6749 section 5.2; OpenID4VCI section 8.3.1.2).
 
         ``error_description`` is restricted to ``%x20-21 / %x23-5B / %x5D-7E``: any other
@@ -155,7 +155,7 @@ class CredentialConfiguration:
         if len(set(self.claims)) != len(self.claims):
             raise ValueError("claims must not repeat a claim name")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         credential_metadata: dict[str, Any] = {"display": [{"name": self.display_name}]}
         if self.claims:
             credential_metadata["claims"] = [{"path": [name]} for name in self.claims]
@@ -184,7 +184,7 @@ def credential_issuer_metadata(
     for configuration in configurations:
         if configuration.id in supported:
             raise ValueError(f"duplicate credential configuration id {configuration.id!r}")
-        supported[configuration.id] = configuration.to_json()
+        supported[configuration.id] = configuration.to_dict()
     if not supported:
         raise ValueError("at least one credential configuration is required")
     return {

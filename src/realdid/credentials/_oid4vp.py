@@ -123,7 +123,7 @@ class CredentialQuery:
     vct_values: tuple[str, ...]
     claims: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "format": CREDENTIAL_FORMAT,
@@ -131,17 +131,26 @@ class CredentialQuery:
             "claims": [{"path": [name]} for name in self.claims],
         }
 
+    @classmethod
+    def from_dict(cls, item: Any) -> CredentialQuery:
+        """Parse one credential query; what this profile does not support is ``invalid_request``."""
+        return _credential_query(item)
+
 
 @dataclass(frozen=True, slots=True)
 class DcqlQuery:
     credentials: tuple[CredentialQuery, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"credentials": [c.to_json() for c in self.credentials]}
+    def to_dict(self) -> dict[str, Any]:
+        return {"credentials": [c.to_dict() for c in self.credentials]}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> DcqlQuery:
+        """Parse a DCQL query; what this profile does not support is ``invalid_request``."""
+        return _dcql_query(value)
 
 
-def parse_dcql_query(value: Any) -> DcqlQuery:
-    """Parse a DCQL query, refusing what this profile does not support with ``invalid_request``."""
+def _dcql_query(value: Any) -> DcqlQuery:
     if not isinstance(value, dict) or not isinstance(value.get("credentials"), list):
         raise _invalid("dcql_query must be an object with a credentials array")
     if set(value) - {"credentials"}:
@@ -257,7 +266,7 @@ def sign_request_object(request: AuthorizationRequest, *, signer: Signer, key_id
         "response_uri": request.response_uri,
         "nonce": request.nonce,
         "state": request.state,
-        "dcql_query": request.dcql_query.to_json(),
+        "dcql_query": request.dcql_query.to_dict(),
         "client_metadata": {
             "vp_formats_supported": {
                 CREDENTIAL_FORMAT: {
@@ -367,7 +376,7 @@ def _request_claims(payload: Mapping[str, Any], client_id: str, now: int) -> Aut
         ),
         nonce=_text(payload.get("nonce"), "nonce", 256),
         state=_text(payload.get("state"), "state", 256),
-        dcql_query=parse_dcql_query(payload.get("dcql_query")),
+        dcql_query=DcqlQuery.from_dict(payload.get("dcql_query")),
         verifier_info=tuple(info),
         client_name=None if name is None else _text(name, "client_name", 256),
         issued_at=issued_at,

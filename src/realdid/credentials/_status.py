@@ -190,13 +190,13 @@ class StatusList:
         status_list._data[:] = raw
         return status_list
 
-    def encode(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON ``status_list`` object: ``{"bits": .., "lst": ..}``."""
         compressed = zlib.compress(bytes(self._data), level=9)
         return {"bits": self.bits, "lst": _b64url_encode(compressed)}
 
     @classmethod
-    def decode(cls, obj: Any) -> StatusList:
+    def from_dict(cls, obj: Any) -> StatusList:
         """Parse a ``status_list`` object from untrusted input; decompression is bounded."""
         if not isinstance(obj, dict) or not {"bits", "lst"} <= set(obj):
             raise MalformedStatusListError("status_list must be an object with bits and lst")
@@ -303,7 +303,7 @@ def sign_status_list(
         "iat": issued_at,
         "exp": expires_at,
         "ttl": ttl,
-        "status_list": status_list.encode(),
+        "status_list": status_list.to_dict(),
     }
     return sign_compact(header, payload, signer)
 
@@ -386,7 +386,7 @@ def _checked_claims(
         issued_at=iat,
         expires_at=exp,
         ttl=ttl,
-        status_list=StatusList.decode(payload.get("status_list")),
+        status_list=StatusList.from_dict(payload.get("status_list")),
     )
 
 

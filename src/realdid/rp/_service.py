@@ -51,7 +51,6 @@ from realdid.credentials import (
     client_id_for,
     new_code,
     normalise_code,
-    parse_dcql_query,
     parse_response_form,
     parse_status_reference,
     peek_sd_jwt_unverified,
@@ -200,7 +199,7 @@ class VerifiedLogin:
     issuer: str
     verified_at: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
             "credential_type": self.credential_type,
@@ -210,7 +209,7 @@ class VerifiedLogin:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> VerifiedLogin:
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifiedLogin:
         return cls(
             subject=str(data["subject"]),
             credential_type=str(data["credential_type"]),
@@ -324,7 +323,7 @@ class RelyingParty:
                 code=new_code(),
                 nonce=secrets.token_urlsafe(32),
                 state=secrets.token_urlsafe(16),
-                query=query.to_json(),
+                query=query.to_dict(),
                 created_at=now,
                 expires_at=now + self.config.request_ttl,
             )
@@ -337,7 +336,7 @@ class RelyingParty:
 
     def _check_query(self, query: DcqlQuery) -> None:
         try:
-            parse_dcql_query(query.to_json())
+            DcqlQuery.from_dict(query.to_dict())
         except Oid4vpError as e:
             raise LoginError("invalid-query", e.description) from e
         if len(query.credentials) != 1:
@@ -379,7 +378,7 @@ class RelyingParty:
             response_uri=self.config.response_uri,
             nonce=stored.nonce,
             state=stored.state,
-            dcql_query=parse_dcql_query(stored.query),
+            dcql_query=DcqlQuery.from_dict(stored.query),
             verifier_info=({"format": CREDENTIAL_FORMAT, "data": self.config.registration},),
             client_name=self.name,
             issued_at=stored.created_at,
@@ -420,7 +419,7 @@ class RelyingParty:
         except Exception:
             self._store.finish(stored.request_id, {"state": "failed", "error": "internal"})
             raise
-        if not self._store.finish(stored.request_id, {"state": "done", "login": login.to_json()}):
+        if not self._store.finish(stored.request_id, {"state": "done", "login": login.to_dict()}):
             raise LoginError("replayed-response")
         return login
 
@@ -434,7 +433,7 @@ class RelyingParty:
         if response.error is not None:
             code = "access-denied" if response.error == "access_denied" else "wallet-error"
             raise _WalletRefusalError(code, response.error)
-        query = parse_dcql_query(stored.query).credentials[0]
+        query = DcqlQuery.from_dict(stored.query).credentials[0]
         if set(response.vp_token) != {query.id}:
             raise LoginError("invalid-response", "vp_token must answer exactly the query ids")
         now = self._clock.now()
@@ -521,7 +520,7 @@ class RelyingParty:
             return LoginOutcome("expired")
         if stored.outcome is not None:
             if stored.outcome.get("state") == "done":
-                return LoginOutcome("done", VerifiedLogin.from_json(stored.outcome["login"]))
+                return LoginOutcome("done", VerifiedLogin.from_dict(stored.outcome["login"]))
             return LoginOutcome("failed", error=str(stored.outcome.get("error")))
         if not stored.answered and self._clock.now() >= stored.expires_at:
             return LoginOutcome("expired")

@@ -27,7 +27,6 @@ from realdid.credentials import (
     client_id_for,
     error_response_form,
     parse_authorization_url,
-    parse_dcql_query,
     parse_response_form,
     response_form,
     sign_request_object,
@@ -152,15 +151,15 @@ def _dcql(*items: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_dcql_round_trip() -> None:
-    wire = QUERY.to_json()
+    wire = QUERY.to_dict()
     assert wire["credentials"][0] == {
         "id": "site",
         "format": CREDENTIAL_FORMAT,
         "meta": {"vct_values": ["urn:realdid:SiteProof"]},
         "claims": [{"path": ["verified_person"]}, {"path": ["age_over_18"]}],
     }
-    assert parse_dcql_query(wire) == QUERY
-    assert parse_dcql_query(json.loads(json.dumps(wire))) == QUERY
+    assert DcqlQuery.from_dict(wire) == QUERY
+    assert DcqlQuery.from_dict(json.loads(json.dumps(wire))) == QUERY
 
 
 def test_dcql_accepts_explicit_defaults_claim_ids_and_no_claims() -> None:
@@ -169,7 +168,7 @@ def test_dcql_accepts_explicit_defaults_claim_ids_and_no_claims() -> None:
         require_cryptographic_holder_binding=True,
         claims=[{"id": "c1", "path": ["age_over_18"]}],
     )
-    parsed = parse_dcql_query(_dcql(item, _item(id="b", claims=DROP)))
+    parsed = DcqlQuery.from_dict(_dcql(item, _item(id="b", claims=DROP)))
     assert parsed.credentials == (
         CredentialQuery("site", ("urn:realdid:SiteProof",), ("age_over_18",)),
         CredentialQuery("b", ("urn:realdid:SiteProof",), ()),
@@ -181,7 +180,7 @@ def test_dcql_accepts_the_limits() -> None:
     items[0]["meta"] = {"vct_values": [f"urn:t:{i}" for i in range(8)]}
     items[1]["claims"] = [{"path": [f"c{i}"]} for i in range(32)]
     items[2]["id"] = "x" * 64
-    parsed = parse_dcql_query(_dcql(*items))
+    parsed = DcqlQuery.from_dict(_dcql(*items))
     assert len(parsed.credentials) == 4
     assert len(parsed.credentials[0].vct_values) == 8
     assert len(parsed.credentials[1].claims) == 32
@@ -277,9 +276,9 @@ def test_dcql_accepts_the_limits() -> None:
 def test_dcql_refusals(value: Any, match: str | None) -> None:
     if match is None:
         # "_sd" matches the claim-name pattern; a wallet simply finds no such disclosure.
-        assert parse_dcql_query(value).credentials[0].claims == ("_sd",)
+        assert DcqlQuery.from_dict(value).credentials[0].claims == ("_sd",)
         return
-    _refused("invalid_request", match, parse_dcql_query, value)
+    _refused("invalid_request", match, DcqlQuery.from_dict, value)
 
 
 # -- request objects: happy path ------------------------------------------------------------------
