@@ -5,7 +5,9 @@ Status List Tokens and signed applications are all compact JWS; this module is t
 place that builds and checks them. It knows nothing of what the payload means, so its one
 error, :class:`JwsError`, is neutral: each caller maps its :attr:`JwsError.code` onto the
 error of its own protocol (an SD-JWT verifier onto ``malformed-sd-jwt``, an OpenID4VCI
-issuer onto ``invalid_proof``, ...), and the codes callers publish stay theirs.
+issuer onto ``invalid_proof``, ...), and the codes callers publish stay theirs. An ``alg``
+outside the caller's policy is the one failure every protocol reports alike, so it is
+raised as :class:`~realdid.credentials.AlgorithmNotAllowedError` (``algorithm-not-allowed``).
 
 Why JWS is composed here rather than by joserfc: joserfc signs with key objects that hold
 the private key in-process, but the authority's key sits behind :class:`Signer` (an HSM or
@@ -44,16 +46,16 @@ from realdid.crypto import (
 )
 from realdid.crypto import InvalidSignatureError as _CryptoInvalidSignature
 
-from ._errors import CredentialError
+from ._errors import AlgorithmNotAllowedError, CredentialError
 
 #: What went wrong with a JWS, independent of the protocol carrying it.
-JwsFailure = Literal["malformed-jws", "algorithm-not-allowed", "invalid-jws-signature"]
+JwsFailure = Literal["malformed-jws", "invalid-jws-signature"]
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class JwsError(CredentialError):
-    """A compact JWS is malformed, uses a refused ``alg``, or its signature does not verify.
+    """A compact JWS is malformed or its signature does not verify.
 
     ``code`` is one of :data:`JwsFailure`. Callers translate it into their protocol's error
     before it reaches a service, so no published error code depends on this module.
@@ -141,7 +143,7 @@ class CompactJws:
         try:
             policy.check(alg)  # refuses "none" and anything else not explicitly allowed
         except _CryptoAlgorithmNotAllowed as e:
-            raise JwsError("algorithm-not-allowed", str(e)) from e
+            raise AlgorithmNotAllowedError(str(e)) from e
         return alg
 
     def verify(self, key: PublicKey, policy: AlgorithmPolicy) -> None:
@@ -160,7 +162,7 @@ class CompactJws:
         try:
             verify_signature(key, self.signing_input, signature, policy=policy)
         except _CryptoAlgorithmNotAllowed as e:
-            raise JwsError("algorithm-not-allowed", str(e)) from e
+            raise AlgorithmNotAllowedError(str(e)) from e
         except _CryptoInvalidSignature as e:
             raise JwsError("invalid-jws-signature", "JWS signature does not verify") from e
 

@@ -60,7 +60,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
-from ._errors import CredentialError
+from ._errors import AlgorithmNotAllowedError, CredentialError
 from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
 from ._sdjwt import MAX_PRESENTATION_BYTES
 
@@ -550,7 +550,7 @@ def verify_proof_jwt(
     try:
         compact = CompactJws.parse(jwt)
         alg = compact.check_algorithm(policy)  # refuses none and anything outside the policy
-    except JwsError as e:
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise _invalid_proof(f"key proof: {e}") from e
     header, payload = compact.header, compact.payload
     if header.get("typ") != PROOF_JWT_TYP:
@@ -561,7 +561,7 @@ def verify_proof_jwt(
         raise _invalid_proof(f"key proof alg {alg} does not match the key of {kid}")
     try:
         compact.verify(key, policy)
-    except JwsError as e:
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise _invalid_proof(f"key proof signature does not verify under {kid}") from e
     nonce = _proof_claims(payload, expected_audience=expected_audience, now=now, max_age=max_age)
     return ProofOfPossession(key_id=kid, public_key=key, nonce=nonce, issued_at=payload["iat"])

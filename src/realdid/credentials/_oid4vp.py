@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
-from ._errors import CredentialError
+from ._errors import AlgorithmNotAllowedError, CredentialError
 from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
 from ._oid4vci import CREDENTIAL_FORMAT, MAX_CLOCK_SKEW
 from ._sdjwt import MAX_PRESENTATION_BYTES
@@ -310,7 +310,7 @@ def verify_request_object(
     try:
         compact = CompactJws.parse(jws)
         alg = compact.check_algorithm(policy)
-    except JwsError as e:
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise _invalid(f"request object: {e}") from e
     header, payload = compact.header, compact.payload
     if header.get("typ") != REQUEST_OBJECT_TYP:
@@ -338,7 +338,7 @@ def verify_request_object(
         raise Oid4vpError("invalid_client", f"alg {alg} does not match the key {kid}")
     try:
         compact.verify(key, policy)
-    except JwsError as e:
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise Oid4vpError("invalid_client", "the request object signature does not verify") from e
     return _request_claims(payload, client_id, now)
 
