@@ -429,6 +429,11 @@ class AuthorizationResponse:
     error: str | None = None
     error_description: str | None = None
 
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> AuthorizationResponse:
+        """Parse a ``direct_post`` body; unknown fields are ignored (RFC 6749 section 3.1)."""
+        return _response_from_form(form)
+
 
 def response_form(presentations: Mapping[str, Sequence[str]], state: str) -> dict[str, str]:
     """The form fields the wallet POSTs to ``response_uri``."""
@@ -440,8 +445,7 @@ def error_response_form(error: str, description: str, state: str) -> dict[str, s
     return {"error": error, "error_description": description, "state": state}
 
 
-def parse_response_form(form: Mapping[str, str]) -> AuthorizationResponse:
-    """Parse a ``direct_post`` body; unknown fields are ignored (RFC 6749 section 3.1)."""
+def _response_from_form(form: Mapping[str, str]) -> AuthorizationResponse:
     state = _text(form.get("state"), "state", 256)
     if "error" in form:
         error = form["error"]

@@ -51,7 +51,6 @@ from realdid.credentials import (
     client_id_for,
     new_code,
     normalise_code,
-    parse_response_form,
     parse_status_reference,
     peek_sd_jwt_unverified,
     sign_request_object,
@@ -398,7 +397,7 @@ class RelyingParty:
     def verify_response(self, form: Mapping[str, str]) -> VerifiedLogin:
         """Verify a ``direct_post`` response and record the outcome; raise :class:`LoginError`."""
         try:
-            response = parse_response_form(form)
+            response = AuthorizationResponse.from_form(form)
         except Oid4vpError as e:
             raise LoginError("invalid-response", e.description) from e
         stored = self._store.by_state(response.state) if _handle(response.state) else None

@@ -27,7 +27,6 @@ from realdid.credentials import (
     client_id_for,
     error_response_form,
     parse_authorization_url,
-    parse_response_form,
     response_form,
     sign_request_object,
     verify_request_object,
@@ -717,7 +716,7 @@ def test_response_form_round_trip() -> None:
     assert set(form) == {"vp_token", "state"}
     assert json.loads(form["vp_token"]) == {"site": ["eyJ.eyJ.sig~d1~kb"], "b": ["x~"]}
     assert " " not in form["vp_token"]
-    parsed = parse_response_form({**form, "unknown": "ignored"})
+    parsed = AuthorizationResponse.from_form({**form, "unknown": "ignored"})
     assert parsed == AuthorizationResponse(
         state="s-1", vp_token={"site": ("eyJ.eyJ.sig~d1~kb",), "b": ("x~",)}
     )
@@ -732,10 +731,10 @@ def test_error_response_round_trip() -> None:
         "error_description": "The user declined.",
         "state": "s-1",
     }
-    parsed = parse_response_form(form)
+    parsed = AuthorizationResponse.from_form(form)
     assert parsed == AuthorizationResponse("s-1", {}, "access_denied", "The user declined.")
     # an error wins over a vp_token sent alongside it; error_description is optional
-    both = parse_response_form(
+    both = AuthorizationResponse.from_form(
         {"error": "invalid_request", "state": "s-2", "vp_token": '{"a":["x"]}'}
     )
     assert both == AuthorizationResponse("s-2", {}, "invalid_request", None)
@@ -791,12 +790,14 @@ def test_error_response_round_trip() -> None:
     ],
 )
 def test_parse_response_form_refusals(form: dict[str, str], match: str) -> None:
-    _refused("invalid_request", match, parse_response_form, form)
+    _refused("invalid_request", match, AuthorizationResponse.from_form, form)
 
 
 def test_parse_response_form_accepts_the_limits() -> None:
     token = json.dumps({f"q{i}": ["x" * 100] for i in range(4)})
-    parsed = parse_response_form({"state": "s" * 256, "vp_token": token})
+    parsed = AuthorizationResponse.from_form({"state": "s" * 256, "vp_token": token})
     assert set(parsed.vp_token) == {"q0", "q1", "q2", "q3"}
-    error = parse_response_form({"state": "s", "error": "e" * 64, "error_description": "d" * 512})
+    error = AuthorizationResponse.from_form(
+        {"state": "s", "error": "e" * 64, "error_description": "d" * 512}
+    )
     assert error.error == "e" * 64
