@@ -86,3 +86,23 @@ def test_credential_types_are_their_urns() -> None:
     }
     assert CredentialType("urn:realdid:SiteProof") is CredentialType.SITE_PROOF
     assert f"{CredentialType.BUSINESS}" == "urn:realdid:Business"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["rp_name", "purpose", "permitted", "other"]), _json, max_size=4
+    )
+)
+def test_any_json_object_parses_or_is_refused_with_the_typed_error(claims: dict[str, Any]) -> None:
+    try:
+        registration = RpRegistration.from_dict(claims)
+    except MalformedRpRegistrationError:
+        return
+    assert registration.to_dict() == claims

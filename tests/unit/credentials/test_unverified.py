@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from realdid.credentials import (
     MalformedSdJwtError,
@@ -88,3 +91,27 @@ def test_duplicate_members_are_refused() -> None:
     payload = b64url_encode(b'{"vct":"a","vct":"b"}')
     with pytest.raises(MalformedSdJwtError):
         peek_sd_jwt_unverified(f"{header}.{payload}.{b64url_encode(b's')}~")
+
+
+_segment = st.one_of(
+    st.text(alphabet="ABCDEFabcdef0123456789-_=!.~", max_size=40),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+        max_leaves=8,
+    ).map(lambda v: b64url_encode(json.dumps(v).encode())),
+)
+
+
+@given(
+    st.lists(_segment, min_size=1, max_size=4),
+    st.lists(_segment, max_size=3),
+    st.sampled_from(["", "~"]),
+)
+def test_hostile_text_is_refused_with_the_typed_error_only(
+    jwt: list[str], disclosures: list[str], end: str
+) -> None:
+    text = "~".join([".".join(jwt), *disclosures]) + end
+    with contextlib.suppress(MalformedSdJwtError):
+        peeked = peek_sd_jwt_unverified(text)
+        assert peeked.disclosable <= set(peeked.claims)
