@@ -63,19 +63,16 @@ from ._oid4vci import (
     MAX_CLOCK_SKEW,
     MAX_PROOF_JWT_BYTES,
     PRE_AUTHORIZED_GRANT,
-    PROOF_JWT_TYP,
     CredentialConfiguration,
     CredentialOffer,
     CredentialRequest,
     Oid4vciError,
-    ProofOfPossession,
     authorization_server_metadata,
     credential_issuer_metadata,
     credential_offer,
     credential_offer_uri,
     credential_request,
     credential_response,
-    make_proof_jwt,
     nonce_response,
     parse_credential_offer,
     parse_credential_request,
@@ -85,6 +82,11 @@ from ._oid4vci import (
     parse_token_response,
     token_request_form,
     token_response,
+)
+from ._oid4vci_proof import (
+    PROOF_JWT_TYP,
+    ProofOfPossession,
+    make_proof_jwt,
     verify_proof_jwt,
 )
 from ._oid4vp import (
