@@ -145,7 +145,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
 
     @app.exception_handler(Oid4vciError)
     async def oid4vci_problem(_: Request, exc: Oid4vciError) -> Response:
-        return problem(exc.error, exc.description, exc.status, **exc.to_json())
+        return problem(exc.error, exc.description, exc.status, **exc.to_dict())
 
     @app.exception_handler(AuthorityError)
     async def authority_problem(_: Request, exc: AuthorityError) -> Response:

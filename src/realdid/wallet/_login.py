@@ -46,9 +46,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from realdid.credentials import (
+    REQUEST_OBJECT_MEDIA_TYPE,
     AuthorizationRequest,
     CredentialError,
     CredentialQuery,
+    CredentialType,
     Oid4vpError,
     VerifiedCredential,
     error_response_form,
@@ -68,9 +70,9 @@ from ._client import NodeClient, NodeClientError
 from ._history import FAILED_PREFIX, REFUSED, RELEASED, Disclosure
 from ._wallet import Wallet, WalletError
 
-SITE_PROOF_VCT = "urn:realdid:SiteProof"
-REAL_NAME_VCT = "urn:realdid:RealName"
-RP_REGISTRATION_VCT = "urn:realdid:RpRegistration"
+SITE_PROOF_VCT: str = CredentialType.SITE_PROOF
+REAL_NAME_VCT: str = CredentialType.REAL_NAME
+RP_REGISTRATION_VCT: str = CredentialType.RP_REGISTRATION
 #: The wallet's credential entry ``type`` for each ``vct`` it can present.
 ENTRY_TYPES = {SITE_PROOF_VCT: "SiteProof", REAL_NAME_VCT: "RealName"}
 #: Preference when a query accepts several types: the pseudonymous one first.
@@ -81,7 +83,6 @@ ALWAYS_RELEASED = {
     REAL_NAME_VCT: ("assurance_level", "verified_person"),
 }
 CODE_PATH = "/oid4vp/codes/"
-REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 #: A site proof expiring sooner than this is renewed before use.
 SITE_PROOF_MARGIN = 300
 #: Largest body read from an RP or status list endpoint.

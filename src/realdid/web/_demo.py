@@ -50,6 +50,7 @@ from realdid.authority import (
     generate_enterprises,
     write_business_csv,
 )
+from realdid.credentials import CredentialType
 from realdid.crypto import DEFAULT_POLICY, KeyType
 from realdid.did import ParsedOperation, to_dict
 from realdid.rp import (
@@ -78,8 +79,8 @@ log = logging.getLogger(__name__)
 
 ENTERPRISE_SEED = 20260615  # fixed: the same three synthetic enterprises on every machine
 RP_KEY_TYPE = KeyType.P256
-SITE_PROOF_VCT = "urn:realdid:SiteProof"
-REAL_NAME_VCT = "urn:realdid:RealName"
+SITE_PROOF_VCT: str = CredentialType.SITE_PROOF
+REAL_NAME_VCT: str = CredentialType.REAL_NAME
 OIDC_CLIENT_ID = "example-news"
 RETRY_SECONDS = 2.0
 

@@ -30,7 +30,7 @@ from fastapi import FastAPI, Form, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.rp import RelyingParty, login_routes
 
 from ._pages import (
@@ -46,7 +46,7 @@ from ._pages import (
 
 SITE_NAME = "RealDID Community Forum"
 PURPOSE = "Community forum: members must be verified adults"
-SITE_PROOF = "urn:realdid:SiteProof"
+SITE_PROOF: str = CredentialType.SITE_PROOF
 CLAIMS = ("verified_person", "age_over_18")
 COOKIE = "forum_session"
 MAX_POST_CHARS = 2000

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Form, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.rp import RelyingParty, login_routes
 
 from ._pages import (
@@ -39,7 +39,7 @@ from ._pages import (
 
 SITE_NAME = "Harbour Hotel"
 PURPOSE = "Hotel guest registration required by law"
-REAL_NAME = "urn:realdid:RealName"
+REAL_NAME: str = CredentialType.REAL_NAME
 CLAIMS = ("family_name", "given_name", "id_number")
 COOKIE = "hotel_session"
 SESSION_MAX_AGE = 3600

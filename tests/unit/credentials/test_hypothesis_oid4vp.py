@@ -19,6 +19,7 @@ from realdid.credentials import (
     CLIENT_ID_PREFIX,
     REQUEST_OBJECT_TYP,
     AuthorizationRequest,
+    AuthorizationResponse,
     CredentialOffer,
     CredentialQuery,
     DcqlQuery,
@@ -30,8 +31,6 @@ from realdid.credentials import (
     error_response_form,
     parse_authorization_url,
     parse_credential_offer,
-    parse_dcql_query,
-    parse_response_form,
     response_form,
     sign_request_object,
     verify_request_object,
@@ -120,7 +119,7 @@ def _oauth_code(error: Oid4vpError | Oid4vciError) -> None:
 @given(JSON)
 def test_parse_dcql_query_arbitrary_json(value: Any) -> None:
     try:
-        parse_dcql_query(value)
+        DcqlQuery.from_dict(value)
     except Oid4vpError as e:
         _oauth_code(e)
 
@@ -142,7 +141,7 @@ _DCQL = st.lists(_CREDENTIAL_QUERY, min_size=1, max_size=4, unique_by=lambda q: 
 @FAST
 @given(_DCQL)
 def test_dcql_query_round_trips(query: DcqlQuery) -> None:
-    assert parse_dcql_query(json.loads(json.dumps(query.to_json()))) == query
+    assert DcqlQuery.from_dict(json.loads(json.dumps(query.to_dict()))) == query
 
 
 # -- request objects ---------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def _hostile_request_payload(draw: st.DrawFn) -> Any:
         "state": "s",
         "dcql_query": DcqlQuery(
             (CredentialQuery("q", ("urn:realdid:SiteProof",), ("age_over_18",)),)
-        ).to_json(),
+        ).to_dict(),
         "iat": NOW - 5,
         "exp": NOW + 100,
     }
@@ -279,7 +278,7 @@ _FORM = st.dictionaries(
 @given(_FORM)
 def test_parse_response_form_arbitrary(form: dict[str, str]) -> None:
     try:
-        parse_response_form(form)
+        AuthorizationResponse.from_form(form)
     except Oid4vpError as e:
         _oauth_code(e)
 
@@ -290,7 +289,9 @@ def test_parse_response_form_arbitrary(form: dict[str, str]) -> None:
     st.text(min_size=1, max_size=256),
 )
 def test_response_form_round_trips(presentations: dict[str, str], state: str) -> None:
-    response = parse_response_form(response_form({k: [v] for k, v in presentations.items()}, state))
+    response = AuthorizationResponse.from_form(
+        response_form({k: [v] for k, v in presentations.items()}, state)
+    )
     assert response.state == state
     assert response.vp_token == {k: (v,) for k, v in presentations.items()}
     assert response.error is None
@@ -303,7 +304,7 @@ def test_response_form_round_trips(presentations: dict[str, str], state: str) ->
     st.text(min_size=1, max_size=256),
 )
 def test_error_response_form_round_trips(error: str, description: str, state: str) -> None:
-    response = parse_response_form(error_response_form(error, description, state))
+    response = AuthorizationResponse.from_form(error_response_form(error, description, state))
     assert (response.state, response.vp_token, response.error, response.error_description) == (
         state,
         {},

@@ -267,7 +267,7 @@ def test_sub_is_set_by_the_issuer_only() -> None:
 
 def _forged(issuer: LocalSigner, holder: LocalSigner, payload_changes: dict[str, object]) -> str:
     """A credential signed by ``issuer`` whose payload is edited, plus a KB-JWT over it."""
-    from realdid.credentials._sdjwt import _sign_compact
+    from realdid.credentials._jws import sign_compact as _sign_compact
 
     jwt, *disclosures = _issue(issuer, holder).split("~")
     header = json.loads(_b64(jwt.split(".")[0]))

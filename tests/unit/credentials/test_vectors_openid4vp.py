@@ -18,12 +18,11 @@ import pytest
 from realdid.credentials import (
     REQUEST_OBJECT_TYP,
     AuthorizationRequest,
+    AuthorizationResponse,
     DcqlQuery,
     Oid4vpError,
     client_id_for,
     parse_authorization_url,
-    parse_dcql_query,
-    parse_response_form,
     verify_request_object,
 )
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner, b64url_encode, multihash_b58
@@ -72,10 +71,10 @@ def _dcql_as_recorded(query: DcqlQuery) -> dict[str, Any]:
 @_cases("dcql")
 def test_dcql_query(case: dict[str, Any]) -> None:
     if "parsed" in case:
-        assert _dcql_as_recorded(parse_dcql_query(case["query"])) == case["parsed"]
+        assert _dcql_as_recorded(DcqlQuery.from_dict(case["query"])) == case["parsed"]
         return
     with pytest.raises(Oid4vpError, match=case["match"]) as info:
-        parse_dcql_query(case["query"])
+        DcqlQuery.from_dict(case["query"])
     _refused(case, info)
 
 
@@ -133,7 +132,7 @@ def test_authorization_url(case: dict[str, Any]) -> None:
 @_cases("responseForms")
 def test_response_form(case: dict[str, Any]) -> None:
     if "parsed" in case:
-        response = parse_response_form(case["form"])
+        response = AuthorizationResponse.from_form(case["form"])
         assert {
             "state": response.state,
             "vp_token": {k: list(v) for k, v in response.vp_token.items()},
@@ -142,7 +141,7 @@ def test_response_form(case: dict[str, Any]) -> None:
         } == case["parsed"]
         return
     with pytest.raises(Oid4vpError, match=case["match"]) as info:
-        parse_response_form(case["form"])
+        AuthorizationResponse.from_form(case["form"])
     _refused(case, info)
 
 

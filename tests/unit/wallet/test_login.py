@@ -23,13 +23,13 @@ import pytest
 
 from realdid.credentials import (
     AuthorizationRequest,
+    AuthorizationResponse,
     CredentialQuery,
     DcqlQuery,
     VerifiedCredential,
     authorization_url,
     client_id_for,
     issue,
-    parse_response_form,
     sign_request_object,
     sign_status_list,
     status_reference,
@@ -190,7 +190,7 @@ class FakeRp:
             self.posts.append(form)
             if self.refuse_with:
                 return problem(400, self.refuse_with)
-            answer = parse_response_form(form)
+            answer = AuthorizationResponse.from_form(form)
             assert answer.state == self.state
             if answer.error is None:
                 for query_id, (vp,) in answer.vp_token.items():
