@@ -21,7 +21,8 @@ from typing import Protocol
 
 from realdid.crypto import KeyType, Signer
 from realdid.did import ParsedOperation, to_dict, verification_key
-from realdid.wallet import NodeClient, NodeClientError, Wallet
+from realdid.registry import NodeClient, NodeClientError
+from realdid.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,7 @@ class WalletIssuer:
         return self.key_id
 
     def _require_published(self, key_id: str) -> None:
-        _, result = self._client.resolve(self._did)
-        document = result.get("didDocument") or {}
+        document = self._client.resolve(self._did).did_document or {}
         if verification_key(document, key_id, purpose="assertionMethod") is None:
             raise NodeClientError(
                 "issuer-key-unpublished",

@@ -17,7 +17,8 @@ import typer
 
 from realdid.did import DidError
 from realdid.ledger import LedgerError
-from realdid.wallet import InvalidMnemonicError, KeystoreError, NodeClientError, WalletError
+from realdid.registry import NodeClientError
+from realdid.wallet import InvalidMnemonicError, KeystoreError, WalletError
 
 if TYPE_CHECKING:
     from realdid.ledger import EvmLedger

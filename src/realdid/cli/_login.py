@@ -16,10 +16,10 @@ from typing import Annotated
 import typer
 
 from realdid.crypto import KeyType
+from realdid.registry import NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,
-    NodeClient,
     Wallet,
     login,
     read_passphrase,

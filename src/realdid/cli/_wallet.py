@@ -11,7 +11,8 @@ import typer
 
 from realdid.crypto import KeyType
 from realdid.did import MalformedOperationError, ServiceEntry
-from realdid.wallet import NodeClient, Submitted, Wallet, read_passphrase
+from realdid.registry import NodeClient
+from realdid.wallet import Submitted, Wallet, read_passphrase
 
 from ._app import MNEMONIC_ENV, NodeUrl, Wait, WalletDir, did_app, fail, user_errors, wallet_app
 

@@ -23,7 +23,6 @@ from ._authority import (
     redeem_offer,
     request_site_proof,
 )
-from ._client import NodeClient, NodeClientError
 from ._keystore import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,
@@ -67,8 +66,6 @@ __all__ = [
     "KeystoreError",
     "KeystoreExistsError",
     "KeystoreNotFoundError",
-    "NodeClient",
-    "NodeClientError",
     "PassphraseMismatchError",
     "PayloadTooLargeError",
     "Submitted",

@@ -48,8 +48,8 @@ from realdid.did import (
     sign,
     to_dict,
 )
+from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
 
-from ._client import NodeClient, NodeClientError
 from ._history import Disclosure
 from ._keystore import Keystore
 from ._seed import derive_signer, new_mnemonic, normalize_mnemonic, seed_from_mnemonic
@@ -433,24 +433,29 @@ class Wallet:
 
     def _sync_from_registry(self, client: NodeClient, record: DidRecord) -> None:
         try:
-            http_status, result = client.resolve(record.did)
+            result = client.resolve(record.did)
         except NodeClientError as e:
             if e.code == "did-not-found":
                 raise DidStateError(
                     f"{record.did} is not anchored yet; retry shortly or use --wait"
                 ) from e
             raise
-        metadata = result["didDocumentMetadata"]
-        record.previous = metadata["versionId"]
+        metadata = result.document_metadata
+        if metadata.version_id is None:
+            raise ResolutionResultError("the registry's answer has no versionId to chain onto")
+        record.previous = metadata.version_id
         record.last_operation = ""
-        if http_status == 410 or metadata.get("deactivated"):
+        if result.deactivated:
             record.deactivated = True
             return
-        method = metadata["method"]
-        record.update_counter = self._find(record, "update", method["updateCommitment"])
-        record.recovery_counter = self._find(record, "recovery", method["recoveryCommitment"])
+        if metadata.method is None:
+            raise ResolutionResultError("the registry's answer has no method commitments")
+        record.update_counter = self._find(record, "update", metadata.method.update_commitment)
+        record.recovery_counter = self._find(
+            record, "recovery", metadata.method.recovery_commitment
+        )
         published = {
-            vm["publicKeyMultibase"] for vm in result["didDocument"].get("verificationMethod", [])
+            vm["publicKeyMultibase"] for vm in result.document.get("verificationMethod", [])
         }
         record.signing_counter = self._newest_signing_counter(record, published)
 

@@ -52,6 +52,7 @@ from realdid.authority import (
 )
 from realdid.crypto import DEFAULT_POLICY, KeyType
 from realdid.did import ParsedOperation, to_dict
+from realdid.registry import NodeClient, NodeClientError
 from realdid.rp import (
     HttpDidResolver,
     LoginRequestStore,
@@ -62,8 +63,6 @@ from realdid.rp import (
 from realdid.rp.bridge import BridgeClient, create_bridge_app, load_or_create_bridge_keys
 from realdid.wallet import (
     AuthorityClient,
-    NodeClient,
-    NodeClientError,
     Wallet,
     enroll_business,
     redeem_offer,

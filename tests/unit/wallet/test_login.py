@@ -37,13 +37,13 @@ from realdid.credentials import (
 )
 from realdid.credentials import StatusList as _StatusList
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
+from realdid.registry import NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,
     Keystore,
     LoginFlowError,
     LoginResult,
-    NodeClient,
     Wallet,
     login,
 )

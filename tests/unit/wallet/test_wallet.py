@@ -15,7 +15,7 @@ import pytest
 from realdid.crypto import KeyType
 from realdid.did import ServiceEntry, commitment_of
 from realdid.node import NodeConfig, RegistryNode, create_app
-from realdid.wallet._client import NodeClient
+from realdid.registry import NodeClient
 from realdid.wallet._wallet import (
     DidStateError,
     Submitted,
@@ -55,7 +55,9 @@ class Registry:
             assert status["status"] == "anchored"
 
     def resolve(self, did: str) -> tuple[int, dict[str, Any]]:
-        return self.client.resolve(did)
+        # NodeClient checks that the node answered 410 exactly for a deactivated DID.
+        result = self.client.resolve(did)
+        return (410 if result.deactivated else 200), result.to_dict()
 
     def document(self, did: str) -> dict[str, Any]:
         status, result = self.resolve(did)
