@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from realdid.controller import ControllerError, InvalidMnemonicError, KeystoreError
 from realdid.did import DidError
 from realdid.ledger import LedgerError
 from realdid.registry import NodeClientError
-from realdid.wallet import InvalidMnemonicError, KeystoreError, WalletError
 
 if TYPE_CHECKING:
     from realdid.ledger import EvmLedger
@@ -50,7 +50,7 @@ _EXPECTED = (
     LedgerError,
     KeystoreError,
     NodeClientError,
-    WalletError,
+    ControllerError,
     InvalidMnemonicError,
     OSError,
 )

@@ -13,13 +13,13 @@ import httpx
 import typer
 
 from realdid.authority import REAL_NAME, SITE_PROOF, VCT, AuthorityError
+from realdid.controller import read_passphrase
 from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
     enroll,
     enroll_business,
-    read_passphrase,
     redeem_offer,
     request_site_proof,
 )

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from realdid.controller import read_passphrase
 from realdid.crypto import KeyType
 from realdid.registry import NodeClient
 from realdid.wallet import (
@@ -22,7 +23,6 @@ from realdid.wallet import (
     ConsentSummary,
     Wallet,
     login,
-    read_passphrase,
 )
 
 from ._app import DEFAULT_NODE_URL, NodeUrl, WalletDir, fail, user_errors, wallet_app

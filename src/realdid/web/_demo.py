@@ -50,8 +50,8 @@ from realdid.authority import (
     generate_enterprises,
     write_business_csv,
 )
+from realdid.controller import ensure_anchored
 from realdid.crypto import DEFAULT_POLICY, KeyType
-from realdid.did import ParsedOperation, to_dict
 from realdid.registry import NodeClient, NodeClientError
 from realdid.rp import (
     HttpDidResolver,
@@ -353,8 +353,9 @@ class DemoRuntime:
     ) -> DemoRelyingParty:
         rp_dir = self.settings.demo_dir / spec.key
         rp_dir.mkdir(mode=0o700, exist_ok=True)
-        wallet = _open_wallet(rp_dir / "wallet", passphrase)
-        did = _anchored_did(wallet, node)
+        wallet = Wallet.open_or_init(rp_dir / "wallet", passphrase)
+        # The RP's DID (P-256), resumable after a crash like the authority's own DID.
+        did = ensure_anchored(wallet, node, key_type=RP_KEY_TYPE, timeout=60.0).did
         if _credential(wallet, did, "Business") is None:
             enroll_business(
                 wallet,
@@ -469,31 +470,6 @@ class DemoRuntime:
 
 
 # -- steps -------------------------------------------------------------------------------------
-def _open_wallet(directory: Path, passphrase: str) -> Wallet:
-    if (directory / "wallet.json").exists():
-        return Wallet.open(directory, passphrase)
-    wallet, _ = Wallet.init(directory, passphrase)
-    return wallet
-
-
-def _anchored_did(wallet: Wallet, node: NodeClient, *, timeout: float = 60.0) -> str:
-    """The wallet's first DID (P-256), created and anchored; resumable after a crash.
-
-    A create that never reached the node is submitted again: it is a pure function of the
-    seed, so the DID stays the same (the pattern of the authority's own DID).
-    """
-    if not wallet.dids:
-        wallet.create(node, RP_KEY_TYPE.value)
-    record = wallet.dids[0]
-    if node.operation_status(record.last_operation) is None and record.update_counter == 0:
-        create = ParsedOperation.from_value(
-            to_dict(wallet.initial_create(record.index, record.key_type))
-        )
-        node.submit(to_dict(create.operation))
-    node.wait_anchored(record.last_operation, timeout=timeout)
-    return record.did
-
-
 def _credential(wallet: Wallet, did: str, credential_type: str) -> str | None:
     """The newest stored credential of ``credential_type`` for ``did``, if any."""
     for entry in reversed(wallet.credentials):

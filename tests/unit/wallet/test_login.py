@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from realdid.controller import Keystore
 from realdid.credentials import (
     AuthorizationRequest,
     CredentialQuery,
@@ -41,7 +42,6 @@ from realdid.registry import NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,
-    Keystore,
     LoginFlowError,
     LoginResult,
     Wallet,

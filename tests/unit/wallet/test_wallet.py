@@ -12,17 +12,12 @@ from typing import Any
 import nacl.pwhash.argon2id
 import pytest
 
+from realdid.controller import DidStateError, Submitted, UnknownDidError
 from realdid.crypto import KeyType
 from realdid.did import ServiceEntry, commitment_of
 from realdid.node import NodeConfig, RegistryNode, create_app
 from realdid.registry import NodeClient
-from realdid.wallet._wallet import (
-    DidStateError,
-    Submitted,
-    UnknownDidError,
-    Wallet,
-    WalletError,
-)
+from realdid.wallet import Wallet, WalletError
 
 with warnings.catch_warnings():
     # starlette>=1.x warns at import that its TestClient prefers httpx2; the project (and

@@ -1,4 +1,11 @@
-"""The resident's wallet: DIDs controlled by keys derived from one seed.
+"""A DID controller: DIDs controlled by keys derived from one seed, kept in an encrypted keystore.
+
+The resident's wallet (:class:`realdid.wallet.Wallet`, which adds credentials and the
+disclosure log) and the identity authority (its own issuer DID) both control DIDs this way.
+It lives below both, on the registry client only, so the authority holds its keys without
+importing the resident wallet, and the two keep one implementation of the DID operations
+(create, update, rotate, recover, deactivate, restore) and of bringing a DID on the registry
+(:func:`~realdid.controller.ensure_anchored`).
 
 Nothing secret is stored but the BIP-39 mnemonic, inside the encrypted keystore; every key
 is re-derived on demand from the seed and a path
@@ -17,7 +24,7 @@ under ``site/<key type>/<tag>/<role>/<counter>`` with ``tag`` the first 16 bytes
 SHA-256(``"realdid/site/" + rp_did``) in hex, so its create operation is a pure function of
 the seed and the RP's DID. Two sites never share a DID or a key, no site DID is linked to
 the root DIDs by anything public, and a restored wallet regains its account at a site the
-next time it logs in there (:meth:`Wallet.create_site_did` adopts the anchored DID).
+next time it logs in there (:meth:`DidController.create_site_did` adopts the anchored DID).
 
 Before each operation the wallet brings its view of the DID up to date: if its last
 operation is still pending it chains onto it; otherwise it resolves the DID and finds which
@@ -30,7 +37,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from realdid.crypto import KeyType, LocalSigner
 from realdid.did import (
@@ -50,8 +57,7 @@ from realdid.did import (
 )
 from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
 
-from ._history import Disclosure
-from ._keystore import Keystore
+from ._keystore import WALLET_FILENAME, Keystore
 from ._seed import derive_signer, new_mnemonic, normalize_mnemonic, seed_from_mnemonic
 
 PAYLOAD_VERSION = 1
@@ -63,18 +69,21 @@ SITE_INDEX = -1
 _SITE_TAG_PREFIX = b"realdid/site/"
 
 
-class WalletError(Exception):
-    code = "wallet-error"
+class ControllerError(Exception):
+    """The root of the controller's errors (the wallet's :class:`~realdid.wallet.WalletError`
+    derives from it too)."""
+
+    code = "controller-error"
 
     def diagnostics(self) -> str:
         return str(self)
 
 
-class UnknownDidError(WalletError):
+class UnknownDidError(ControllerError):
     code = "unknown-did"
 
 
-class DidStateError(WalletError):
+class DidStateError(ControllerError):
     code = "did-state"
 
 
@@ -126,7 +135,9 @@ class Submitted:
     operation_hash: str
 
 
-class Wallet:
+class DidController:
+    """The DIDs of one seed and the operations on them, against a registry node."""
+
     def __init__(self, keystore: Keystore) -> None:
         self._keystore = keystore
         payload = keystore.payload
@@ -137,8 +148,8 @@ class Wallet:
     @classmethod
     def init(
         cls, directory: Path, passphrase: str, *, mnemonic: str | None = None, **kdf: Any
-    ) -> tuple[Wallet, str]:
-        """Create a wallet; returns it and the mnemonic the resident must write down."""
+    ) -> tuple[Self, str]:
+        """Create a keystore; returns the controller and the mnemonic to write down."""
         phrase = normalize_mnemonic(mnemonic) if mnemonic is not None else new_mnemonic()
         keystore = Keystore.create(
             directory,
@@ -149,8 +160,20 @@ class Wallet:
         return cls(keystore), phrase
 
     @classmethod
-    def open(cls, directory: Path, passphrase: str) -> Wallet:
+    def open(cls, directory: Path, passphrase: str) -> Self:
         return cls(Keystore.open(directory, passphrase))
+
+    @classmethod
+    def open_or_init(cls, directory: Path, passphrase: str) -> Self:
+        """Open the keystore in ``directory``, creating one (new seed) if there is none.
+
+        For controllers that nobody restores from a written-down phrase (a service's own
+        DID): the seed never leaves the passphrase-encrypted file.
+        """
+        if (directory / WALLET_FILENAME).exists():
+            return cls.open(directory, passphrase)
+        controller, _ = cls.init(directory, passphrase)
+        return controller
 
     def _save(self) -> None:
         payload = dict(self._keystore.payload)
@@ -160,18 +183,6 @@ class Wallet:
     @property
     def dids(self) -> list[DidRecord]:
         return list(self._records)
-
-    # -- credentials ----------------------------------------------------------------------------
-    @property
-    def credentials(self) -> list[dict[str, Any]]:
-        """Credentials received, oldest first: ``{type, did, issuer, credential, received_at}``."""
-        return [dict(c) for c in self._keystore.payload.get("credentials", [])]
-
-    def add_credential(self, entry: dict[str, Any]) -> None:
-        """Store a credential (encrypted with the rest of the wallet); durable on return."""
-        payload = dict(self._keystore.payload)
-        payload["credentials"] = [*payload.get("credentials", []), entry]
-        self._keystore.save(payload)
 
     def key_id(self, did: str) -> str:
         """The DID URL of the current document signing key (``kid`` of what the wallet signs)."""
@@ -189,21 +200,6 @@ class Wallet:
             if record.site == rp_did:
                 return record
         return None
-
-    # -- disclosure log -----------------------------------------------------------------------
-    @property
-    def disclosures(self) -> list[Disclosure]:
-        """Every login answer given, oldest first (claim names only, never values)."""
-        return [Disclosure.from_dict(d) for d in self._keystore.payload.get("disclosures", [])]
-
-    def add_disclosures(self, *entries: Disclosure) -> None:
-        """Append to the encrypted disclosure log; durable on return. There is no removal."""
-        payload = dict(self._keystore.payload)
-        payload["disclosures"] = [
-            *payload.get("disclosures", []),
-            *(e.to_dict() for e in entries),
-        ]
-        self._keystore.save(payload)
 
     # -- key derivation -------------------------------------------------------------------------
     def _derive(self, record: DidRecord, role: str, counter: int) -> LocalSigner:
@@ -339,9 +335,7 @@ class Wallet:
         if remove_keys:
             patches.append(Patch("remove-public-keys", ids=remove_keys))
         if not patches:
-            raise WalletError(
-                "nothing to update: give --add-service, --remove-service, --add-key or --remove-key"
-            )
+            raise ControllerError("nothing to update: no service or key to add or remove")
         submitted = self._update(client, record, tuple(patches))
         if add_key:
             record.signing_counter += 1
