@@ -8,18 +8,14 @@ login page, error page, CSRF tokens and security headers are the ones the OIDC b
 shows too (:mod:`realdid.rp.pages`).
 """
 
-from ._demo import (
-    DEMO_RPS,
-    DeferredApp,
-    DemoRp,
-    DemoRuntime,
-    DemoSettings,
-    available_sites,
-    demo_enterprises,
-)
+from __future__ import annotations
+
+from ._bootstrap import DemoRuntime, demo_enterprises
+from ._deferred import DeferredApp
 from ._forum import ForumDatabase, create_forum_app, pseudonym_for
 from ._hotel import GuestBook, create_hotel_app, mask_id_number
 from ._pages import derive_secret, templates
+from ._settings import DEMO_RPS, DemoRp, DemoSettings, available_sites
 
 __all__ = [
     "DEMO_RPS",
