@@ -15,6 +15,7 @@ import typer
 from realdid.authority import REAL_NAME, SITE_PROOF, VCT, AuthorityError
 from realdid.controller import read_passphrase
 from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
+from realdid.http import parse_problem
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
@@ -257,14 +258,15 @@ def _admin(
         )
     except httpx.HTTPError as e:
         fail(f"cannot reach the authority at {authority}: {type(e).__name__}")
+    if response.status_code >= 400:
+        problem = parse_problem(response.status_code, response.content)
+        if problem.type is None:
+            fail(f"the authority answered HTTP {response.status_code}")
+        fail(f"{problem.code}: {problem.detail or ''}")
     try:
-        answer = response.json()
+        return response.json()
     except ValueError:
         fail(f"the authority answered HTTP {response.status_code}")
-    if response.status_code >= 400:
-        code = str(answer.get("type", "")).rsplit(":", 1)[-1]
-        fail(f"{code}: {answer.get('detail', '')}")
-    return answer
 
 
 @authority_app.command("revoke")

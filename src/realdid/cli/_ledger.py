@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import typer
 from realdid.crypto import CryptoError, KeyType, LocalSigner, PublicKey
 from realdid.ledger import verify_registry, verify_resolution_evidence
 from realdid.registry import NodeClient
+from realdid.storage import write_private_file
 
 from ._app import (
     AdminKeyFile,
@@ -125,9 +125,7 @@ def ledger_keygen(
     signer = LocalSigner.generate(KeyType.SECP256K1)
     with user_errors():
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(signer.secret_bytes().hex() + "\n")
+        write_private_file(out, (signer.secret_bytes().hex() + "\n").encode(), exclusive=True)
     typer.echo(Account.from_key(signer.secret_bytes()).address)
 
 

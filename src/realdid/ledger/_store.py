@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from realdid.did import DidState, ParsedOperation
+from realdid.storage import connect_sqlite
 
 from ._interface import Anchor, LedgerIntegrityError
 from ._state_codec import decode_state, encode_state, suffix_from_key, suffix_key
@@ -112,10 +113,8 @@ class RegistryStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA cache_size=-65536")
+            # FULL: an operation acknowledged 202 is in the queue after a power loss.
+            conn = connect_sqlite(self._path, synchronous="FULL", timeout=30.0, cache_kib=65536)
             self._local.conn = conn
         return conn
 

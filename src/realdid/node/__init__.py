@@ -7,7 +7,7 @@ Example (a node on embedded defaults, served by uvicorn)::
 """
 
 from ._app import create_app
-from ._problems import PROBLEM_BASE, PROBLEMS
+from ._problem_types import NODE_PROBLEMS
 from ._service import NodeConfig, NodeSetupError, RegistryNode
 
-__all__ = ["PROBLEMS", "PROBLEM_BASE", "NodeConfig", "NodeSetupError", "RegistryNode", "create_app"]
+__all__ = ["NODE_PROBLEMS", "NodeConfig", "NodeSetupError", "RegistryNode", "create_app"]

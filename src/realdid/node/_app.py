@@ -36,11 +36,12 @@ from realdid.did import (
     ParsedOperation,
     render_document,
 )
+from realdid.http import PayloadTooLargeError, read_bounded_body
 from realdid.ledger import LedgerError
 
 from ._explorer import explorer_router
 from ._intake import GroupCommitter, IntakeRefusedError, precheck_all
-from ._problems import PROBLEM_MEDIA_TYPE, problem, problem_body
+from ._problem_types import NODE_PROBLEMS
 from ._service import RegistryNode
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ _OPERATION_SCHEMA: dict[str, Any] = {
         }
     },
     "required": True,
+}
+# W3C DID Resolution error names (the `error` of DID resolution metadata) -> problem codes.
+_RESOLUTION_ERROR_CODES = {
+    "invalidDid": "invalid-did",
+    "methodNotSupported": "method-not-supported",
+    "notFound": "did-not-found",
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -100,17 +107,19 @@ def create_app(node: RegistryNode) -> FastAPI:
         code = {404: "no-such-resource", 405: "method-not-allowed"}.get(
             exc.status_code, "invalid-request"
         )
-        return problem(code, "see /docs for the API")
+        return NODE_PROBLEMS.response(code, "see /docs for the API")
 
     @app.exception_handler(RequestValidationError)
     async def validation_problem(_: Request, exc: RequestValidationError) -> Response:
-        return problem("invalid-request", "request parameters do not match the API (see /docs)")
+        return NODE_PROBLEMS.response(
+            "invalid-request", "request parameters do not match the API (see /docs)"
+        )
 
     @app.exception_handler(Exception)
     async def internal_problem(_: Request, exc: Exception) -> Response:
         # Never leak a stack trace or request data to the client; the operator gets the log.
         log.exception("unhandled error while serving a request")
-        return problem("internal-error", "the request could not be completed")
+        return NODE_PROBLEMS.response("internal-error", "the request could not be completed")
 
     @app.post(
         "/1.0/operations",
@@ -125,36 +134,26 @@ def create_app(node: RegistryNode) -> FastAPI:
     async def submit(request: Request) -> Response:
         """Submit a signed operation, or an array of them (all-or-nothing)."""
         if not node.config.accepts_operations:
-            return problem("read-only-node", "this node has no anchorer key")
+            return NODE_PROBLEMS.response("read-only-node", "this node has no anchorer key")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ("application/json", ""):
-            return problem("unsupported-media-type", f"got '{content_type}'")
-        declared = request.headers.get("content-length")
-        if declared is not None and (
-            not declared.isdigit() or int(declared) > node.config.max_request_bytes
-        ):
-            return problem(
-                "payload-too-large", f"body exceeds {node.config.max_request_bytes} bytes"
-            )
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > node.config.max_request_bytes:
-                return problem(
-                    "payload-too-large", f"body exceeds {node.config.max_request_bytes} bytes"
-                )
+            return NODE_PROBLEMS.response("unsupported-media-type", f"got '{content_type}'")
+        try:
+            body = await read_bounded_body(request, node.config.max_request_bytes)
+        except PayloadTooLargeError as e:
+            return NODE_PROBLEMS.response(e.code, str(e))
         try:
             # orjson bounds nesting itself (1,024 levels), independent of the interpreter's
             # recursion limit, so hostile nesting is a parse error, never a stack overflow.
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return problem("malformed-json", "request body is not valid JSON")
+            return NODE_PROBLEMS.response("malformed-json", "request body is not valid JSON")
         bulk = isinstance(value, list)
         items = value if bulk else [value]
         if not items:
-            return problem("empty-submission", "the array holds no operations")
+            return NODE_PROBLEMS.response("empty-submission", "the array holds no operations")
         if len(items) > node.config.max_operations_per_request:
-            return problem(
+            return NODE_PROBLEMS.response(
                 "payload-too-large",
                 f"at most {node.config.max_operations_per_request} operations per request",
             )
@@ -182,7 +181,7 @@ def create_app(node: RegistryNode) -> FastAPI:
     async def operation_status(operation_hash: str) -> Response:
         """Where an operation is: ``pending``, ``anchored`` (with evidence) or ``rejected``."""
         if not _is_hash(operation_hash):
-            return problem(
+            return NODE_PROBLEMS.response(
                 "invalid-operation-hash", "operation hashes are 64 lowercase hex characters"
             )
         outcome = node.store.outcome(operation_hash)
@@ -193,7 +192,9 @@ def create_app(node: RegistryNode) -> FastAPI:
             # transaction; one committed between the two reads above shows up on a re-read.
             outcome = node.store.outcome(operation_hash)
         if outcome is None:
-            return problem("operation-not-found", "no pending or anchored operation has this hash")
+            return NODE_PROBLEMS.response(
+                "operation-not-found", "no pending or anchored operation has this hash"
+            )
         if not outcome.applied:
             anchor = node.store.anchor(outcome.sequence)
             assert anchor is not None
@@ -240,13 +241,13 @@ def create_app(node: RegistryNode) -> FastAPI:
     async def cas(address: str) -> Response:
         """A batch file by its SHA-256 address (peers fetch missing batches here)."""
         if not _is_hash(address):
-            return problem(
+            return NODE_PROBLEMS.response(
                 "invalid-content-address", "content addresses are 64 lowercase hex characters"
             )
         try:
             data = node.cas.get(address)
         except LedgerError:
-            return problem("content-not-found", "no batch file with this address")
+            return NODE_PROBLEMS.response("content-not-found", "no batch file with this address")
         return Response(
             data,
             media_type="application/gzip",
@@ -333,27 +334,25 @@ def _validate(node: RegistryNode, items: list[Any], bulk: bool) -> list[ParsedOp
 def _refuse(node: RegistryNode, code: str, detail: str, index: int, bulk: bool) -> Response:
     node.metrics.operations_refused.labels(code).inc()
     if bulk:
-        return problem(
+        return NODE_PROBLEMS.response(
             code, f"operation {index}: {detail}; nothing in this request was accepted", index=index
         )
-    return problem(code, detail)
+    return NODE_PROBLEMS.response(code, detail)
 
 
 def _resolution_problem(error: str, detail: str) -> Response:
-    """An RFC 9457 problem that is at the same time a W3C DID Resolution error result."""
-    code = {
-        "invalidDid": "invalid-did",
-        "methodNotSupported": "method-not-supported",
-        "notFound": "did-not-found",
-    }[error]
-    body = problem_body(
-        code,
+    """An RFC 9457 problem that is at the same time a W3C DID Resolution error result.
+
+    ``error`` is the W3C name (``didResolutionMetadata.error``); the problem ``type`` uses
+    the node's kebab-case code for it. This is the only place the two vocabularies meet.
+    """
+    return NODE_PROBLEMS.response(
+        _RESOLUTION_ERROR_CODES[error],
         detail,
         didDocument=None,
         didResolutionMetadata={"error": error, "errorMessage": detail},
         didDocumentMetadata={},
     )
-    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE)
 
 
 __all__ = ["create_app"]

@@ -30,6 +30,7 @@ from realdid.ledger import (
     SoloLedger,
     merkle_tree_of,
 )
+from realdid.storage import write_private_file
 
 from ._metrics import NodeMetrics
 from ._peers import PeerBatchSource
@@ -77,11 +78,9 @@ def load_or_create_key(path: Path, ledger_path: Path) -> LocalSigner:
             f"{ledger_path} exists but its signing key {path} is missing; restore the key from backup"
         )
     signer = LocalSigner.generate()
-    secret = signer.secret_bytes()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(secret)
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    # exclusive: a key that appeared meanwhile (a second node on this directory) is never
+    # replaced; its owner may already have signed blocks with it.
+    write_private_file(path, signer.secret_bytes(), exclusive=True)
     return signer
 
 

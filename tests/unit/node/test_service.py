@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -12,6 +14,7 @@ from realdid.crypto import LocalSigner
 from realdid.did import CreateOperation, DocumentContent, ParsedOperation, commitment_of, to_dict
 from realdid.ledger import LedgerIntegrityError, verify_registry
 from realdid.node import NodeConfig, NodeSetupError, RegistryNode, create_app
+from realdid.node._service import load_or_create_key
 
 with warnings.catch_warnings():
     # starlette>=1.x warns at import that its TestClient prefers httpx2 (see test_api.py).
@@ -85,3 +88,17 @@ def test_did_ld_json_is_answered_with_that_media_type(tmp_path: Path) -> None:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/did+ld+json"
         assert response.json()["id"] == did
+
+
+def test_a_new_ledger_key_is_owner_only_from_the_start(tmp_path: Path) -> None:
+    old = os.umask(0)  # a loose umask must not make the key readable, not even briefly
+    try:
+        signer = load_or_create_key(tmp_path / "solo-ledger.key", tmp_path / "ledger.db")
+    finally:
+        os.umask(old)
+    key = tmp_path / "solo-ledger.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_bytes() == signer.secret_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["solo-ledger.key"]
+    again = load_or_create_key(key, tmp_path / "ledger.db")
+    assert again.public_key == signer.public_key

@@ -1,0 +1,40 @@
+"""HTTP conventions shared by every RealDID service and client.
+
+* RFC 9457 problem details: :class:`ProblemType` and the per-service :class:`ProblemTable`
+  (each service declares its codes in its own package), :func:`problem_body`,
+  :func:`problem_response`, and :func:`parse_problem` for clients;
+* :func:`read_bounded_body`: a request body read with a size cap.
+
+This package sits below the services: it imports only the standard library and Starlette.
+"""
+
+from __future__ import annotations
+
+from ._body import PayloadTooLargeError, read_bounded_body
+from ._problems import (
+    MAX_DETAIL_CHARS,
+    MAX_PROBLEM_BYTES,
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    ProblemTable,
+    ProblemType,
+    parse_problem,
+    problem_body,
+    problem_response,
+)
+
+__all__ = [
+    "MAX_DETAIL_CHARS",
+    "MAX_PROBLEM_BYTES",
+    "PROBLEM_BASE",
+    "PROBLEM_MEDIA_TYPE",
+    "PayloadTooLargeError",
+    "Problem",
+    "ProblemTable",
+    "ProblemType",
+    "parse_problem",
+    "problem_body",
+    "problem_response",
+    "read_bounded_body",
+]

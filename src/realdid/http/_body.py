@@ -1,0 +1,52 @@
+"""Reading a request body with a size cap, for Starlette and FastAPI handlers.
+
+``await request.body()`` buffers whatever the client sends; a handler that checks the
+length afterwards has already spent the memory. :func:`read_bounded_body` refuses a
+declared ``Content-Length`` over the cap before reading anything, and otherwise streams
+the body and stops as soon as the cap is passed (a chunked body declares no length).
+
+Example (inside a handler)::
+
+    try:
+        body = await read_bounded_body(request, 32 * 1024)
+    except PayloadTooLargeError as e:
+        return PROBLEMS.response(e.code, str(e))
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+__all__ = ["PayloadTooLargeError", "read_bounded_body"]
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is (or declares itself) larger than the handler accepts.
+
+    ``code`` and ``http_status`` are those of the ``payload-too-large`` problem (RFC 9110
+    section 15.5.14: 413 Content Too Large).
+    """
+
+    code = "payload-too-large"
+    http_status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body exceeds {limit} bytes")
+        self.limit = limit
+
+
+async def read_bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes; :class:`PayloadTooLargeError` beyond.
+
+    A ``Content-Length`` that is not a decimal number cannot be checked against the cap,
+    so it is refused like an oversize one.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PayloadTooLargeError(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLargeError(limit)
+    return bytes(body)
