@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse, Response
 from realdid import __version__
 from realdid.credentials import CredentialError, Oid4vciError
 
+from ._errors import AuthorityError
 from ._operators import Operator, Role
-from ._register import AuthorityError
 from ._service import Authority
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from realdid.crypto import PublicKey
 from realdid.did import Did, DidError, verification_key
 from realdid.registry import NodeClient, NodeClientError
 
-from ._register import AuthorityError
+from ._errors import AuthorityError
 
 
 class DidKeyError(AuthorityError):
