@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realdid.clock import Clock, SystemClock
-from realdid.wallet import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError
 
 from ._business import SqliteBusinessRegister
 from ._config import AuthorityConfig

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from realdid.controller import ControllerError, InvalidMnemonicError, KeystoreError
 from realdid.did import DidError
 from realdid.ledger import LedgerError
-from realdid.wallet import InvalidMnemonicError, KeystoreError, NodeClientError, WalletError
+from realdid.registry import NodeClientError
 
 if TYPE_CHECKING:
     from realdid.ledger import EvmLedger
@@ -49,7 +50,7 @@ _EXPECTED = (
     LedgerError,
     KeystoreError,
     NodeClientError,
-    WalletError,
+    ControllerError,
     InvalidMnemonicError,
     OSError,
 )

@@ -13,6 +13,7 @@ import httpx
 import typer
 
 from realdid.authority import REAL_NAME, SITE_PROOF, VCT, AuthorityError
+from realdid.controller import read_passphrase
 from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
 from realdid.http import parse_problem
 from realdid.wallet import (
@@ -20,7 +21,6 @@ from realdid.wallet import (
     Wallet,
     enroll,
     enroll_business,
-    read_passphrase,
     redeem_offer,
     request_site_proof,
 )

@@ -12,8 +12,8 @@ import typer
 
 from realdid.crypto import CryptoError, KeyType, LocalSigner, PublicKey
 from realdid.ledger import verify_registry, verify_resolution_evidence
+from realdid.registry import NodeClient
 from realdid.storage import write_private_file
-from realdid.wallet import NodeClient
 
 from ._app import (
     AdminKeyFile,
@@ -47,7 +47,7 @@ def resolve(
     with user_errors():
         client = NodeClient(node)
         try:
-            _, result = client.resolve(did)
+            result = client.resolve(did).to_dict()
         finally:
             client.close()
         if not no_verify:

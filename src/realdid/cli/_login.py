@@ -15,14 +15,14 @@ from typing import Annotated
 
 import typer
 
+from realdid.controller import read_passphrase
 from realdid.crypto import KeyType
+from realdid.registry import NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,
-    NodeClient,
     Wallet,
     login,
-    read_passphrase,
 )
 
 from ._app import DEFAULT_NODE_URL, NodeUrl, WalletDir, fail, user_errors, wallet_app

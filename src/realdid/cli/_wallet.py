@@ -9,9 +9,11 @@ from typing import Annotated
 
 import typer
 
+from realdid.controller import Submitted, read_passphrase
 from realdid.crypto import KeyType
 from realdid.did import MalformedOperationError, ServiceEntry
-from realdid.wallet import NodeClient, Submitted, Wallet, read_passphrase
+from realdid.registry import NodeClient
+from realdid.wallet import Wallet
 
 from ._app import MNEMONIC_ENV, NodeUrl, Wait, WalletDir, did_app, fail, user_errors, wallet_app
 
