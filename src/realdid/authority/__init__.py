@@ -72,6 +72,7 @@ from ._id_numbers import (
 from ._identity import IssuerIdentity, WalletIssuer
 from ._issuance import Offer
 from ._operators import Operator, OperatorAuthError, OperatorForbiddenError, OperatorStore, Role
+from ._problem_types import AUTHORITY_PROBLEMS, OAuthProblemType
 from ._register import (
     CSV_COLUMNS,
     CsvBackedRegister,
@@ -95,6 +96,7 @@ from ._synthetic import (
 )
 
 __all__ = [
+    "AUTHORITY_PROBLEMS",
     "BUSINESS",
     "BUSINESS_CSV_COLUMNS",
     "CSV_COLUMNS",
@@ -136,6 +138,7 @@ __all__ = [
     "IdNumberFormatError",
     "IdNumberRegionError",
     "IssuerIdentity",
+    "OAuthProblemType",
     "Offer",
     "Operator",
     "OperatorAuthError",

@@ -10,8 +10,11 @@
   ``POST /admin/rp-registrations`` (rp-registrar) offers an RpRegistration credential
 * ``GET /healthz``
 
-Errors are RFC 9457 problems with a stable ``type``; OpenID4VCI errors additionally carry
-the OAuth ``error`` / ``error_description`` members that OAuth clients read.
+Errors are RFC 9457 problems with a stable ``type``, each code with the status and title
+:data:`~._problem_types.AUTHORITY_PROBLEMS` declares; an error says its code, the table
+the rest. OpenID4VCI errors additionally carry the OAuth ``error`` / ``error_description``
+members that OAuth clients read. Request bodies are read with a cap
+(:func:`realdid.http.read_bounded_body`): a declared length over it is refused unread.
 """
 
 from __future__ import annotations
@@ -30,47 +33,34 @@ from starlette.responses import JSONResponse, Response
 
 from realdid import __version__
 from realdid.credentials import CredentialError, Oid4vciError
+from realdid.http import PayloadTooLargeError, problem_response, read_bounded_body
 
 from ._errors import AuthorityError
 from ._operators import Operator, Role
+from ._problem_types import AUTHORITY_PROBLEMS
 from ._service import Authority
 
 log = logging.getLogger(__name__)
 
-PROBLEM_BASE = "urn:realdid:problem:"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
+#: The largest request body any route reads (an application is a few KiB).
 MAX_BODY_BYTES = 32 * 1024
-
-# code -> HTTP status, for errors whose class does not carry one.
-_STATUS = {
-    "did-not-found": 422,
-    "did-deactivated": 422,
-    "key-not-found": 422,
-    "invalid-did": 400,
-    "registry-unavailable": 503,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "payload-too-large": 413,
-    "unsupported-media-type": 415,
-    "authority-starting": 503,
-    "no-such-resource": 404,
-    "method-not-allowed": 405,
-    "internal-error": 500,
-}
+# RFC 6750 section 3: a 401 names the scheme and realm the client must authenticate with.
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="realdid-authority"'}
 
 
-def problem(code: str, detail: str, status: int | None = None, **extra: Any) -> JSONResponse:
-    status = status or _STATUS.get(code, 400)
-    body = {
-        "type": PROBLEM_BASE + code,
-        "title": code.replace("-", " "),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    headers = {"WWW-Authenticate": 'Bearer realm="realdid-authority"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+def problem(code: str, detail: str, **extensions: Any) -> JSONResponse:
+    """The RFC 9457 answer for ``code`` with the status and title :data:`AUTHORITY_PROBLEMS`
+    gives it; a 401 carries the Bearer challenge. A code the table does not declare is a
+    bug here, answered (and logged) as an internal error rather than with a made-up status.
+    """
+    problem_type = AUTHORITY_PROBLEMS.get(code)
+    if problem_type is None:
+        log.error("no problem type is declared for code %r", code)
+        problem_type = AUTHORITY_PROBLEMS["internal-error"]
+        detail, extensions = "the request could not be completed", {}
+    headers = _CHALLENGE if problem_type.status == 401 else None
+    return problem_response(problem_type, detail, headers=headers, **extensions)
 
 
 class _RefusalError(Exception):
@@ -82,22 +72,11 @@ async def _json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise _RefusalError(problem("unsupported-media-type", "send application/json"))
-    body = await _bounded_body(request)
+    body = await read_bounded_body(request, MAX_BODY_BYTES)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise _RefusalError(problem("malformed-json", "request body is not valid JSON")) from e
-
-
-async def _bounded_body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _RefusalError(
-                problem("payload-too-large", f"body exceeds {MAX_BODY_BYTES} bytes")
-            )
-    return bytes(body)
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -143,13 +122,19 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
     async def refusal(_: Request, exc: _RefusalError) -> Response:
         return exc.response
 
+    @app.exception_handler(PayloadTooLargeError)
+    async def too_large(_: Request, exc: PayloadTooLargeError) -> Response:
+        return problem(exc.code, str(exc))
+
     @app.exception_handler(Oid4vciError)
     async def oid4vci_problem(_: Request, exc: Oid4vciError) -> Response:
-        return problem(exc.error, exc.description, exc.status, **exc.to_dict())
+        # The OAuth ``error`` is the problem code here (``OAuthProblemType``), and the
+        # OAuth members ride along for OAuth clients (RFC 6749 section 5.2).
+        return problem(exc.error, exc.description, **exc.to_dict())
 
     @app.exception_handler(AuthorityError)
     async def authority_problem(_: Request, exc: AuthorityError) -> Response:
-        return problem(exc.code, str(exc), getattr(exc, "status", None))
+        return problem(exc.code, str(exc))
 
     @app.exception_handler(CredentialError)
     async def credential_problem(_: Request, exc: CredentialError) -> Response:
@@ -224,7 +209,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             raise Oid4vciError("invalid_request", "send application/x-www-form-urlencoded")
-        fields = _form(await _bounded_body(request))
+        fields = _form(await read_bounded_body(request, MAX_BODY_BYTES))
         authority = ready()
         body = await run_in_threadpool(authority.token, fields)
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
@@ -245,7 +230,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         authority = ready()
         jwt = authority.status_list_jwt(list_id) if 0 < list_id < 2**31 else None
         if jwt is None:
-            return problem("no-such-resource", "no status list with this number", 404)
+            return problem("no-such-resource", "no status list with this number")
         max_age = authority.config.status_list_ttl
         return Response(
             jwt, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": f"max-age={max_age}"}

@@ -213,13 +213,10 @@ class Enrollment:
             raise EnrollmentError(
                 "identity-mismatch",
                 "the ID number and name do not match a register entry; check both and try again",
-                status=422,
             )
         if not face.matched:
             self.lockouts.record(application.did, "face-mismatch", client_ref, subject)
-            raise EnrollmentError(
-                "face-mismatch", "the face capture does not match the register", status=422
-            )
+            raise EnrollmentError("face-mismatch", "the face capture does not match the register")
         identity = {
             "id_number": resident.id_number,
             "family_name": resident.family_name,
@@ -262,7 +259,6 @@ class Enrollment:
             raise EnrollmentError(
                 "enterprise-mismatch",
                 "the credit code, company name and legal representative do not match the business register",
-                status=422,
             )
         identity = {"uscc": enterprise.uscc}
         return self._enroll_subject(
@@ -295,14 +291,12 @@ class Enrollment:
                 raise EnrollmentError(
                     "did-already-enrolled",
                     "this DID is already enrolled for someone else",
-                    status=409,
                 )
             if self.statements.revoked_for_death(tx, kind, subject):
                 # Only reachable after register, name and face all matched: leaks nothing.
                 raise EnrollmentError(
                     "enrollment-blocked",
                     "this identity cannot be enrolled online; visit an enrollment office",
-                    status=403,
                 )
             current = self.statements.active_of_subject(tx, kind, subject)
             if current is not None and current[1] == did:
@@ -355,7 +349,7 @@ class Enrollment:
             row = self.statements.active_resident_by_did(tx, application.did)
             if row is None:
                 raise EnrollmentError(
-                    "not-enrolled", "this DID is not an enrolled root DID: enroll first", status=403
+                    "not-enrolled", "this DID is not an enrolled root DID: enroll first"
                 )
             if self.statements.is_active_did(tx, site_did):
                 raise EnrollmentError(

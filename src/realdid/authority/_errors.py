@@ -1,15 +1,17 @@
 """The root of :mod:`realdid.authority`'s errors, and the families several modules raise.
 
-Every error carries a stable ``code``: the authority's HTTP API uses it as the last path
-segment of the RFC 9457 problem ``type`` (``_app.py``), so a code is part of the API and
-never changes with a message. Messages carry no personal data — no ID number, name or
-template — so an error can be logged and shown as it is.
+Every error carries a stable ``code`` and the ``http_status`` it is answered with: the
+authority's HTTP API uses the code as the last path segment of the RFC 9457 problem
+``type`` (``_app.py``), so a code is part of the API and never changes with a message. The
+status is the code's entry in :data:`~._problem_types.AUTHORITY_PROBLEMS`, read from there
+rather than stated again beside each ``raise``, so a code has one status wherever it is
+raised. Messages carry no personal data — no ID number, name or template — so an error
+can be logged and shown as it is.
 
 The families by cause:
 
 * :class:`EnrollmentError` — the service refused a request (an application, a registration,
-  a revocation); it carries the HTTP status the refusal maps to. Every concern of the
-  service raises it.
+  a revocation), with the code that says why. Every concern of the service raises it.
 * :class:`RegisterImportError` — a register CSV (population or business) was rejected as a
   whole; both registers raise it through their shared import machinery.
 * the errors of one input format live beside its parser: ID numbers (``_id_numbers.py``),
@@ -19,29 +21,53 @@ The families by cause:
 
 from __future__ import annotations
 
+from ._problem_types import AUTHORITY_PROBLEMS
+
 
 class AuthorityError(Exception):
     """Base of :mod:`realdid.authority` errors.
 
     ``code`` is stable: the authority's HTTP API uses it as the last path segment of the
-    RFC 9457 problem ``type``. Messages carry no personal data.
+    RFC 9457 problem ``type``. ``http_status`` is the status the API answers it with.
+    Messages carry no personal data.
     """
 
     code = "authority-error"
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status of this error's problem type (:data:`AUTHORITY_PROBLEMS`)."""
+        return AUTHORITY_PROBLEMS[self.code].status
 
     def diagnostics(self) -> str:
         return str(self)
 
 
+def declared_code(code: str) -> str:
+    """``code``, if :data:`AUTHORITY_PROBLEMS` declares it; else ``ValueError``.
+
+    For the errors whose code is chosen where they are raised: a misspelt code fails at
+    the ``raise`` (in the tests), not later as an unanswerable problem.
+    """
+    if code not in AUTHORITY_PROBLEMS:
+        raise ValueError(f"{code!r} is not an authority problem code")
+    return code
+
+
 class EnrollmentError(AuthorityError):
-    """An application was refused; ``code`` is the stable problem type, ``status`` the HTTP status."""
+    """A request was refused; ``code`` is the stable problem type.
 
-    status = 400
+    ``status`` is :attr:`http_status` under the name the service's callers read on both
+    kinds of refusal they handle, this one and :class:`~realdid.credentials.Oid4vciError`.
+    """
 
-    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
-        self.status = status
+        self.code = declared_code(code)
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
 
 class RegisterImportError(AuthorityError):

@@ -84,7 +84,6 @@ class FailureLockouts:
             raise EnrollmentError(
                 "too-many-attempts",
                 "too many failed attempts; try again later or visit an enrollment office",
-                status=429,
             )
 
     def record(self, did: str, reason: str, *subjects: str) -> None:

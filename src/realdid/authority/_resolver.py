@@ -9,7 +9,7 @@ from realdid.crypto import PublicKey
 from realdid.did import Did, DidError, verification_key
 from realdid.registry import NodeClient, NodeClientError
 
-from ._errors import AuthorityError
+from ._errors import AuthorityError, declared_code
 
 
 class DidKeyError(AuthorityError):
@@ -17,7 +17,7 @@ class DidKeyError(AuthorityError):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = declared_code(code)
 
 
 class DidKeyResolver(Protocol):

@@ -156,9 +156,7 @@ class Revocation:
                     tx, self.secrets.reference("id", parsed.id_number)
                 )
             if enrollment_id is None:
-                raise EnrollmentError(
-                    "enrollment-not-found", "no active enrollment matches", status=404
-                )
+                raise EnrollmentError("enrollment-not-found", "no active enrollment matches")
             count = self.end_enrollment(tx, enrollment_id, "revoked", reason)
             self.audit.append(
                 operator.id, "revocation", enrollment_id, {"reason": reason, "count": count}

@@ -80,14 +80,12 @@ class RpRegistrar:
                 raise EnrollmentError(
                     "not-an-enterprise",
                     "this DID has no active business enrollment: enroll the enterprise first",
-                    status=409,
                 )
             enrollment_id, _, sealed_profile = row
             if sealed_profile is None:
                 raise EnrollmentError(
                     "re-enrollment-required",
                     "this enterprise enrolled before RP registration existed: enroll it again",
-                    status=409,
                 )
             profile = self.secrets.open_json(sealed_profile, enrollment_id.encode())
             enterprise = self.business_register.lookup(profile["uscc"])
@@ -95,7 +93,6 @@ class RpRegistrar:
                 raise EnrollmentError(
                     "enterprise-not-found",
                     "the enterprise is no longer in the business register",
-                    status=409,
                 )
             self.revocation.revoke_credentials(
                 tx, enrollment_id, "superseded", types=(RP_REGISTRATION,)
