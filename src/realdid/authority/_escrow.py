@@ -40,12 +40,9 @@ for the trustees' offline machine (or to be split k-of-n), never for the operati
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
+from realdid.storage import write_private_file
 
 from ._errors import AuthorityError
 
@@ -311,37 +309,13 @@ def open_record(opener: EscrowOpener, sealed: bytes, *, associated_data: bytes) 
 
 # -- files ---------------------------------------------------------------------------------------
 def _write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` holding ``data`` with ``mode``, atomically, never replacing a file.
-
-    The data goes to a temporary file in the same directory (created 0600 by mkstemp, so a
-    private key is never readable by others, not even briefly), is fsynced, then hard-linked
-    to ``path``. ``os.link`` fails if ``path`` exists, where ``os.replace`` would silently
-    clobber a file created between an existence check and the rename: the link makes
-    "create if absent" a single atomic step. Readers see no file or the complete file.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Create ``path`` holding ``data`` with ``mode``, atomically, never replacing a file
+    (:func:`realdid.storage.write_private_file` with ``exclusive``): an existing key file
+    is :class:`EscrowKeyExistsError`, whoever created it and however recently."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError as e:
-            raise EscrowKeyExistsError(f"{path}: already exists; refusing to overwrite") from e
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        write_private_file(path, data, exclusive=True, mode=mode)
+    except FileExistsError as e:
+        raise EscrowKeyExistsError(f"{path}: already exists; refusing to overwrite") from e
 
 
 def _read_jwk(path: Path, *, private: bool) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from realdid.clock import Clock, SystemClock
+from realdid.storage import connect_sqlite
 
 from ._errors import AuthorityError, RegisterImportError
 from ._face import FaceCaptureError, decode_face, encode_face
@@ -166,9 +167,8 @@ class CsvBackedRegister(ABC):
     def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: a register is re-imported from the civil register's CSV, never the only copy.
+        self._db = connect_sqlite(path, synchronous="NORMAL", check_same_thread=False)
         self._db.execute(self._schema)
 
     def close(self) -> None:

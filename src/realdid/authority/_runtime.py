@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -26,12 +25,14 @@ from pathlib import Path
 
 from realdid.clock import Clock, SystemClock
 from realdid.registry import NodeClient, NodeClientError
+from realdid.storage import write_private_file
 
 from ._business import SqliteBusinessRegister
 from ._config import AuthorityConfig
 from ._escrow import X25519EscrowKey, X25519EscrowPublicKey
 from ._face import SimulatedFaceMatcher
 from ._identity import WalletIssuer
+from ._randomness import Randomness
 from ._register import SqliteRegister
 from ._resolver import RegistryKeyResolver
 from ._secrets import ServiceSecrets
@@ -50,15 +51,16 @@ class AuthoritySettings:
     node_url: str
 
 
-def issuer_passphrase(data_dir: Path) -> str:
+def issuer_passphrase(data_dir: Path, randomness: Randomness | None = None) -> str:
+    """The issuer wallet's passphrase: from the environment, or (development) a file of 32
+    random bytes made on first start, never replaced once it exists (it opens the wallet)."""
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return from_env
     path = data_dir / "issuer-passphrase"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
+        passphrase = (randomness or Randomness()).token(32)
+        write_private_file(path, passphrase.encode("ascii"), exclusive=True)
     return path.read_text().strip()
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from realdid.storage import write_private_file
 
 from ._errors import AuthorityError
 
@@ -50,13 +51,7 @@ class ServiceSecrets:
         """Read the secrets file, or create it (mode 0600, atomically) on first start."""
         if not path.exists():
             fresh = cls.generate()
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(fresh.data_key + fresh.pepper)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_private_file(path, fresh.data_key + fresh.pepper)
             return fresh
         raw = path.read_bytes()
         if len(raw) != _FILE_BYTES:

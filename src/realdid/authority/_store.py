@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from realdid.storage import connect_sqlite
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -87,12 +89,11 @@ class AuthorityDatabase:
 
     def __init__(self, path: Path | str) -> None:
         self.lock = threading.RLock()
-        self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.connection.execute("PRAGMA journal_mode=WAL")
         # FULL: an enrollment answered 201 survives power loss (nothing accepted is lost).
-        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection = connect_sqlite(
+            path, synchronous="FULL", check_same_thread=False, foreign_keys=True
+        )
         self._synchronous = "FULL"
-        self.connection.execute("PRAGMA foreign_keys=ON")
         self.connection.executescript(_SCHEMA)
         self.connection.execute(
             "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)

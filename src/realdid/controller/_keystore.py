@@ -28,12 +28,10 @@ The payload is stored as RFC 8785 (JCS) JSON, so its numbers are I-JSON doubles.
 
 from __future__ import annotations
 
-import contextlib
 import getpass as _getpass
 import hmac
 import json
 import os
-import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ import nacl.pwhash.argon2id
 import nacl.utils
 
 from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
+from realdid.storage import write_private_file
 
 __all__ = [
     "DEFAULT_MEMLIMIT",
@@ -386,63 +385,13 @@ def _encode_payload(payload: Mapping[str, Any]) -> bytes:
 
 
 # -- durable file writes ----------------------------------------------------------------------
-def _write_temp(directory: Path, data: bytes) -> Path:
-    """Write ``data`` to a fresh 0600 file in ``directory`` and fsync it."""
-    fd, name = tempfile.mkstemp(prefix=f".{WALLET_FILENAME}.", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)  # mkstemp already uses 0600; be explicit about the contract
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-    return Path(name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename or link in ``directory`` durable (POSIX; a no-op where unsupported)."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:  # e.g. Windows cannot open directories; its renames are journaled
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _replace_durably(target: Path, data: bytes) -> None:
-    temp = _write_temp(target.parent, data)
-    try:
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(target.parent)
-
-
 def _create_durably(target: Path, data: bytes) -> None:
-    """Like :func:`_replace_durably` but never clobbers: a concurrent creator loses cleanly."""
-    temp = _write_temp(target.parent, data)
+    """Create the wallet file atomically and durably (0600), never clobbering one that
+    exists: a concurrent creator loses cleanly (:func:`realdid.storage.write_private_file`)."""
     try:
-        try:
-            os.link(temp, target)  # atomic, fails if target exists
-        except FileExistsError as e:
-            raise KeystoreExistsError("a wallet already exists here", path=target) from e
-        except OSError:
-            # Filesystems without hard links (FAT, some network shares): check, then rename.
-            if target.exists():
-                raise KeystoreExistsError("a wallet already exists here", path=target) from None
-            os.replace(temp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-    _fsync_directory(target.parent)
+        write_private_file(target, data, exclusive=True)
+    except FileExistsError as e:
+        raise KeystoreExistsError("a wallet already exists here", path=target) from e
 
 
 # -- the keystore -----------------------------------------------------------------------------
@@ -556,7 +505,7 @@ class Keystore:
         the old or the new payload, never a mix.
         """
         plaintext = _encode_payload(payload)
-        _replace_durably(self._path, _seal(self._header, self._key, plaintext))
+        write_private_file(self._path, _seal(self._header, self._key, plaintext))
         self._plaintext = plaintext
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from realdid.storage import fsync_directory, write_private_file
 
 from ._interface import LedgerError, LedgerIntegrityError
 
@@ -38,6 +38,8 @@ __all__ = [
 # Exactly a lowercase hex SHA-256: the only spelling accepted, so an address can never hold
 # a path separator, "..", or a second spelling of the same content.
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
+#: Content files are public (anyone may fetch a batch by its address).
+_CONTENT_FILE_MODE = 0o644
 
 
 class ContentStoreError(LedgerError):
@@ -121,9 +123,9 @@ class MemoryContentStore:
 class FileContentStore:
     """A :class:`ContentStore` on a local filesystem: ``root/ab/cd/<address>``.
 
-    Writes are atomic and durable: the bytes go to a temporary file in the target directory,
-    which is fsynced, renamed over the final name with :func:`os.replace` and followed by an
-    fsync of the directory, so after :meth:`put` returns the file survives a power loss and
+    Writes are atomic and durable (:func:`realdid.storage.write_private_file`, mode 0644):
+    the bytes go to a temporary file in the target directory, which is fsynced, renamed
+    over the final name with :func:`os.replace` and followed by an fsync of the directory, so after :meth:`put` returns the file survives a power loss and
     a reader never sees a partial file. Two-level fan-out keeps directories small.
     """
 
@@ -151,19 +153,9 @@ class FileContentStore:
             else:
                 return address  # already stored: no-op
         self._ensure_dir(path.parent)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp_name, 0o644)  # batch files are public; mkstemp creates 0600
-            os.replace(tmp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(path.parent)
+        # The procedure of a private file (temp file created 0600, fsync, rename, directory
+        # fsync), with the final mode widened: batch files are public.
+        write_private_file(path, data, mode=_CONTENT_FILE_MODE)
         return address
 
     def get(self, address: str) -> bytes:
@@ -189,12 +181,4 @@ class FileContentStore:
         for d in reversed(missing):
             with contextlib.suppress(FileExistsError):  # a concurrent put created it
                 d.mkdir()
-            _fsync_dir(d.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            fsync_directory(d.parent)

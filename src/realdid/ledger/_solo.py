@@ -43,6 +43,7 @@ from realdid.crypto import (
     sha256,
     verify_signature,
 )
+from realdid.storage import connect_sqlite
 
 from ._interface import (
     Anchor,
@@ -234,18 +235,14 @@ class SoloLedger:
     @staticmethod
     def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
         try:
-            if readonly:
-                if not path.is_file():
-                    raise LedgerUnavailableError(f"no solo ledger at {path}")
-                uri = path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            if readonly and not path.is_file():
+                raise LedgerUnavailableError(f"no solo ledger at {path}")
+            # WAL + synchronous=FULL: a commit is on disk when anchor() returns.
+            conn = connect_sqlite(
+                path, synchronous="FULL", check_same_thread=False, read_only=readonly
+            )
             conn.row_factory = sqlite3.Row
             if not readonly:
-                # WAL + synchronous=FULL: a commit is on disk when anchor() returns.
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
                 conn.executescript(_SCHEMA)
                 conn.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (_FORMAT,)

@@ -14,7 +14,11 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from realdid.authority import Offer, Role
+from realdid.authority._randomness import Randomness
+from realdid.authority._runtime import PASSPHRASE_ENV, issuer_passphrase
 from realdid.clock import FixedClock
 from realdid.credentials import (
     parse_credential_offer,
@@ -162,3 +166,16 @@ def test_status_reference_carries_the_drawn_index(env: Env) -> None:
     holder = env.resolver.create()
     vc = env.verify(env.collect(env.enroll(holder, env.residents[0]), holder), holder, set())
     assert parse_status_reference(vc.status)[1] == 42
+
+
+def test_the_development_issuer_passphrase_comes_from_the_seam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    randomness = Randomness(token_bytes=lambda n: bytes(range(n)))
+    passphrase = issuer_passphrase(tmp_path, randomness)
+    assert passphrase == b64url_encode(bytes(range(32)))
+    path = tmp_path / "issuer-passphrase"
+    assert path.stat().st_mode & 0o777 == 0o600
+    # Made once: a later start reads the file, whatever the source would draw now.
+    assert issuer_passphrase(tmp_path, Randomness(token_bytes=bytes)) == passphrase

@@ -26,6 +26,7 @@ from realdid.ledger._interface import (
     LedgerIntegrityError,
     LedgerUnavailableError,
 )
+from realdid.storage import connect_sqlite
 
 __all__ = ["FollowerState", "ScanPosition"]
 
@@ -91,14 +92,12 @@ class FollowerState:
         ``from_block``. ``clock`` stamps every stored page. Raises :class:`LedgerError` for a file of another format or
         contract, :class:`LedgerUnavailableError` when it cannot be opened."""
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # WAL + synchronous=FULL: a stored page and its scan position survive a crash.
+            conn = connect_sqlite(path, synchronous="FULL", check_same_thread=False)
         except sqlite3.Error as e:
             raise LedgerUnavailableError(f"cannot open EVM follower state at {path}: {e}") from e
         try:
             conn.row_factory = sqlite3.Row
-            # WAL + synchronous=FULL: a stored page and its scan position survive a crash.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
             try:
