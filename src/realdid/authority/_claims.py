@@ -10,6 +10,11 @@ Four credential configurations (OpenID4VCI section 12.2.4), all SD-JWT VCs (``dc
 * **RpRegistration** — a relying party's name (from the business register), the purpose it
   shows residents and the claims it may request (:func:`parse_permitted`).
 
+Each type is a :class:`~realdid.credentials.CredentialType` (its ``vct``); what this
+module adds is the OpenID4VCI ``credential_configuration_id`` under which the issuer lists
+it — the last segment of the URN (``urn:realdid:RealName`` → ``RealName``) — which wallets
+name in credential requests and the database keeps per offered credential.
+
 The functions here are pure: they take register records and validated input and return
 claims; the concerns that issue credentials decide when.
 """
@@ -17,28 +22,36 @@ claims; the concerns that issue credentials decide when.
 from __future__ import annotations
 
 import datetime
+import types
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from realdid.clock import Clock
-from realdid.credentials import CredentialConfiguration
+from realdid.credentials import CredentialConfiguration, CredentialType
 from realdid.crypto import AlgorithmPolicy
 
 from ._business import Enterprise
 from ._errors import EnrollmentError
 from ._register import Resident
 
-REAL_NAME = "RealName"
-SITE_PROOF = "SiteProof"
-BUSINESS = "Business"
-RP_REGISTRATION = "RpRegistration"
-VCT = {
-    REAL_NAME: "urn:realdid:RealName",
-    SITE_PROOF: "urn:realdid:SiteProof",
-    BUSINESS: "urn:realdid:Business",
-    RP_REGISTRATION: "urn:realdid:RpRegistration",
-}
+_VCT_PREFIX = "urn:realdid:"
+
+
+def configuration_id(credential_type: CredentialType) -> str:
+    """The ``credential_configuration_id`` the issuer lists ``credential_type`` under."""
+    return credential_type.removeprefix(_VCT_PREFIX)
+
+
+#: The configuration ids (OpenID4VCI section 12.2.4), one per :class:`CredentialType`.
+REAL_NAME = configuration_id(CredentialType.REAL_NAME)
+SITE_PROOF = configuration_id(CredentialType.SITE_PROOF)
+BUSINESS = configuration_id(CredentialType.BUSINESS)
+RP_REGISTRATION = configuration_id(CredentialType.RP_REGISTRATION)
+#: Configuration id -> the type (``vct``) issued under it.
+VCT: Mapping[str, CredentialType] = types.MappingProxyType(
+    {configuration_id(t): t for t in CredentialType}
+)
 ASSURANCE_LEVEL = "high"  # register + name + face, bound to a DID key (eIDAS LoA "high" analogue)
 _MAX_PURPOSE = 200
 
@@ -62,35 +75,24 @@ BUSINESS_CLAIMS = ("company_name", "unified_social_credit_code", "legal_represen
 BUSINESS_SD = frozenset({"legal_representative"})
 RP_CLAIMS = ("rp_name", "purpose", "permitted")
 # What an RP may be permitted to request: credential vct -> its claims.
-_PERMITTABLE = {VCT[SITE_PROOF]: SITE_CLAIMS, VCT[REAL_NAME]: REAL_NAME_CLAIMS}
+_PERMITTABLE: Mapping[str, tuple[str, ...]] = {
+    CredentialType.SITE_PROOF: SITE_CLAIMS,
+    CredentialType.REAL_NAME: REAL_NAME_CLAIMS,
+}
 
 
 def credential_configurations(policy: AlgorithmPolicy) -> list[CredentialConfiguration]:
     """The four configurations the issuer metadata lists; proofs may use any allowed algorithm."""
     algs = tuple(sorted(policy.allowed))
+    described = (
+        (CredentialType.REAL_NAME, "Real-name identity", REAL_NAME_CLAIMS),
+        (CredentialType.SITE_PROOF, "Verified person (per site)", SITE_CLAIMS),
+        (CredentialType.BUSINESS, "Business identity", BUSINESS_CLAIMS),
+        (CredentialType.RP_REGISTRATION, "Relying party registration", RP_CLAIMS),
+    )
     return [
-        CredentialConfiguration(
-            REAL_NAME, VCT[REAL_NAME], "Real-name identity", REAL_NAME_CLAIMS, ("ES256",), algs
-        ),
-        CredentialConfiguration(
-            SITE_PROOF,
-            VCT[SITE_PROOF],
-            "Verified person (per site)",
-            SITE_CLAIMS,
-            ("ES256",),
-            algs,
-        ),
-        CredentialConfiguration(
-            BUSINESS, VCT[BUSINESS], "Business identity", BUSINESS_CLAIMS, ("ES256",), algs
-        ),
-        CredentialConfiguration(
-            RP_REGISTRATION,
-            VCT[RP_REGISTRATION],
-            "Relying party registration",
-            RP_CLAIMS,
-            ("ES256",),
-            algs,
-        ),
+        CredentialConfiguration(configuration_id(vct), vct, name, claims, ("ES256",), algs)
+        for vct, name, claims in described
     ]
 
 
@@ -147,13 +149,6 @@ def business_claims(enterprise: Enterprise) -> dict[str, Any]:
     }
 
 
-def rp_registration_claims(
-    rp_name: str, purpose: str, permitted: Mapping[str, list[str]]
-) -> dict[str, Any]:
-    """``purpose`` and ``permitted`` as :func:`parse_purpose` and :func:`parse_permitted` return them."""
-    return {"rp_name": rp_name, "purpose": purpose, "permitted": dict(permitted)}
-
-
 def parse_purpose(value: Any) -> str:
     """The purpose an RP shows residents: 1 to 200 characters, no control characters."""
     if (
@@ -168,14 +163,18 @@ def parse_purpose(value: Any) -> str:
     return value
 
 
-def parse_permitted(value: Any) -> dict[str, list[str]]:
-    """``{vct: sorted unique claim names}``, each name a claim of that credential type."""
+def parse_permitted(value: Any) -> dict[str, tuple[str, ...]]:
+    """``{vct: sorted unique claim names}``, each name a claim of that credential type.
+
+    The issuing policy :class:`~realdid.credentials.RpRegistration` leaves to the issuer:
+    which types may be permitted at all, and which of their claims.
+    """
     if not isinstance(value, Mapping) or not value:
         raise EnrollmentError(
             "invalid-permitted-claims",
             "permitted must map at least one credential type to the claims the RP may request",
         )
-    allowed: dict[str, list[str]] = {}
+    allowed: dict[str, tuple[str, ...]] = {}
     for vct, names in value.items():
         claims = _PERMITTABLE.get(vct) if isinstance(vct, str) else None
         if claims is None:
@@ -193,5 +192,5 @@ def parse_permitted(value: Any) -> dict[str, list[str]]:
                 "invalid-permitted-claims",
                 f"{vct} needs a non-empty list of claims from: {', '.join(claims)}",
             )
-        allowed[vct] = sorted(set(names))
+        allowed[vct] = tuple(sorted(set(names)))
     return dict(sorted(allowed.items()))

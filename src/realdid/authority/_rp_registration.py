@@ -18,9 +18,11 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from realdid.credentials import RpRegistration
+
 from ._audit import AuditLog
 from ._business import BusinessRegister
-from ._claims import RP_REGISTRATION, parse_permitted, parse_purpose, rp_registration_claims
+from ._claims import RP_REGISTRATION, parse_permitted, parse_purpose
 from ._errors import EnrollmentError
 from ._issuance import Issuance, Offer
 from ._operators import Operator
@@ -102,7 +104,7 @@ class RpRegistrar:
                 enrollment_id,
                 RP_REGISTRATION,
                 did,
-                rp_registration_claims(enterprise.name, text, allowed),
+                RpRegistration(enterprise.name, text, allowed).to_dict(),
                 frozenset(),
             )
             self.audit.append(
