@@ -43,6 +43,7 @@ id) and ``randbelow`` (status indexes) default to :mod:`secrets`; tests pass see
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from secrets import randbelow as system_randbelow
@@ -73,14 +74,28 @@ from ._status_lists import SignedListCache, StatusLists
 from ._store import AuthorityDatabase
 
 
+@dataclass(frozen=True, slots=True)
+class _Concerns:
+    """The concern objects of one :class:`Authority`, wired to each other once."""
+
+    lockouts: FailureLockouts
+    status_lists: StatusLists
+    issuance: Issuance
+    revocation: Revocation
+    applications: Applications
+    enrollment: Enrollment
+    rp_registrar: RpRegistrar
+
+
 @dataclass(slots=True)
 class Authority:
     """The service's public face: one method per operation, each delegating to its concern.
 
-    The concern objects are built from the fields here on every call — a handful of
-    attribute copies — so a collaborator replaced on a live authority (a register, the
-    resolver) takes effect at once, and no concern keeps a stale reference. The only state
-    of their own, the signed status lists, lives in :attr:`_signed_lists` across calls.
+    The concern objects are built once, from the fields here, when the authority is made;
+    a request costs no wiring. A collaborator replaced on a live authority (a register,
+    the resolver, the clock: any field) rebuilds them at once, so no concern keeps a stale
+    reference. The only state of their own, the signed status lists, lives in
+    :attr:`_signed_lists` and survives a rebuild.
     """
 
     config: AuthorityConfig
@@ -99,47 +114,47 @@ class Authority:
     audit: AuditLog = field(init=False)
     operators: OperatorStore = field(init=False)
     _signed_lists: SignedListCache = field(init=False, default_factory=SignedListCache)
+    _concerns: _Concerns = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._assemble()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        # Until __post_init__ has assembled the concerns, __init__ is setting the fields.
+        if name in _COLLABORATORS and hasattr(self, "_concerns"):
+            self._assemble()
+
+    def _assemble(self) -> None:
+        """Build every concern from the fields (in dependency order)."""
+        randomness = Randomness(token_bytes=self.token_bytes, randbelow=self.randbelow)
         with self.db.lock:
             self.audit = AuditLog(self.db.connection, self.clock)
             self.operators = OperatorStore(
                 self.db.connection, self.clock, token_bytes=self.token_bytes
             )
-
-    # -- the concerns --------------------------------------------------------------------------
-    def _randomness(self) -> Randomness:
-        return Randomness(token_bytes=self.token_bytes, randbelow=self.randbelow)
-
-    def _lockouts(self) -> FailureLockouts:
-        return FailureLockouts(self.db, self.config, self.secrets, self.audit, self.clock)
-
-    def _status_lists(self) -> StatusLists:
-        return StatusLists(
-            self.db, self.config, self.issuer, self.clock, self._randomness(), self._signed_lists
+        lockouts = FailureLockouts(self.db, self.config, self.secrets, self.audit, self.clock)
+        status_lists = StatusLists(
+            self.db, self.config, self.issuer, self.clock, randomness, self._signed_lists
         )
-
-    def _issuance(self) -> Issuance:
-        return Issuance(
+        issuance = Issuance(
             self.db,
             self.config,
             self.secrets,
             self.resolver,
             self.issuer,
-            self._status_lists(),
+            status_lists,
             self.clock,
-            self._randomness(),
+            randomness,
             self.salt,
         )
-
-    def _revocation(self, issuance: Issuance) -> Revocation:
-        return Revocation(
-            self.db, self.secrets, self.audit, self.clock, issuance.status_lists, issuance
+        revocation = Revocation(
+            self.db, self.secrets, self.audit, self.clock, status_lists, issuance
         )
-
-    def _enrollment(self) -> Enrollment:
-        issuance, lockouts, randomness = self._issuance(), self._lockouts(), self._randomness()
-        return Enrollment(
+        applications = Applications(
+            self.db, self.config, self.resolver, lockouts, issuance, self.clock, randomness
+        )
+        enrollment = Enrollment(
             self.db,
             self.secrets,
             self.escrow,
@@ -148,83 +163,67 @@ class Authority:
             self.faces,
             self.resolver,
             self.audit,
-            self._applications(issuance, lockouts),
+            applications,
             lockouts,
             issuance,
-            self._revocation(issuance),
+            revocation,
             self.clock,
             randomness,
         )
-
-    def _applications(self, issuance: Issuance, lockouts: FailureLockouts) -> Applications:
-        return Applications(
-            self.db,
-            self.config,
-            self.resolver,
-            lockouts,
-            issuance,
-            self.clock,
-            self._randomness(),
+        rp_registrar = RpRegistrar(
+            self.db, self.secrets, self.business_register, self.audit, issuance, revocation
         )
-
-    def _rp_registrar(self) -> RpRegistrar:
-        issuance = self._issuance()
-        return RpRegistrar(
-            self.db,
-            self.secrets,
-            self.business_register,
-            self.audit,
-            issuance,
-            self._revocation(issuance),
+        self._concerns = _Concerns(
+            lockouts, status_lists, issuance, revocation, applications, enrollment, rp_registrar
         )
 
     # -- metadata ----------------------------------------------------------------------------
     @property
     def configurations(self) -> list[CredentialConfiguration]:
-        return self._issuance().configurations
+        return self._concerns.issuance.configurations
 
     def issuer_metadata(self) -> dict[str, Any]:
-        return self._issuance().issuer_metadata()
+        return self._concerns.issuance.issuer_metadata()
 
     def authorization_server_metadata(self) -> dict[str, Any]:
-        return self._issuance().authorization_server_metadata()
+        return self._concerns.issuance.authorization_server_metadata()
 
     def status_list_uri(self, list_id: int) -> str:
-        return self._status_lists().uri(list_id)
+        return self._concerns.status_lists.uri(list_id)
 
     # -- applicants ----------------------------------------------------------------------------
     def challenge(self) -> tuple[str, int]:
         """A single-use nonce for one application, and when it expires."""
-        return self._applications(self._issuance(), self._lockouts()).challenge()
+        return self._concerns.applications.challenge()
 
     def enroll(self, application_jws: str, *, client: str) -> Offer:
         """Check a signed enrollment application; on success offer a RealName credential."""
-        return self._enrollment().enroll(application_jws, client=client)
+        return self._concerns.enrollment.enroll(application_jws, client=client)
 
     def enroll_business(self, application_jws: str, *, client: str) -> Offer:
         """Check a signed business application against the business register; offer a Business credential."""
-        return self._enrollment().enroll_business(application_jws, client=client)
+        return self._concerns.enrollment.enroll_business(application_jws, client=client)
 
     def request_site_proof(self, application_jws: str, *, client: str) -> Offer:
         """A resident (signing with their enrolled root DID) asks for a site proof for another DID."""
-        return self._enrollment().request_site_proof(application_jws, client=client)
+        return self._concerns.enrollment.request_site_proof(application_jws, client=client)
 
     # -- OpenID4VCI ----------------------------------------------------------------------------
     def token(self, form: Mapping[str, str]) -> dict[str, Any]:
         """OpenID4VCI section 6: exchange a pre-authorized code (single use) for an access token."""
-        return self._issuance().token(form)
+        return self._concerns.issuance.token(form)
 
     def nonce(self) -> dict[str, Any]:
         """OpenID4VCI section 7: a fresh ``c_nonce`` for one proof of possession."""
-        return self._issuance().nonce()
+        return self._concerns.issuance.nonce()
 
     def credential(self, access_token: str | None, body: Any) -> dict[str, Any]:
         """OpenID4VCI section 8: issue the offered credential to the holder of the offered DID."""
-        return self._issuance().credential(access_token, body)
+        return self._concerns.issuance.credential(access_token, body)
 
     def status_list_jwt(self, list_id: int) -> str | None:
         """The signed status list token (cached until half its TTL or a revocation)."""
-        return self._status_lists().jwt(list_id)
+        return self._concerns.status_lists.jwt(list_id)
 
     # -- operators ------------------------------------------------------------------------------
     def register_relying_party(
@@ -235,7 +234,7 @@ class Authority:
         permitted: Mapping[str, Sequence[str]],
     ) -> Offer:
         """Offer an RpRegistration credential to the enrolled enterprise DID ``did``."""
-        return self._rp_registrar().register(operator, did, purpose, permitted)
+        return self._concerns.rp_registrar.register(operator, did, purpose, permitted)
 
     def revoke(
         self,
@@ -246,12 +245,13 @@ class Authority:
         id_number: str | None = None,
     ) -> int:
         """Revoke every credential of the enrollment found by root DID or by ID number."""
-        revocation = self._revocation(self._issuance())
-        return revocation.revoke(operator, reason=reason, did=did, id_number=id_number)
+        return self._concerns.revocation.revoke(
+            operator, reason=reason, did=did, id_number=id_number
+        )
 
     def clear_lockout(self, operator: Operator, id_number: str) -> bool:
         """After an in-person check, let a locked-out ID number try again."""
-        return self._lockouts().clear(operator, id_number)
+        return self._concerns.lockouts.clear(operator, id_number)
 
     def rotate_issuer_key(self, operator: Operator, rotate: Callable[[], str]) -> str:
         """Rotate the issuer's signing key (audited); status lists are re-signed with the new key."""
@@ -264,3 +264,8 @@ class Authority:
     def authenticate(self, token: str | None, require: Role | set[Role]) -> Operator:
         with self.db.lock:
             return self.operators.authenticate(token, require=require)
+
+
+#: The fields whose replacement on a live authority rebuilds its concerns: every field
+#: given to the constructor.
+_COLLABORATORS = frozenset(f.name for f in dataclasses.fields(Authority) if f.init)

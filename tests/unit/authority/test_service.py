@@ -53,6 +53,7 @@ from .conftest import (
     T0,
     TODAY,
     Env,
+    FakeResolver,
     Holder,
     build_env,
     id_number_for,
@@ -1079,3 +1080,15 @@ def test_death_blocks_online_reenrollment_but_lost_document_does_not(env: Env) -
     again = env.resolver.create()
     env.collect(env.enroll(again, lost), again)
     assert env.rows("SELECT count(*) FROM enrollments WHERE state = 'active'") == [(1,)]
+
+
+def test_a_collaborator_replaced_on_a_live_authority_reaches_its_concerns(env: Env) -> None:
+    # The concerns are built once; assigning a field rebuilds them, so none keeps the old one.
+    _, expires_at = env.authority.challenge()
+    assert expires_at == T0 + env.authority.config.challenge_ttl
+    env.authority.clock = FixedClock(T0 + 1000)
+    _, expires_at = env.authority.challenge()
+    assert expires_at == T0 + 1000 + env.authority.config.challenge_ttl
+    stranger = env.resolver.create()
+    env.authority.resolver = FakeResolver()  # knows no DID
+    refusal("did-not-found", lambda: env.enroll(stranger, env.residents[0]))
