@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,6 +65,7 @@ from realdid.crypto import (
     Signer,
 )
 from realdid.did import Did, DidError
+from realdid.http import ProblemTable, ProblemType
 
 from ._resolver import (
     DidDocumentResolver,
@@ -116,8 +117,20 @@ LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
 }
 
 
+#: :data:`LOGIN_ERRORS` as the RFC 9457 problem table the OpenID4VP routes answer with.
+LOGIN_PROBLEMS = ProblemTable(
+    *(ProblemType(code, status, title) for code, (status, title) in LOGIN_ERRORS.items())
+)
+
+
 class LoginError(Exception):
-    """A refused login step; ``code`` is stable (see :data:`LOGIN_ERRORS`), ``status`` HTTP."""
+    """The root of the relying party's errors: a refused login step.
+
+    ``code`` is stable (see :data:`LOGIN_ERRORS`); ``status`` is the HTTP status of this
+    refusal, the code's own unless the step says otherwise (a request object fetched by an
+    unknown id is 404 and an expired one 410 on its own URL, while the same codes are a
+    400 inside a posted response). The HTTP face answers with :attr:`problem_type`.
+    """
 
     def __init__(self, code: str, message: str | None = None, *, status: int | None = None) -> None:
         default_status, title = LOGIN_ERRORS[code]
@@ -126,6 +139,14 @@ class LoginError(Exception):
         self.status = status or default_status
         self.title = title
         self.message = message or title
+
+    @property
+    def problem_type(self) -> ProblemType:
+        """The code's entry in :data:`LOGIN_PROBLEMS`, at this refusal's status."""
+        listed = LOGIN_PROBLEMS[self.code]
+        if listed.status == self.status:
+            return listed
+        return replace(listed, status=self.status)
 
     def diagnostics(self) -> str:
         return f"{self.code}: {self.message}"

@@ -41,6 +41,7 @@ from realdid.rp.pages import (
     render_page,
     start_login,
 )
+from realdid.storage import connect_sqlite
 
 from ._pages import site_secret, templates
 
@@ -95,9 +96,8 @@ class ForumDatabase:
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL (SQLite's default, kept): an acknowledged post survives power loss.
+        self._db = connect_sqlite(path, synchronous="FULL", check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from realdid.storage import connect_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS authorizations (
@@ -113,10 +114,8 @@ class BridgeStore:
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: what power loss can take is a sign-in in progress, which the person repeats.
+        self._db = connect_sqlite(path, synchronous="NORMAL", check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
