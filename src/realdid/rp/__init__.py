@@ -24,6 +24,7 @@ A website builds one :class:`RelyingParty` and mounts :func:`login_routes`::
     # poll rp.outcome(transaction) until .state == "done"; the account is .login.subject.
 """
 
+from ._errors import LOGIN_ERRORS, LOGIN_PROBLEMS, LoginError
 from ._http import MAX_RESPONSE_BYTES, login_routes
 from ._resolver import (
     DidDocumentResolver,
@@ -33,9 +34,6 @@ from ._resolver import (
     authentication_keys,
 )
 from ._service import (
-    LOGIN_ERRORS,
-    LOGIN_PROBLEMS,
-    LoginError,
     LoginOutcome,
     PendingLogin,
     RelyingParty,

@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from realdid.credentials import REQUEST_OBJECT_MEDIA_TYPE
 from realdid.http import PayloadTooLargeError, problem_response, read_bounded_body
 
-from ._service import LoginError, RelyingParty
+from ._errors import LoginError
+from ._service import RelyingParty
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: Largest response body accepted (a RealName presentation is a few KiB).
