@@ -7,7 +7,7 @@ import socket
 import pytest
 import typer
 
-from realdid.cli._node import _listen
+from realdid.cli._serve import _listen
 
 
 def test_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> None:
