@@ -41,6 +41,7 @@ authority_app.add_typer(register_app, name="register")
 TOKEN_ENV = "REALDID_OPERATOR_TOKEN"  # noqa: S105 - a variable name
 
 
+# -- the registers ---------------------------------------------------------------------------------
 @register_app.command("generate")
 def register_generate(
     count: Annotated[int, typer.Option("--count", min=0, help="Number of residents.")],
@@ -114,7 +115,7 @@ def _import(kind: type[CsvBackedRegister], db_path: Path, file: Path) -> tuple[i
             fail(e.diagnostics())
 
 
-# -- operators --------------------------------------------------------------------------------------
+# -- operators -------------------------------------------------------------------------------------
 operator_app = typer.Typer(help="Operator accounts of the admin API.", no_args_is_help=True)
 authority_app.add_typer(operator_app, name="operator")
 
@@ -160,6 +161,7 @@ def operator_add(
     typer.echo(token)
 
 
+# -- the admin API (a running authority, an operator's token) --------------------------------------
 def _token(token_file: Path | None) -> str:
     if token_file is not None:
         try:
@@ -318,6 +320,7 @@ def authority_audit(
         typer.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))
 
 
+# -- the authority alone ---------------------------------------------------------------------------
 @authority_app.command("serve")
 def authority_serve(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
