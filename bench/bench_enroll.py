@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from realdid.authority import (
+    CSV_COLUMNS,
     Authority,
     AuthorityConfig,
     AuthorityDatabase,
@@ -69,8 +70,8 @@ from realdid.authority import (
     SqliteRegister,
     X25519EscrowKey,
     X25519EscrowPublicKey,
+    encode_face,
 )
-from realdid.authority._register import CSV_COLUMNS, encode_face
 from realdid.authority._synthetic import generate_residents
 from realdid.clock import SystemClock
 from realdid.credentials import (

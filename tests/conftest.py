@@ -2,7 +2,7 @@
 
 Test modules that import eth_account (EVM tests) pull in py_ecc, which raises the limit to
 100,000 at import. Hostile-input tests then crash the whole run with a stack overflow in
-the C JSON parser instead of getting RecursionError. ``realdid.ledger._evm`` restores the
+the C JSON parser instead of getting RecursionError. ``realdid.ledger.evm`` keeps the
 limit for the product; this does the same for test modules importing eth_account directly.
 """
 

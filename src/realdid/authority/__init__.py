@@ -38,6 +38,9 @@ from ._business import (
     write_business_csv,
     write_business_register,
 )
+from ._claims import BUSINESS, REAL_NAME, RP_REGISTRATION, SITE_PROOF, VCT
+from ._config import AuthorityConfig
+from ._errors import AuthorityError, EnrollmentError, RegisterImportError
 from ._escrow import (
     EscrowOpener,
     EscrowOpenError,
@@ -47,47 +50,40 @@ from ._escrow import (
     open_record,
     seal_record,
 )
-from ._identity import IssuerIdentity, WalletIssuer
-from ._operators import Operator, OperatorAuthError, OperatorForbiddenError, OperatorStore, Role
-from ._register import (
-    CSV_COLUMNS,
+from ._face import (
     FACE_TEMPLATE_BYTES,
     FACE_TEMPLATE_DIMENSIONS,
-    AuthorityError,
-    CsvBackedRegister,
-    DuplicateResidentError,
     FaceCaptureError,
     FaceComparison,
     FaceMatcher,
+    SimulatedFaceMatcher,
+    decode_face,
+    encode_face,
+)
+from ._id_numbers import (
     IdNumberBirthDateError,
     IdNumberChecksumError,
     IdNumberError,
     IdNumberFormatError,
     IdNumberRegionError,
     ParsedIdNumber,
-    PopulationRegister,
-    RegisterImportError,
-    Resident,
-    SimulatedFaceMatcher,
-    SqliteRegister,
-    decode_face,
-    encode_face,
     validate_id_number,
+)
+from ._identity import IssuerIdentity, WalletIssuer
+from ._issuance import Offer
+from ._operators import Operator, OperatorAuthError, OperatorForbiddenError, OperatorStore, Role
+from ._register import (
+    CSV_COLUMNS,
+    CsvBackedRegister,
+    DuplicateResidentError,
+    PopulationRegister,
+    Resident,
+    SqliteRegister,
 )
 from ._resolver import DidKeyError, DidKeyResolver, DocumentKeyResolver, RegistryKeyResolver
 from ._runtime import AuthorityRuntime, AuthoritySettings
 from ._secrets import ServiceSecrets
-from ._service import (
-    BUSINESS,
-    REAL_NAME,
-    RP_REGISTRATION,
-    SITE_PROOF,
-    VCT,
-    Authority,
-    AuthorityConfig,
-    EnrollmentError,
-    Offer,
-)
+from ._service import Authority
 from ._store import AuthorityDatabase
 from ._synthetic import (
     county_region_codes,

@@ -31,8 +31,8 @@ from starlette.responses import JSONResponse, Response
 from realdid import __version__
 from realdid.credentials import CredentialError, Oid4vciError
 
+from ._errors import AuthorityError
 from ._operators import Operator, Role
-from ._register import AuthorityError
 from ._service import Authority
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
 
     @app.exception_handler(Oid4vciError)
     async def oid4vci_problem(_: Request, exc: Oid4vciError) -> Response:
-        return problem(exc.error, exc.description, exc.status, **exc.to_json())
+        return problem(exc.error, exc.description, exc.status, **exc.to_dict())
 
     @app.exception_handler(AuthorityError)
     async def authority_problem(_: Request, exc: AuthorityError) -> Response:

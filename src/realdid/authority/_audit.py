@@ -52,7 +52,7 @@ from typing import Any
 from realdid.clock import Clock
 from realdid.crypto import canonicalize
 
-from ._register import AuthorityError
+from ._errors import AuthorityError
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first entry."""

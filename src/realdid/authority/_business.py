@@ -2,7 +2,7 @@
 
 The code checks are python-stdnum's (:mod:`stdnum.cn.uscc`: length, character set and the
 final check character); this module maps its exceptions onto stable error codes, exactly as
-:mod:`realdid.authority._register` does for resident ID numbers. The register is an
+:mod:`realdid.authority._id_numbers` does for resident ID numbers. The register is an
 interface (:class:`BusinessRegister`) with a SQLite implementation loaded from the CSV a
 market-regulation register delivers. Error messages never echo codes, names or dates: they
 name the line and the field.
@@ -28,7 +28,8 @@ from stdnum.cn import uscc
 
 from realdid.clock import Clock, SystemClock
 
-from ._register import AuthorityError, CsvBackedRegister, RegisterImportError, _check_name
+from ._errors import AuthorityError, RegisterImportError
+from ._register import CsvBackedRegister, check_name_field
 from ._synthetic import county_region_codes, write_rows
 
 BUSINESS_CSV_COLUMNS = (
@@ -162,7 +163,7 @@ class Enterprise:
         if code != code_text:
             raise UsccFormatError("the credit code must be 18 uppercase characters, no spaces")
         _check_company_name(name)
-        _check_name("legal_representative", legal_representative)
+        check_name_field("legal_representative", legal_representative)
         registered_on = _parse_date(registered_text, clock or SystemClock())
         if _REGION_CODE.fullmatch(region_code) is None:
             raise RegisterImportError("region_code: must be 6 digits")

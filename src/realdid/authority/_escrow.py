@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
 
-from ._register import AuthorityError
+from ._errors import AuthorityError
 
 SEALED_FORMAT_VERSION = 1
 KEY_ID_CHARS = 16

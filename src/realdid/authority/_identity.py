@@ -2,9 +2,10 @@
 
 Credentials name the authority's DID as ``iss`` and a verification method of it as ``kid``,
 so any verifier finds the key by resolving the DID through any registry node — no
-RealDID-specific trust store. The key lives in a :class:`~realdid.wallet.Wallet` (P-256:
-ES256 is what the OpenID4VC High Assurance Interoperability Profile and the IETF
-reference SD-JWT library accept); a deployment with an HSM implements :class:`IssuerIdentity`
+RealDID-specific trust store. The key is held by a :class:`~realdid.controller.DidController`
+over a wallet directory: seed-derived DID keys like a resident's, without the resident wallet
+itself (P-256: ES256 is what the OpenID4VC High Assurance Interoperability Profile and the
+IETF reference SD-JWT library accept); a deployment with an HSM implements :class:`IssuerIdentity`
 over its remote signer instead.
 
 Rotation adds a new verification method and keeps the old ones, so credentials signed
@@ -19,9 +20,10 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from realdid.controller import DidController, ensure_anchored
 from realdid.crypto import KeyType, Signer
-from realdid.did import ParsedOperation, to_dict, verification_key
-from realdid.wallet import NodeClient, NodeClientError, Wallet
+from realdid.did import verification_key
+from realdid.registry import NodeClient, NodeClientError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class IssuerIdentity(Protocol):
 class WalletIssuer:
     """An :class:`IssuerIdentity` whose DID and keys are held in a wallet directory."""
 
-    def __init__(self, wallet: Wallet, client: NodeClient) -> None:
+    def __init__(self, wallet: DidController, client: NodeClient) -> None:
         if not wallet.dids:
             raise ValueError("the issuer wallet holds no DID yet: use WalletIssuer.bootstrap")
         self._wallet = wallet
@@ -60,21 +62,8 @@ class WalletIssuer:
         Safe to call again after a crash at any point: a create that never reached the node
         is submitted again (it is deterministic, so the DID does not change).
         """
-        if (directory / "wallet.json").exists():
-            wallet = Wallet.open(directory, passphrase)
-        else:
-            wallet, _ = Wallet.init(directory, passphrase)
-        if not wallet.dids:
-            submitted = wallet.create(client, ISSUER_KEY_TYPE.value)
-            log.info("authority DID %s submitted; waiting for its anchor", submitted.did)
-        record = wallet.dids[0]
-        status = client.operation_status(record.last_operation)
-        if status is None and record.update_counter == 0 and record.signing_counter == 0:
-            create = ParsedOperation.from_value(
-                to_dict(wallet.initial_create(record.index, record.key_type))
-            )
-            client.submit(to_dict(create.operation))
-        client.wait_anchored(record.last_operation, timeout=timeout)
+        wallet = DidController.open_or_init(directory, passphrase)
+        ensure_anchored(wallet, client, key_type=ISSUER_KEY_TYPE, timeout=timeout)
         issuer = cls(wallet, client)
         issuer._require_published(issuer.key_id)
         log.info("authority DID %s ready, signing with %s", issuer.did, issuer.key_id)
@@ -105,8 +94,7 @@ class WalletIssuer:
         return self.key_id
 
     def _require_published(self, key_id: str) -> None:
-        _, result = self._client.resolve(self._did)
-        document = result.get("didDocument") or {}
+        document = self._client.resolve(self._did).did_document or {}
         if verification_key(document, key_id, purpose="assertionMethod") is None:
             raise NodeClientError(
                 "issuer-key-unpublished",

@@ -33,14 +33,14 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from realdid.clock import Clock
 from realdid.crypto import b64url_encode
 
-from ._register import AuthorityError
+from ._errors import AuthorityError
 
 TOKEN_PREFIX = "rdop_"  # noqa: S105 (a public prefix, not a secret)
 MAX_TOKEN_CHARS = 100
@@ -108,9 +108,17 @@ class Operator:
 class OperatorStore:
     """The ``operators`` table on a caller-owned connection (the caller commits)."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        *,
+        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        """``token_bytes`` draws tokens and operator ids (a CSPRNG; tests pass a seeded one)."""
         self._db = conn
         self._clock = clock
+        self._token_bytes = token_bytes
         conn.execute(_SCHEMA)
 
     def add(self, name: str, role: Role) -> tuple[Operator, str]:
@@ -118,9 +126,9 @@ class OperatorStore:
         cannot be shown again. Does not commit."""
         _check_name(name)
         role = Role(role)
-        token = TOKEN_PREFIX + b64url_encode(secrets.token_bytes(_TOKEN_BYTES))
+        token = TOKEN_PREFIX + b64url_encode(self._token_bytes(_TOKEN_BYTES))
         operator = Operator(
-            id="op_" + secrets.token_hex(8),
+            id="op_" + self._token_bytes(8).hex(),
             name=name,
             role=role,
             created_at=_iso_utc(self._clock.now()),

@@ -1,23 +1,19 @@
-"""Resident ID numbers (GB 11643-1999), the population register, and face matching.
+"""The population register: resident records, and a SQLite register loaded from CSV.
 
-The ID number checks are python-stdnum's (:mod:`stdnum.cn.ric`, with its bundled GB/T 2260
-birth-place table); this module only maps its exceptions onto stable error codes and adds
-the one check stdnum leaves out (a birth date in the future). The register is an interface
-(:class:`PopulationRegister`) with a SQLite implementation loaded from the CSV a civil
-register delivers. Error messages never echo ID numbers, names or templates: they name the
-line and the field, which is enough to fix the file and leaks no personal data.
+The register is an interface (:class:`PopulationRegister`) with a SQLite implementation
+(:class:`SqliteRegister`) loaded from the CSV a civil register delivers; the CSV machinery
+(:class:`CsvBackedRegister`) is shared with the business register. Each row is checked
+against what its ID number encodes (``_id_numbers.py``) and its face template against the
+face format (``_face.py``). Error messages never echo ID numbers, names or templates: they
+name the line and the field, which is enough to fix the file and leaks no personal data.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import datetime
-import math
 import re
 import sqlite3
-import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -25,14 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self
 
-from stdnum import exceptions as stdnum_errors
-from stdnum.cn import ric
-
 from realdid.clock import Clock, SystemClock
 
-FACE_TEMPLATE_DIMENSIONS = 64
-"""A face template is this many little-endian float32 values (a unit vector)."""
-FACE_TEMPLATE_BYTES = FACE_TEMPLATE_DIMENSIONS * 4
+from ._errors import AuthorityError, RegisterImportError
+from ._face import FaceCaptureError, decode_face, encode_face
+from ._id_numbers import IdNumberError, IdNumberFormatError, validate_id_number
 
 CSV_COLUMNS = (
     "id_number",
@@ -45,133 +38,13 @@ CSV_COLUMNS = (
 )
 MAX_NAME_CHARS = 64
 _MAX_FIELD_CHARS = 1024
-_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-# -- errors --------------------------------------------------------------------------------------
-class AuthorityError(Exception):
-    """Base of :mod:`realdid.authority` errors.
-
-    ``code`` is stable: the authority's HTTP API uses it as the last path segment of the
-    RFC 9457 problem ``type``. Messages carry no personal data.
-    """
-
-    code = "authority-error"
-
-    def diagnostics(self) -> str:
-        return str(self)
-
-
-class IdNumberError(AuthorityError):
-    """A resident ID number that is not valid under GB 11643-1999; see the subclasses."""
-
-    code = "id-number-invalid"
-
-
-class IdNumberFormatError(IdNumberError):
-    """Not 18 characters, or not 17 ASCII digits followed by a digit or ``X``."""
-
-    code = "id-number-format"
-
-
-class IdNumberChecksumError(IdNumberError):
-    """The ISO 7064 MOD 11-2 check character (GB 11643-1999 §5.5) does not match."""
-
-    code = "id-number-checksum"
-
-
-class IdNumberBirthDateError(IdNumberError):
-    """The birth date code (§5.3) is not a real calendar date, or lies in the future."""
-
-    code = "id-number-birth-date"
-
-
-class IdNumberRegionError(IdNumberError):
-    """The address code (§5.2) is not a GB/T 2260 code in force in the birth year."""
-
-    code = "id-number-region"
-
-
-class RegisterImportError(AuthorityError):
-    """A register CSV was rejected as a whole; ``line`` is the 1-based line at fault."""
-
-    code = "register-import"
-
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message if line is None else f"line {line}: {message}")
-        self.line = line
 
 
 class DuplicateResidentError(RegisterImportError):
     """An ID number appears twice in the file, or is already in the register."""
 
     code = "register-duplicate"
-
-
-class FaceCaptureError(AuthorityError):
-    """A face template or capture that is not a finite, non-zero float32 vector."""
-
-    code = "face-capture-invalid"
-
-
-# -- ID numbers ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ParsedIdNumber:
-    """What an 18-character resident ID number encodes (GB 11643-1999 §5)."""
-
-    id_number: str
-    region_code: str
-    birth_date: datetime.date
-    sequence: str
-    sex: str  # "M" for an odd sequence code (§5.4), "F" for even
-
-
-def validate_id_number(text: str, *, clock: Clock | None = None) -> ParsedIdNumber:
-    """Parse and check a resident ID number, or raise a precise :class:`IdNumberError`.
-
-    A lowercase ``x`` check character is accepted and canonicalised to ``X``; separators
-    and whitespace are not (stdnum's ``compact`` would strip them: we parse strictly at
-    the edge). ``clock`` decides what "in the future" means (default: the system clock).
-    """
-    if not isinstance(text, str) or len(text) != 18:
-        raise IdNumberFormatError("an ID number has exactly 18 characters")
-    number = text[:17] + text[17].upper()
-    if _ID_NUMBER.fullmatch(number) is None:
-        raise IdNumberFormatError("an ID number is 17 digits followed by a digit or X")
-    try:
-        ric.validate(number)
-    except (stdnum_errors.InvalidLength, stdnum_errors.InvalidFormat) as e:
-        raise IdNumberFormatError("an ID number is 17 digits followed by a digit or X") from e
-    except stdnum_errors.InvalidChecksum as e:
-        raise IdNumberChecksumError("the ID number's check character does not match") from e
-    except stdnum_errors.InvalidComponent as e:
-        # stdnum raises InvalidComponent for both the date and the place; tell them apart
-        # the way ric.validate orders its checks: the date first.
-        try:
-            ric.get_birth_date(number)
-        except stdnum_errors.InvalidComponent as date_error:
-            raise IdNumberBirthDateError(
-                "the ID number's birth date is not a real date"
-            ) from date_error
-        raise IdNumberRegionError(
-            "the ID number's region code is not a known GB/T 2260 code for its birth year"
-        ) from e
-    except stdnum_errors.ValidationError as e:  # any other stdnum verdict: still a bad format
-        raise IdNumberFormatError("the ID number is malformed") from e
-    birth_date = ric.get_birth_date(number)
-    today = datetime.datetime.fromtimestamp((clock or SystemClock()).now(), tz=datetime.UTC).date()
-    if birth_date > today:
-        raise IdNumberBirthDateError("the ID number's birth date is in the future")
-    sequence = number[14:17]
-    return ParsedIdNumber(
-        id_number=number,
-        region_code=number[:6],
-        birth_date=birth_date,
-        sequence=sequence,
-        sex="M" if int(sequence) % 2 else "F",
-    )
 
 
 # -- residents -----------------------------------------------------------------------------------
@@ -219,8 +92,8 @@ class Resident:
         parsed = validate_id_number(id_text, clock=clock)
         if id_text != parsed.id_number:
             raise IdNumberFormatError("the ID number's check character must be an uppercase X")
-        _check_name("family_name", family_name)
-        _check_name("given_name", given_name)
+        check_name_field("family_name", family_name)
+        check_name_field("given_name", given_name)
         if sex not in ("M", "F"):
             raise RegisterImportError('sex: must be "M" or "F"')
         if sex != parsed.sex:
@@ -246,42 +119,13 @@ class Resident:
         )
 
 
-def _check_name(field: str, value: str) -> None:
+def check_name_field(field: str, value: str) -> None:
     if not value or len(value) > MAX_NAME_CHARS:
         raise RegisterImportError(f"{field}: must be 1 to {MAX_NAME_CHARS} characters")
     if value != value.strip() or not value.isprintable():
         raise RegisterImportError(
             f"{field}: must not contain control characters or surrounding spaces"
         )
-
-
-def encode_face(vector: bytes) -> str:
-    """A template or capture as unpadded base64url (RFC 4648 §5)."""
-    return base64.urlsafe_b64encode(vector).rstrip(b"=").decode("ascii")
-
-
-def decode_face(text: str) -> bytes:
-    """Parse unpadded base64url into a checked face vector (:func:`face_vector`)."""
-    if _BASE64URL.fullmatch(text) is None:
-        raise FaceCaptureError("face data must be unpadded base64url")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as e:
-        raise FaceCaptureError("face data must be unpadded base64url") from e
-    if encode_face(raw) != text:
-        raise FaceCaptureError("face data is not canonical base64url")
-    face_vector(raw)
-    return raw
-
-
-def face_vector(raw: bytes) -> tuple[float, ...]:
-    """Unpack a template or capture; raise :class:`FaceCaptureError` unless usable."""
-    if len(raw) != FACE_TEMPLATE_BYTES:
-        raise FaceCaptureError(f"face data must be {FACE_TEMPLATE_BYTES} bytes")
-    vector = struct.unpack(f"<{FACE_TEMPLATE_DIMENSIONS}f", raw)
-    if not all(math.isfinite(x) for x in vector) or not any(vector):
-        raise FaceCaptureError("face data must be finite and non-zero")
-    return vector
 
 
 # -- the register --------------------------------------------------------------------------------
@@ -459,43 +303,3 @@ def _field_of(error: AuthorityError) -> str:
     if isinstance(error, FaceCaptureError):
         return "face_template: "
     return ""
-
-
-# -- face matching -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class FaceComparison:
-    """A matcher's verdict: the similarity score and whether it reached the threshold."""
-
-    score: float
-    matched: bool
-
-
-class FaceMatcher(Protocol):
-    """Compares a register template with a live capture (ARCHITECTURE.md §7, enrollment)."""
-
-    def compare(self, template: bytes, capture: bytes) -> FaceComparison: ...
-
-
-class SimulatedFaceMatcher:
-    """SIMULATED face matching, for development, tests and benchmarks only.
-
-    Templates and captures here are synthetic vectors (see
-    :func:`realdid.authority.generate_residents`), and "matching" is their cosine
-    similarity against ``threshold``. This proves nothing about a real face: a deployment
-    plugs a certified biometric matcher (with liveness detection) into :class:`FaceMatcher`.
-    """
-
-    def __init__(self, threshold: float = 0.9) -> None:
-        if not -1.0 <= threshold <= 1.0:
-            raise ValueError("threshold is a cosine similarity, between -1 and 1")
-        self.threshold = threshold
-
-    def compare(self, template: bytes, capture: bytes) -> FaceComparison:
-        a = face_vector(template)
-        b = face_vector(capture)
-        dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
-        norms = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
-        score = dot / norms if norms > 0.0 else math.nan
-        if not math.isfinite(score):
-            raise FaceCaptureError("face data must have a finite, non-zero length")
-        return FaceComparison(score=score, matched=score >= self.threshold)

@@ -7,9 +7,9 @@ from typing import Any, Protocol
 
 from realdid.crypto import PublicKey
 from realdid.did import Did, DidError, verification_key
-from realdid.wallet import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError
 
-from ._register import AuthorityError
+from ._errors import AuthorityError
 
 
 class DidKeyError(AuthorityError):
@@ -59,7 +59,7 @@ class RegistryKeyResolver(DocumentKeyResolver):
         except DidError as e:
             raise DidKeyError("invalid-did", "kid does not name a did:realdid DID") from e
         try:
-            status, result = self._client.resolve(str(parsed))
+            result = self._client.resolve(str(parsed))
         except NodeClientError as e:
             if e.code == "did-not-found":
                 raise DidKeyError(
@@ -68,7 +68,6 @@ class RegistryKeyResolver(DocumentKeyResolver):
             raise DidKeyError(
                 "registry-unavailable", "the registry cannot be reached; try again"
             ) from e
-        if status == 410:
+        if result.deactivated:
             raise DidKeyError("did-deactivated", "the DID is deactivated")
-        document: dict[str, Any] = result.get("didDocument") or {}
-        return document
+        return result.did_document or {}

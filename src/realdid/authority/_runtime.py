@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realdid.clock import Clock, SystemClock
-from realdid.wallet import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError
 
 from ._business import SqliteBusinessRegister
+from ._config import AuthorityConfig
 from ._escrow import X25519EscrowKey, X25519EscrowPublicKey
+from ._face import SimulatedFaceMatcher
 from ._identity import WalletIssuer
-from ._register import SimulatedFaceMatcher, SqliteRegister
+from ._register import SqliteRegister
 from ._resolver import RegistryKeyResolver
 from ._secrets import ServiceSecrets
-from ._service import Authority, AuthorityConfig
+from ._service import Authority
 from ._store import AuthorityDatabase
 
 log = logging.getLogger(__name__)

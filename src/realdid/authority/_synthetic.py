@@ -24,13 +24,8 @@ from stdnum import exceptions as stdnum_errors
 from stdnum import numdb
 from stdnum.cn import ric
 
-from ._register import (
-    CSV_COLUMNS,
-    FACE_TEMPLATE_DIMENSIONS,
-    Resident,
-    decode_face,
-    encode_face,
-)
+from ._face import FACE_TEMPLATE_DIMENSIONS, decode_face, encode_face
+from ._register import CSV_COLUMNS, Resident
 
 BIRTH_YEARS = (1930, 2008)
 """Inclusive range of synthetic birth years."""

@@ -16,16 +16,17 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from realdid.controller import ControllerError, InvalidMnemonicError, KeystoreError
 from realdid.did import DidError
 from realdid.ledger import LedgerError
-from realdid.wallet import InvalidMnemonicError, KeystoreError, NodeClientError, WalletError
+from realdid.registry import NodeClientError
 
 _EXPECTED = (
     DidError,
     LedgerError,
     KeystoreError,
     NodeClientError,
-    WalletError,
+    ControllerError,
     InvalidMnemonicError,
     OSError,
 )

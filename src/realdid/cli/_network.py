@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import typer
 
-from realdid.wallet import AuthorityClient, NodeClient, Wallet, request_site_proof
+from realdid.registry import NodeClient
+from realdid.wallet import AuthorityClient, Wallet, request_site_proof
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ def resolve(
     with user_errors():
         client = network(ctx).node(node)
         try:
-            _, result = client.resolve(did)
+            result = client.resolve(did).to_dict()
         finally:
             client.close()
         if not no_verify:

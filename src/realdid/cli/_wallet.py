@@ -13,9 +13,11 @@ from typing import Annotated
 
 import typer
 
+from realdid.controller import Submitted, read_passphrase
 from realdid.crypto import KeyType
 from realdid.did import MalformedOperationError, ServiceEntry
-from realdid.wallet import NodeClient, Submitted, Wallet, read_passphrase
+from realdid.registry import NodeClient
+from realdid.wallet import Wallet
 
 from ._conventions import NodeUrl, Wait, WalletDir, fail, user_errors
 from ._network import Network, network

@@ -34,6 +34,8 @@ from ._application import (
     sign_application,
     verify_application,
 )
+from ._codes import CROCKFORD_ALPHABET, format_code, new_code, normalise_code
+from ._credential_type import CredentialType
 from ._errors import (
     AlgorithmNotAllowedError,
     CredentialError,
@@ -61,19 +63,16 @@ from ._oid4vci import (
     MAX_CLOCK_SKEW,
     MAX_PROOF_JWT_BYTES,
     PRE_AUTHORIZED_GRANT,
-    PROOF_JWT_TYP,
     CredentialConfiguration,
     CredentialOffer,
     CredentialRequest,
     Oid4vciError,
-    ProofOfPossession,
     authorization_server_metadata,
     credential_issuer_metadata,
     credential_offer,
     credential_offer_uri,
     credential_request,
     credential_response,
-    make_proof_jwt,
     nonce_response,
     parse_credential_offer,
     parse_credential_request,
@@ -83,6 +82,11 @@ from ._oid4vci import (
     parse_token_response,
     token_request_form,
     token_response,
+)
+from ._oid4vci_proof import (
+    PROOF_JWT_TYP,
+    ProofOfPossession,
+    make_proof_jwt,
     verify_proof_jwt,
 )
 from ._oid4vp import (
@@ -90,6 +94,7 @@ from ._oid4vp import (
     CLIENT_ID_PREFIX,
     MAX_REQUEST_OBJECT_BYTES,
     MAX_VP_TOKEN_BYTES,
+    REQUEST_OBJECT_MEDIA_TYPE,
     REQUEST_OBJECT_TYP,
     SELF_ISSUED_AUDIENCE,
     AuthorizationRequest,
@@ -101,12 +106,11 @@ from ._oid4vp import (
     client_id_for,
     error_response_form,
     parse_authorization_url,
-    parse_dcql_query,
-    parse_response_form,
     response_form,
     sign_request_object,
     verify_request_object,
 )
+from ._rp_registration import MalformedRpRegistrationError, RpRegistration
 from ._sdjwt import (
     KB_JWT_TYP,
     MAX_DISCLOSURES,
@@ -134,6 +138,7 @@ from ._status import (
     status_reference,
     verify_status_list,
 )
+from ._unverified import UnverifiedSdJwt, peek_sd_jwt_unverified
 
 __all__ = [
     "AUTHORIZATION_SCHEME",
@@ -143,6 +148,7 @@ __all__ = [
     "CREDENTIAL_FORMAT",
     "CREDENTIAL_ISSUER_METADATA_PATH",
     "CREDENTIAL_OFFER_SCHEME",
+    "CROCKFORD_ALPHABET",
     "ENROLLMENT_TYP",
     "KB_JWT_TYP",
     "MAX_APPLICATION_BYTES",
@@ -156,6 +162,7 @@ __all__ = [
     "MAX_VP_TOKEN_BYTES",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_JWT_TYP",
+    "REQUEST_OBJECT_MEDIA_TYPE",
     "REQUEST_OBJECT_TYP",
     "SD_JWT_VC_TYP",
     "SELF_ISSUED_AUDIENCE",
@@ -172,6 +179,7 @@ __all__ = [
     "CredentialOffer",
     "CredentialQuery",
     "CredentialRequest",
+    "CredentialType",
     "DcqlQuery",
     "DisclosureNotReferencedError",
     "DuplicateDisclosureError",
@@ -179,6 +187,7 @@ __all__ = [
     "IssuanceError",
     "IssuerSignatureError",
     "KeyBindingError",
+    "MalformedRpRegistrationError",
     "MalformedSdJwtError",
     "MalformedStatusListError",
     "NotYetValidError",
@@ -186,6 +195,7 @@ __all__ = [
     "Oid4vpError",
     "PresentationError",
     "ProofOfPossession",
+    "RpRegistration",
     "SdHashMismatchError",
     "StaleApplicationError",
     "StaleKeyBindingError",
@@ -196,6 +206,7 @@ __all__ = [
     "StatusValue",
     "StatusValueError",
     "UntrustedIssuerError",
+    "UnverifiedSdJwt",
     "VerificationError",
     "VerifiedCredential",
     "VerifiedStatusList",
@@ -210,19 +221,21 @@ __all__ = [
     "credential_request",
     "credential_response",
     "error_response_form",
+    "format_code",
     "issue",
     "make_proof_jwt",
+    "new_code",
     "nonce_response",
+    "normalise_code",
     "parse_authorization_url",
     "parse_credential_offer",
     "parse_credential_request",
     "parse_credential_response",
-    "parse_dcql_query",
     "parse_nonce_response",
-    "parse_response_form",
     "parse_status_reference",
     "parse_token_request",
     "parse_token_response",
+    "peek_sd_jwt_unverified",
     "present",
     "response_form",
     "sign_application",

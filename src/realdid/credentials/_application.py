@@ -31,8 +31,12 @@ from typing import Any
 
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 
-from ._errors import CredentialError, IssuerSignatureError, VerificationError
-from ._sdjwt import _checked_alg, _parse_compact, _sign_compact, _verify_jws
+from ._errors import (
+    CredentialError,
+    MalformedSdJwtError,
+    VerificationError,
+)
+from ._jws import CompactJws, JwsError, sign_compact
 
 ENROLLMENT_TYP = "realdid-enrollment+jwt"
 SITE_PROOF_TYP = "realdid-site-proof+jwt"
@@ -84,7 +88,7 @@ def sign_application(
         raise CredentialError(f"claims set by the protocol itself: {sorted(reserved)}")
     header = {"alg": signer.public_key.algorithm, "typ": typ, "kid": key_id}
     payload = {"aud": audience, "nonce": nonce, "iat": issued_at, **claims}
-    return _sign_compact(header, payload, signer)
+    return sign_compact(header, payload, signer)
 
 
 def verify_application(
@@ -108,19 +112,24 @@ def verify_application(
             f"an application is a compact JWS of at most {MAX_APPLICATION_BYTES} bytes"
         )
     try:
-        header, payload, signing_input, signature = _parse_compact(jws)
-    except CredentialError as e:
+        application = CompactJws.parse(jws)
+    except JwsError as e:
         raise ApplicationError(f"not a compact JWS: {e}") from e
+    header, payload = application.header, application.payload
     if header.get("typ") != typ:
         raise ApplicationError(f"JWS typ must be '{typ}'")
     key_id = header.get("kid")
     if not isinstance(key_id, str) or "#" not in key_id or not key_id.startswith("did:"):
         raise ApplicationError("JWS kid must be a DID URL naming the signing key (did:...#key)")
-    _checked_alg(header, policy)
+    try:
+        application.check_algorithm(policy)
+    except JwsError as e:
+        # The code the authority has always answered with for a missing alg.
+        raise MalformedSdJwtError(str(e)) from e
     key = resolve_key(key_id)
     try:
-        _verify_jws(key, signing_input, signature, policy, IssuerSignatureError)
-    except IssuerSignatureError as e:
+        application.verify(key, policy)
+    except JwsError as e:
         raise ApplicationSignatureError(
             "the application's signature does not verify with the DID's key"
         ) from e

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from realdid.crypto import AlgorithmNotAllowedError as _CryptoAlgorithmNotAllowedError
+
 
 class CredentialError(Exception):
     """Base of every error raised by :mod:`realdid.credentials`."""
@@ -42,10 +44,21 @@ class MalformedSdJwtError(VerificationError):
     code = "malformed-sd-jwt"
 
 
-class AlgorithmNotAllowedError(VerificationError):
-    """A JWS ``alg`` is outside the verifier's :class:`~realdid.crypto.AlgorithmPolicy`."""
+class AlgorithmNotAllowedError(VerificationError, _CryptoAlgorithmNotAllowedError):
+    """A JWS ``alg`` is outside the verifier's :class:`~realdid.crypto.AlgorithmPolicy`.
 
-    code = "algorithm-not-allowed"
+    The one "algorithm not allowed" error is :class:`realdid.crypto.AlgorithmNotAllowedError`
+    (``code`` ``algorithm-not-allowed``), raised by ``AlgorithmPolicy.check``. This is that
+    error as a verification failure, not a second definition: it subclasses crypto's class
+    and takes its code, so ``except realdid.crypto.AlgorithmNotAllowedError`` catches a refusal from
+    either layer, and it is also a :class:`VerificationError` because every failure of
+    :func:`~realdid.credentials.verify` must be a :class:`CredentialError` (callers map
+    those by class). A single class in crypto cannot be both: crypto sits below
+    credentials and cannot know its error root, and re-exporting crypto's class would
+    make an algorithm refusal escape ``except CredentialError``.
+    """
+
+    code = _CryptoAlgorithmNotAllowedError.code  # the MRO would otherwise pick VerificationError's
 
 
 class UntrustedIssuerError(VerificationError):

@@ -35,48 +35,27 @@ OpenID4VCI 1.0 (final).
 
 Parameters that a section says to ignore when unrecognised (sections 4.1.1, 6.1, 6.2, 8.2,
 8.3) are ignored; parameters that are recognised but unsupported here are refused with the
-error the spec names for them. Example::
+error the spec names for them. Key proofs (item 6) are in :mod:`._oid4vci_proof`. Example::
 
-    >>> from realdid.crypto import DEFAULT_POLICY, LocalSigner
-    >>> wallet = LocalSigner.generate()
-    >>> kid = "did:realdid:QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG#key-1"
-    >>> jwt = make_proof_jwt(wallet, key_id=kid, audience="https://id.example",
-    ...     nonce="n-1", issued_at=1_000)
-    >>> verify_proof_jwt(jwt, resolve_key=lambda k: wallet.public_key,
-    ...     expected_audience="https://id.example", now=1_010, max_age=300,
-    ...     policy=DEFAULT_POLICY).nonce
-    'n-1'
+    >>> offer = credential_offer("https://id.example", ["RealName"], pre_authorized_code="c-1")
+    >>> parsed = parse_credential_offer(credential_offer_uri(offer))
+    >>> parsed.configuration_ids, parsed.pre_authorized_code
+    (('RealName',), 'c-1')
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
-from realdid.did import Did, DidError
-
-from ._errors import (
-    AlgorithmNotAllowedError,
-    CredentialError,
-    IssuerSignatureError,
-    MalformedSdJwtError,
-)
-from ._sdjwt import (
-    MAX_PRESENTATION_BYTES,
-    _checked_alg,
-    _loads,
-    _parse_compact,
-    _sign_compact,
-    _verify_jws,
-)
+from ._errors import CredentialError
+from ._jws import loads_strict_json
+from ._sdjwt import MAX_PRESENTATION_BYTES
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-PROOF_JWT_TYP = "openid4vci-proof+jwt"
 CREDENTIAL_OFFER_SCHEME = "openid-credential-offer://"
 CREDENTIAL_FORMAT = "dc+sd-jwt"
 CREDENTIAL_ISSUER_METADATA_PATH = "/.well-known/openid-credential-issuer"
@@ -94,7 +73,6 @@ MAX_CREDENTIALS_PER_RESPONSE = 16
 #: Future ``iat`` tolerated in a key proof, for clock skew (security considerations, "Proof replay").
 MAX_CLOCK_SKEW = 60
 
-_FRAGMENT = re.compile(r"[A-Za-z0-9_-]{1,50}")  # key ids of realdid.did documents
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _STATUS_401 = frozenset({"invalid_token", "invalid_client"})
 
@@ -119,7 +97,7 @@ class Oid4vciError(CredentialError):
     def diagnostics(self) -> str:
         return f"{self.error}: {self.description}"
 
-    def to_json(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         """The error response body (RFC 6749 section 5.2; OpenID4VCI section 8.3.1.2).
 
         ``error_description`` is restricted to ``%x20-21 / %x23-5B / %x5D-7E``: any other
@@ -166,7 +144,7 @@ class CredentialConfiguration:
         if len(set(self.claims)) != len(self.claims):
             raise ValueError("claims must not repeat a claim name")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         credential_metadata: dict[str, Any] = {"display": [{"name": self.display_name}]}
         if self.claims:
             credential_metadata["claims"] = [{"path": [name]} for name in self.claims]
@@ -195,7 +173,7 @@ def credential_issuer_metadata(
     for configuration in configurations:
         if configuration.id in supported:
             raise ValueError(f"duplicate credential configuration id {configuration.id!r}")
-        supported[configuration.id] = configuration.to_json()
+        supported[configuration.id] = configuration.to_dict()
     if not supported:
         raise ValueError("at least one credential configuration is required")
     return {
@@ -293,7 +271,7 @@ def _offer_object_from_uri(uri: str) -> Any:
         raise _offer_error("credential offer URI must carry exactly one credential_offer")
     text = next(v for n, v in params if n == "credential_offer")
     try:
-        return _loads(text.encode("utf-8"))
+        return loads_strict_json(text.encode("utf-8"))
     except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise _offer_error("credential_offer is not a JSON object") from e
 
@@ -515,115 +493,3 @@ def parse_credential_response(body: Any) -> list[str]:
             raise _response_error("each credentials entry must be {credential: <SD-JWT VC>}")
         result.append(credential)
     return result
-
-
-# -- key proof of possession (Appendix F.1) ------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ProofOfPossession:
-    """A verified ``jwt`` key proof. The caller checks ``nonce`` is a fresh c_nonce it issued."""
-
-    key_id: str
-    public_key: PublicKey
-    nonce: str
-    issued_at: int
-
-
-def make_proof_jwt(
-    signer: Signer, *, key_id: str, audience: str, nonce: str, issued_at: int
-) -> str:
-    """Sign a key proof for the DID key ``key_id`` (a DID URL). No ``iss``: anonymous access."""
-    header = {"alg": signer.public_key.algorithm, "typ": PROOF_JWT_TYP, "kid": key_id}
-    payload = {"aud": audience, "iat": issued_at, "nonce": nonce}
-    return _sign_compact(header, payload, signer)
-
-
-def _invalid_proof(description: str) -> Oid4vciError:
-    return Oid4vciError("invalid_proof", description)
-
-
-def verify_proof_jwt(
-    jwt: str,
-    *,
-    resolve_key: Callable[[str], PublicKey],
-    expected_audience: str,
-    now: int,
-    max_age: int,
-    policy: AlgorithmPolicy,
-) -> ProofOfPossession:
-    """Verify a ``jwt`` key proof (Appendix F.1, checks of Appendix F.4); raise on failure.
-
-    ``resolve_key(kid)`` returns the public key of that DID URL from the holder's current
-    DID document, or raises (:class:`Oid4vciError`, another :class:`CredentialError` or
-    :class:`LookupError`); every failure is an ``invalid_proof`` :class:`Oid4vciError`.
-    """
-    if not isinstance(jwt, str) or not 0 < len(jwt) <= MAX_PROOF_JWT_BYTES or not jwt.isascii():
-        raise _invalid_proof(f"key proof must be an ASCII JWT of <= {MAX_PROOF_JWT_BYTES} bytes")
-    try:
-        header, payload, signing_input, signature = _parse_compact(jwt)
-        alg = _checked_alg(header, policy)  # refuses none and anything outside the policy
-    except (MalformedSdJwtError, AlgorithmNotAllowedError) as e:
-        raise _invalid_proof(f"key proof: {e}") from e
-    if header.get("typ") != PROOF_JWT_TYP:
-        raise _invalid_proof(f"key proof typ must be {PROOF_JWT_TYP}")
-    kid = _proof_kid(header)
-    key = _resolve(resolve_key, kid)
-    if key.algorithm != alg:
-        raise _invalid_proof(f"key proof alg {alg} does not match the key of {kid}")
-    try:
-        _verify_jws(key, signing_input, signature, policy, IssuerSignatureError)
-    except (IssuerSignatureError, AlgorithmNotAllowedError) as e:
-        raise _invalid_proof(f"key proof signature does not verify under {kid}") from e
-    nonce = _proof_claims(payload, expected_audience=expected_audience, now=now, max_age=max_age)
-    return ProofOfPossession(key_id=kid, public_key=key, nonce=nonce, issued_at=payload["iat"])
-
-
-def _proof_kid(header: Mapping[str, Any]) -> str:
-    if "jwk" in header or "x5c" in header:
-        raise _invalid_proof("this issuer binds credentials to DIDs: use kid, not jwk or x5c")
-    kid = header.get("kid")
-    if not isinstance(kid, str):
-        raise _invalid_proof("key proof needs a kid header naming a did:realdid key")
-    did, sep, fragment = kid.partition("#")
-    if not sep or not _FRAGMENT.fullmatch(fragment):
-        raise _invalid_proof("kid must be a DID URL did:realdid:<suffix>#<key id>")
-    try:
-        Did.parse(did)
-    except DidError as e:
-        raise _invalid_proof(f"kid is not a did:realdid DID URL: {e}") from e
-    return kid
-
-
-def _resolve(resolve_key: Callable[[str], PublicKey], kid: str) -> PublicKey:
-    try:
-        return resolve_key(kid)
-    except Oid4vciError:
-        raise
-    except (CredentialError, LookupError) as e:
-        raise _invalid_proof(f"key {kid} cannot be resolved: {e}") from e
-
-
-def _proof_claims(
-    payload: Mapping[str, Any], *, expected_audience: str, now: int, max_age: int
-) -> str:
-    """Check ``aud``, ``iat``, ``iss`` and ``nonce`` (Appendix F.1); return the nonce."""
-    if payload.get("aud") != expected_audience:
-        raise _invalid_proof("key proof aud is not this Credential Issuer Identifier")
-    iat = payload.get("iat")
-    if not isinstance(iat, int) or isinstance(iat, bool):
-        raise _invalid_proof("key proof iat must be an integer NumericDate")
-    if iat < now - max_age:
-        raise _invalid_proof(f"key proof is older than {max_age} seconds")
-    if iat > now + MAX_CLOCK_SKEW:
-        raise _invalid_proof("key proof iat lies in the future")
-    if "iss" in payload:
-        # Appendix F.1: iss MUST be omitted after anonymous pre-authorized access, the only
-        # kind of access token this issuer grants.
-        raise _invalid_proof("key proof must not carry iss: access was anonymous")
-    nonce = payload.get("nonce")
-    if nonce is None:
-        # Section 8.3.1.2: a proof without a c_nonce is invalid_proof (invalid_nonce is for
-        # a c_nonce value the issuer does not accept, which the caller decides).
-        raise _invalid_proof("key proof has no nonce: fetch a c_nonce from the nonce endpoint")
-    if _bounded_string(nonce, MAX_TOKEN_LENGTH) is None:
-        raise _invalid_proof("key proof nonce must be a non-empty string")
-    return str(nonce)

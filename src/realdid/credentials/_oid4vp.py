@@ -43,24 +43,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
-from ._errors import (
-    AlgorithmNotAllowedError,
-    CredentialError,
-    IssuerSignatureError,
-    MalformedSdJwtError,
-)
+from ._errors import AlgorithmNotAllowedError, CredentialError
+from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
 from ._oid4vci import CREDENTIAL_FORMAT, MAX_CLOCK_SKEW
-from ._sdjwt import (
-    MAX_PRESENTATION_BYTES,
-    _checked_alg,
-    _loads,
-    _parse_compact,
-    _sign_compact,
-    _verify_jws,
-)
+from ._sdjwt import MAX_PRESENTATION_BYTES
 
 CLIENT_ID_PREFIX = "decentralized_identifier:"
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
+#: Media type of a request object fetched from ``request_uri`` (RFC 9101 section 10.2).
+REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 AUTHORIZATION_SCHEME = "openid4vp"
 #: ``aud`` of a request object under static wallet discovery (section 5.8).
 SELF_ISSUED_AUDIENCE = "https://self-issued.me/v2"
@@ -132,7 +123,7 @@ class CredentialQuery:
     vct_values: tuple[str, ...]
     claims: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "format": CREDENTIAL_FORMAT,
@@ -140,17 +131,26 @@ class CredentialQuery:
             "claims": [{"path": [name]} for name in self.claims],
         }
 
+    @classmethod
+    def from_dict(cls, item: Any) -> CredentialQuery:
+        """Parse one credential query; what this profile does not support is ``invalid_request``."""
+        return _credential_query(item)
+
 
 @dataclass(frozen=True, slots=True)
 class DcqlQuery:
     credentials: tuple[CredentialQuery, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"credentials": [c.to_json() for c in self.credentials]}
+    def to_dict(self) -> dict[str, Any]:
+        return {"credentials": [c.to_dict() for c in self.credentials]}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> DcqlQuery:
+        """Parse a DCQL query; what this profile does not support is ``invalid_request``."""
+        return _dcql_query(value)
 
 
-def parse_dcql_query(value: Any) -> DcqlQuery:
-    """Parse a DCQL query, refusing what this profile does not support with ``invalid_request``."""
+def _dcql_query(value: Any) -> DcqlQuery:
     if not isinstance(value, dict) or not isinstance(value.get("credentials"), list):
         raise _invalid("dcql_query must be an object with a credentials array")
     if set(value) - {"credentials"}:
@@ -266,7 +266,7 @@ def sign_request_object(request: AuthorizationRequest, *, signer: Signer, key_id
         "response_uri": request.response_uri,
         "nonce": request.nonce,
         "state": request.state,
-        "dcql_query": request.dcql_query.to_json(),
+        "dcql_query": request.dcql_query.to_dict(),
         "client_metadata": {
             "vp_formats_supported": {
                 CREDENTIAL_FORMAT: {
@@ -282,7 +282,7 @@ def sign_request_object(request: AuthorizationRequest, *, signer: Signer, key_id
         payload["client_metadata"]["client_name"] = request.client_name
     if request.verifier_info:
         payload["verifier_info"] = [dict(v) for v in request.verifier_info]
-    return _sign_compact(header, payload, signer)
+    return sign_compact(header, payload, signer)
 
 
 def verify_request_object(
@@ -308,10 +308,11 @@ def verify_request_object(
             f"request object must be an ASCII JWT of <= {MAX_REQUEST_OBJECT_BYTES} bytes"
         )
     try:
-        header, payload, signing_input, signature = _parse_compact(jws)
-        alg = _checked_alg(header, policy)
-    except (MalformedSdJwtError, AlgorithmNotAllowedError) as e:
+        compact = CompactJws.parse(jws)
+        alg = compact.check_algorithm(policy)
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise _invalid(f"request object: {e}") from e
+    header, payload = compact.header, compact.payload
     if header.get("typ") != REQUEST_OBJECT_TYP:
         raise _invalid(f"request object typ must be {REQUEST_OBJECT_TYP}")
     client_id = _text(payload.get("client_id"), "client_id")
@@ -336,8 +337,8 @@ def verify_request_object(
     if key.algorithm != alg:
         raise Oid4vpError("invalid_client", f"alg {alg} does not match the key {kid}")
     try:
-        _verify_jws(key, signing_input, signature, policy, IssuerSignatureError)
-    except (IssuerSignatureError, AlgorithmNotAllowedError) as e:
+        compact.verify(key, policy)
+    except (JwsError, AlgorithmNotAllowedError) as e:
         raise Oid4vpError("invalid_client", "the request object signature does not verify") from e
     return _request_claims(payload, client_id, now)
 
@@ -375,7 +376,7 @@ def _request_claims(payload: Mapping[str, Any], client_id: str, now: int) -> Aut
         ),
         nonce=_text(payload.get("nonce"), "nonce", 256),
         state=_text(payload.get("state"), "state", 256),
-        dcql_query=parse_dcql_query(payload.get("dcql_query")),
+        dcql_query=DcqlQuery.from_dict(payload.get("dcql_query")),
         verifier_info=tuple(info),
         client_name=None if name is None else _text(name, "client_name", 256),
         issued_at=issued_at,
@@ -428,6 +429,11 @@ class AuthorizationResponse:
     error: str | None = None
     error_description: str | None = None
 
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> AuthorizationResponse:
+        """Parse a ``direct_post`` body; unknown fields are ignored (RFC 6749 section 3.1)."""
+        return _response_from_form(form)
+
 
 def response_form(presentations: Mapping[str, Sequence[str]], state: str) -> dict[str, str]:
     """The form fields the wallet POSTs to ``response_uri``."""
@@ -439,8 +445,7 @@ def error_response_form(error: str, description: str, state: str) -> dict[str, s
     return {"error": error, "error_description": description, "state": state}
 
 
-def parse_response_form(form: Mapping[str, str]) -> AuthorizationResponse:
-    """Parse a ``direct_post`` body; unknown fields are ignored (RFC 6749 section 3.1)."""
+def _response_from_form(form: Mapping[str, str]) -> AuthorizationResponse:
     state = _text(form.get("state"), "state", 256)
     if "error" in form:
         error = form["error"]
@@ -454,8 +459,8 @@ def parse_response_form(form: Mapping[str, str]) -> AuthorizationResponse:
     if not isinstance(raw, str) or not 0 < len(raw) <= MAX_VP_TOKEN_BYTES:
         raise _invalid(f"vp_token must be a JSON object of <= {MAX_VP_TOKEN_BYTES} bytes")
     try:
-        token = _loads(raw.encode())
-    except (MalformedSdJwtError, ValueError, RecursionError) as e:  # JSONDecodeError: ValueError
+        token = loads_strict_json(raw.encode())
+    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise _invalid(f"vp_token is not JSON: {e}") from e
     if not isinstance(token, dict) or not 0 < len(token) <= MAX_CREDENTIAL_QUERIES:
         raise _invalid("vp_token must be an object keyed by credential query id")

@@ -10,11 +10,8 @@ Implements RFC 9901 (Selective Disclosure for JWTs) with the SD-JWT VC profile
 * the Key-Binding JWT (``typ: kb+jwt``) carries ``iat``, ``aud``, ``nonce`` and ``sd_hash``
   = the digest of everything up to and including the last ``~`` (section 4.3).
 
-Why JWS is composed here rather than by joserfc: joserfc signs with key objects that hold
-the private key in-process, but the authority's key sits behind :class:`Signer` (an HSM or
-a remote signer). Compact JWS is two base64url strings and a signature, so it is built
-directly over ``Signer.sign``; verification goes through :func:`verify_signature` with the
-caller's :class:`AlgorithmPolicy`, the same code path every other RealDID signature uses.
+The compact JWS underneath (issuer JWT and KB-JWT) is :mod:`._jws`; its neutral
+:class:`~._jws.JwsError` is mapped here onto the SD-JWT errors of :mod:`._errors`.
 
 Example::
 
@@ -34,27 +31,20 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from realdid.crypto import AlgorithmNotAllowedError as _CryptoAlgorithmNotAllowed
 from realdid.crypto import (
     AlgorithmPolicy,
-    EncodingError,
     InvalidKeyError,
     PublicKey,
     Signer,
-    b64url_decode,
     b64url_encode,
     sha256,
-    verify_signature,
 )
-from realdid.crypto import InvalidSignatureError as _CryptoInvalidSignature
 
 from ._errors import (
-    AlgorithmNotAllowedError,
     DisclosureNotReferencedError,
     DuplicateDisclosureError,
     ExpiredError,
@@ -70,6 +60,7 @@ from ._errors import (
     WrongAudienceError,
     WrongNonceError,
 )
+from ._jws import CompactJws, JwsError, decode_json_segment, json_bytes, sign_compact
 
 SD_JWT_VC_TYP = "dc+sd-jwt"
 KB_JWT_TYP = "kb+jwt"
@@ -179,7 +170,7 @@ def issue(
         salt_bytes = salt()
         if len(salt_bytes) < _MIN_SALT_BYTES:
             raise IssuanceError("salt() must return at least 16 bytes")
-        disclosure = b64url_encode(_json_bytes([b64url_encode(salt_bytes), name, value]))
+        disclosure = b64url_encode(json_bytes([b64url_encode(salt_bytes), name, value]))
         disclosures.append(disclosure)
         digests.append(_digest(disclosure))
     if digests:
@@ -187,7 +178,7 @@ def issue(
     payload["_sd_alg"] = SD_ALG
 
     header = {"alg": signer.public_key.algorithm, "typ": SD_JWT_VC_TYP, "kid": key_id}
-    return _sign_compact(header, payload, signer) + "~" + "".join(d + "~" for d in disclosures)
+    return sign_compact(header, payload, signer) + "~" + "".join(d + "~" for d in disclosures)
 
 
 # -- presentation ---------------------------------------------------------------------------
@@ -210,10 +201,10 @@ def present(
         raise PresentationError("expected an SD-JWT ending with '~' and without a KB-JWT")
     jwt, disclosures = parts[0], parts[1:-1]
     try:
-        _, payload, _, _ = _parse_compact(jwt)
+        payload = CompactJws.parse(jwt).payload
         cnf = payload.get("cnf")
         bound = PublicKey.from_jwk(cnf["jwk"]) if isinstance(cnf, dict) else None
-    except (MalformedSdJwtError, InvalidKeyError, KeyError) as e:
+    except (JwsError, InvalidKeyError, KeyError) as e:
         raise PresentationError(f"not a usable SD-JWT: {e}") from e
     if bound != holder_signer.public_key:
         raise PresentationError("holder_signer does not hold the key in the credential's cnf")
@@ -240,7 +231,7 @@ def present(
         "nonce": nonce,
         "sd_hash": _digest(sd_jwt_part),
     }
-    return sd_jwt_part + _sign_compact(kb_header, kb_payload, holder_signer)
+    return sd_jwt_part + sign_compact(kb_header, kb_payload, holder_signer)
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -275,8 +266,9 @@ def verify(
         raise MalformedSdJwtError(f"more than {MAX_DISCLOSURES} disclosures")
 
     # Section 7.1 step 2: the issuer-signed JWT, with alg checked before any key lookup.
-    header, payload, signing_input, signature = _parse_compact(jwt)
-    alg = _checked_alg(header, policy)
+    issuer_jwt = _parse_jws(jwt)
+    header, payload = issuer_jwt.header, issuer_jwt.payload
+    alg = _checked_alg(issuer_jwt, policy)
     if header.get("typ") != SD_JWT_VC_TYP:
         raise MalformedSdJwtError(f"issuer JWT typ must be {SD_JWT_VC_TYP!r}")
     kid = header.get("kid")
@@ -290,7 +282,7 @@ def verify(
         raise UntrustedIssuerError(f"no trusted key for issuer {iss!r} kid {kid!r}") from e
     if issuer_key.algorithm != alg:
         raise IssuerSignatureError(f"alg {alg!r} does not match the issuer key type")
-    _verify_jws(issuer_key, signing_input, signature, policy, IssuerSignatureError)
+    _verify_jws(issuer_jwt, issuer_key, policy, IssuerSignatureError)
 
     # Validity window (RFC 7519 section 4.1.4/4.1.5; SD-JWT VC section 3.2.2.2).
     exp = _int_claim(payload, "exp")
@@ -386,10 +378,11 @@ def _verify_key_binding(
     policy: AlgorithmPolicy,
 ) -> None:
     try:
-        header, payload, signing_input, signature = _parse_compact(kb_jwt)
-    except MalformedSdJwtError as e:
+        kb = CompactJws.parse(kb_jwt)
+    except JwsError as e:
         raise KeyBindingError(f"KB-JWT: {e}") from e
-    alg = _checked_alg(header, policy)
+    header, payload = kb.header, kb.payload
+    alg = _checked_alg(kb, policy)
     if header.get("typ") != KB_JWT_TYP:
         raise KeyBindingError(f"KB-JWT typ must be {KB_JWT_TYP!r}")
     if holder_jwk is None:
@@ -400,7 +393,7 @@ def _verify_key_binding(
         raise MalformedSdJwtError(f"cnf.jwk is not a usable public key: {e}") from e
     if holder_key.algorithm != alg:
         raise KeyBindingError(f"KB-JWT alg {alg!r} does not match the cnf key type")
-    _verify_jws(holder_key, signing_input, signature, policy, KeyBindingError)
+    _verify_jws(kb, holder_key, policy, KeyBindingError)
     # Only after the signature: the claims (RFC 9901 section 7.3 step 5).
     if payload.get("aud") != expected_audience:
         raise WrongAudienceError("KB-JWT is addressed to another audience")
@@ -483,40 +476,16 @@ class _Reconstruction:
         return out
 
 
-# -- JOSE plumbing ----------------------------------------------------------------------------
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
+# -- JOSE plumbing: JwsError mapped onto the SD-JWT errors -----------------------------------
 def _digest(text: str) -> str:
     return b64url_encode(sha256(text.encode("ascii")))
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        # RFC 7515 section 5.2 / RFC 8259: duplicate members make the meaning ambiguous.
-        raise ValueError("duplicate member name")
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def _loads(data: bytes) -> Any:
-    return json.loads(data, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-
-
-def _decode_json_b64(text: str, what: str) -> Any:
-    try:
-        return _loads(b64url_decode(text))
-    except (EncodingError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
-        raise MalformedSdJwtError(f"{what} is not base64url-encoded JSON") from e
-
-
 def _decode_disclosure(disclosure: str) -> list[Any]:
-    decoded = _decode_json_b64(disclosure, "disclosure")
+    try:
+        decoded = decode_json_segment(disclosure, "disclosure")
+    except JwsError as e:
+        raise MalformedSdJwtError(str(e)) from e
     if not isinstance(decoded, list) or len(decoded) not in (2, 3):
         raise MalformedSdJwtError("disclosure must be a JSON array of 2 or 3 elements")
     if not isinstance(decoded[0], str):
@@ -528,67 +497,30 @@ def _decode_disclosure(disclosure: str) -> list[Any]:
     return decoded
 
 
-def _parse_compact(jwt: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    segments = jwt.split(".")
-    if len(segments) != 3:
-        raise MalformedSdJwtError("JWT must have three dot-separated segments")
-    header = _decode_json_b64(segments[0], "JWS header")
-    payload = _decode_json_b64(segments[1], "JWS payload")
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise MalformedSdJwtError("JWS header and payload must be JSON objects")
-    if "crit" in header:
-        raise MalformedSdJwtError("no critical header extensions are understood")
+def _parse_jws(jwt: str) -> CompactJws:
     try:
-        signature = b64url_decode(segments[2])
-    except EncodingError as e:
-        raise MalformedSdJwtError("JWS signature is not base64url") from e
-    signing_input = (segments[0] + "." + segments[1]).encode("ascii")
-    return header, payload, signing_input, signature
+        return CompactJws.parse(jwt)
+    except JwsError as e:
+        raise MalformedSdJwtError(str(e)) from e
 
 
-def _checked_alg(header: dict[str, Any], policy: AlgorithmPolicy) -> str:
-    alg = header.get("alg")
-    if not isinstance(alg, str):
-        raise MalformedSdJwtError("JWS header alg missing")
+def _checked_alg(jws: CompactJws, policy: AlgorithmPolicy) -> str:
     try:
-        policy.check(alg)  # refuses "none" and anything else not explicitly allowed
-    except _CryptoAlgorithmNotAllowed as e:
-        raise AlgorithmNotAllowedError(str(e)) from e
-    return alg
-
-
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+        return jws.check_algorithm(policy)
+    except JwsError as e:
+        raise MalformedSdJwtError(str(e)) from e
 
 
 def _verify_jws(
+    jws: CompactJws,
     key: PublicKey,
-    signing_input: bytes,
-    signature: bytes,
     policy: AlgorithmPolicy,
     failure: type[IssuerSignatureError] | type[KeyBindingError],
 ) -> None:
-    if key.algorithm == "ES256" and len(signature) == 64:
-        # realdid.crypto accepts only low-S ECDSA so ledger operation hashes cannot be
-        # malleated. JOSE ES256 (RFC 7518 section 3.4) has no such rule and other
-        # implementations (the IETF reference library among them) emit high-S half the
-        # time. (r, s) and (r, n - s) verify for the same message and key, so folding to
-        # low-S accepts exactly the signatures a JOSE verifier accepts. Nothing here uses
-        # the signature bytes as an identifier, so malleability buys an attacker nothing.
-        s = int.from_bytes(signature[32:], "big")
-        if _P256_ORDER // 2 < s < _P256_ORDER:
-            signature = signature[:32] + (_P256_ORDER - s).to_bytes(32, "big")
     try:
-        verify_signature(key, signing_input, signature, policy=policy)
-    except _CryptoAlgorithmNotAllowed as e:
-        raise AlgorithmNotAllowedError(str(e)) from e
-    except _CryptoInvalidSignature as e:
-        raise failure("JWS signature does not verify") from e
-
-
-def _sign_compact(header: Mapping[str, Any], payload: Mapping[str, Any], signer: Signer) -> str:
-    signing_input = b64url_encode(_json_bytes(header)) + "." + b64url_encode(_json_bytes(payload))
-    signature = signer.sign(signing_input.encode("ascii"))
-    return signing_input + "." + b64url_encode(signature)
+        jws.verify(key, policy)
+    except JwsError as e:
+        raise failure(str(e)) from e
 
 
 def _int_claim(payload: Mapping[str, Any], name: str) -> int | None:

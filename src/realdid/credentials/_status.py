@@ -18,7 +18,7 @@ points into a list with ``"status": {"status_list": {"idx": N, "uri": "..."}}``
 VALID, 0x01 INVALID and 0x02 SUSPENDED; the processing rules of the Referenced Token
 (``exp`` and so on) come first, so an expired token stays expired whatever its status.
 
-Signing reuses the compact-JWS plumbing of :mod:`._sdjwt`, which composes JWS over the
+Signing reuses the compact JWS of :mod:`._jws`, which composes JWS over the
 :class:`~realdid.crypto.Signer` protocol so the authority's key can live in an HSM.
 
 What verification leaves to the caller: the status list token's ``iss`` is returned, not
@@ -60,12 +60,11 @@ from ._errors import (
     ExpiredError,
     IssuanceError,
     IssuerSignatureError,
-    MalformedSdJwtError,
     NotYetValidError,
     UntrustedIssuerError,
     VerificationError,
 )
-from ._sdjwt import _checked_alg, _parse_compact, _sign_compact, _verify_jws
+from ._jws import CompactJws, JwsError, sign_compact
 
 STATUS_LIST_JWT_TYP = "statuslist+jwt"
 #: Largest list this module builds or accepts (entries); 2**24 bounds memory and work.
@@ -190,13 +189,13 @@ class StatusList:
         status_list._data[:] = raw
         return status_list
 
-    def encode(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON ``status_list`` object: ``{"bits": .., "lst": ..}``."""
         compressed = zlib.compress(bytes(self._data), level=9)
         return {"bits": self.bits, "lst": _b64url_encode(compressed)}
 
     @classmethod
-    def decode(cls, obj: Any) -> StatusList:
+    def from_dict(cls, obj: Any) -> StatusList:
         """Parse a ``status_list`` object from untrusted input; decompression is bounded."""
         if not isinstance(obj, dict) or not {"bits", "lst"} <= set(obj):
             raise MalformedStatusListError("status_list must be an object with bits and lst")
@@ -303,9 +302,9 @@ def sign_status_list(
         "iat": issued_at,
         "exp": expires_at,
         "ttl": ttl,
-        "status_list": status_list.encode(),
+        "status_list": status_list.to_dict(),
     }
-    return _sign_compact(header, payload, signer)
+    return sign_compact(header, payload, signer)
 
 
 def verify_status_list(
@@ -325,7 +324,8 @@ def verify_status_list(
     """
     if not isinstance(jwt, str) or len(jwt) > max_bytes or not jwt.isascii():
         raise MalformedStatusListError(f"status list token must be ASCII of <= {max_bytes} bytes")
-    header, payload, signing_input, signature = _parse_token(jwt, policy)
+    token = _parse_token(jwt, policy)
+    header, payload = token.header, token.payload
     kid, iss = header.get("kid"), payload.get("iss")
     if not isinstance(kid, str) or not isinstance(iss, str):
         raise MalformedStatusListError("kid and iss must be strings")
@@ -337,21 +337,22 @@ def verify_status_list(
         raise UntrustedIssuerError("no trusted key for the status list issuer") from e
     if issuer_key.algorithm != header["alg"]:
         raise IssuerSignatureError("alg does not match the issuer key type")
-    _verify_jws(issuer_key, signing_input, signature, policy, IssuerSignatureError)
+    try:
+        token.verify(issuer_key, policy)
+    except JwsError as e:
+        raise IssuerSignatureError(str(e)) from e
     return _checked_claims(payload, iss=iss, kid=kid, expected_uri=expected_uri, now=now)
 
 
-def _parse_token(
-    jwt: str, policy: AlgorithmPolicy
-) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+def _parse_token(jwt: str, policy: AlgorithmPolicy) -> CompactJws:
     try:
-        header, payload, signing_input, signature = _parse_compact(jwt)
-        _checked_alg(header, policy)
-    except MalformedSdJwtError as e:
+        token = CompactJws.parse(jwt)
+        token.check_algorithm(policy)
+    except JwsError as e:
         raise MalformedStatusListError(f"status list token: {e}") from e
-    if header.get("typ") != STATUS_LIST_JWT_TYP:
+    if token.header.get("typ") != STATUS_LIST_JWT_TYP:
         raise MalformedStatusListError(f"typ must be {STATUS_LIST_JWT_TYP!r}")
-    return header, payload, signing_input, signature
+    return token
 
 
 def _checked_claims(
@@ -380,7 +381,7 @@ def _checked_claims(
         issued_at=iat,
         expires_at=exp,
         ttl=ttl,
-        status_list=StatusList.decode(payload.get("status_list")),
+        status_list=StatusList.from_dict(payload.get("status_list")),
     )
 
 

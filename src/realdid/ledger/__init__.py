@@ -18,6 +18,7 @@ from ._evidence import VerifiedEvidence, verify_resolution_evidence
 from ._interface import (
     Anchor,
     AnchorRequest,
+    InvalidAnchorRequestError,
     Ledger,
     LedgerError,
     LedgerIntegrityError,
@@ -40,19 +41,13 @@ from ._observer import (
     evaluate_batch,
     merkle_tree_of,
 )
-from ._solo import (
-    Block,
-    BlockIntegrityError,
-    InvalidAnchorRequestError,
-    SoloLedger,
-    VerifyReport,
-)
+from ._solo import Block, BlockIntegrityError, SoloLedger, VerifyReport
 from ._store import AnchorRecord, OperationOutcome, QueuedOperation, RegistryStore
 from ._verify import RegistryReport, verify_registry
 from ._writer import BatchWriter
 
 if TYPE_CHECKING:
-    from ._evm import AnchorRejectedError, EvmAnchorAdmin, EvmLedger
+    from .evm import AnchorRejectedError, EvmAnchorAdmin, EvmLedger
 
 __all__ = [
     "MAX_BATCH_OPERATIONS",
@@ -113,7 +108,7 @@ _LAZY_EVM = frozenset({"AnchorRejectedError", "EvmAnchorAdmin", "EvmLedger"})
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_EVM:
-        value = getattr(importlib.import_module("._evm", __name__), name)
+        value = getattr(importlib.import_module(".evm", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

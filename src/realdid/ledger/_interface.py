@@ -2,12 +2,32 @@
 
 A ledger only *orders anchors*: ``(batch hash, Merkle root, operation count)`` triples.
 Operations themselves live in content-addressed batch files; the observer joins the two.
+Every backend checks a request the same way before ordering it::
+
+    >>> AnchorRequest("ab" * 32, "cd" * 32, 3).check()
+    >>> AnchorRequest("ab" * 32, "cd" * 32, 2**32).check(operation_count_bits=32)
+    Traceback (most recent call last):
+    ...
+    realdid.ledger._interface.InvalidAnchorRequestError: operation_count must be an integer in 0..2**32-1
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_hex_digest(value: object) -> bool:
+    """Whether ``value`` is a SHA-256 digest as ledgers store it: 64 lowercase hex digits."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def is_unsigned(value: object) -> bool:
+    """Whether ``value`` is a non-negative ``int`` (``bool`` is not accepted as one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class LedgerError(Exception):
@@ -31,6 +51,12 @@ class LedgerIntegrityError(LedgerError):
     code = "ledger-integrity"
 
 
+class InvalidAnchorRequestError(LedgerError):
+    """The anchor request is malformed (hashes not lowercase hex SHA-256, bad count)."""
+
+    code = "invalid-anchor-request"
+
+
 @dataclass(frozen=True, slots=True)
 class AnchorRequest:
     """What a node asks the ledger to order. Hashes are lowercase hex SHA-256 digests."""
@@ -38,6 +64,28 @@ class AnchorRequest:
     batch_hash: str
     merkle_root: str
     operation_count: int
+
+    def check(self, *, operation_count_bits: int | None = None) -> None:
+        """Raise :class:`InvalidAnchorRequestError` unless the request is well formed.
+
+        Both hashes must be 64 lowercase hex digits (what batch files are addressed by and
+        Merkle roots are rendered as), the count a non-negative integer. A backend whose
+        ledger stores the count in a fixed width (the EVM contract's ``uint32``) passes
+        ``operation_count_bits`` so that an oversized count is refused before anything is
+        sent, rather than by the ABI encoder.
+        """
+        if not is_hex_digest(self.batch_hash):
+            raise InvalidAnchorRequestError("batch_hash must be 64 lowercase hex characters")
+        if not is_hex_digest(self.merkle_root):
+            raise InvalidAnchorRequestError("merkle_root must be 64 lowercase hex characters")
+        count = self.operation_count
+        if operation_count_bits is None:
+            if not is_unsigned(count):
+                raise InvalidAnchorRequestError("operation_count must be a non-negative integer")
+        elif not is_unsigned(count) or count >= 2**operation_count_bits:
+            raise InvalidAnchorRequestError(
+                f"operation_count must be an integer in 0..2**{operation_count_bits}-1"
+            )
 
 
 @dataclass(frozen=True, slots=True)

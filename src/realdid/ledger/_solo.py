@@ -25,7 +25,6 @@ Truncation of the newest blocks cannot be detected from the file alone; compare
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -51,13 +50,14 @@ from ._interface import (
     LedgerError,
     LedgerIntegrityError,
     LedgerUnavailableError,
+    is_hex_digest,
+    is_unsigned,
 )
 
 __all__ = [
     "GENESIS_PREVIOUS_HASH",
     "Block",
     "BlockIntegrityError",
-    "InvalidAnchorRequestError",
     "SoloLedger",
     "VerifyReport",
 ]
@@ -66,7 +66,6 @@ GENESIS_PREVIOUS_HASH: Final = "0" * 64
 # Domain separation: a block signature can never be replayed as any other RealDID signature.
 BLOCK_SIGNATURE_CONTEXT: Final = b"realdid-solo-block-v1\n"
 _FORMAT: Final = "realdid-solo-v1"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEADER_KEYS: Final = frozenset(
     {
         "height",
@@ -117,20 +116,6 @@ class BlockIntegrityError(LedgerIntegrityError):
         self.reason = reason
 
 
-class InvalidAnchorRequestError(LedgerError):
-    """The anchor request is malformed (hashes not lowercase hex SHA-256, bad count)."""
-
-    code = "invalid-anchor-request"
-
-
-def _is_uint(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_hex64(value: object) -> bool:
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
-
-
 @dataclass(frozen=True, slots=True)
 class Block:
     """A solo block header: everything the block hash and the signature cover."""
@@ -145,10 +130,10 @@ class Block:
 
     def __post_init__(self) -> None:
         for name in ("height", "timestamp", "operation_count"):
-            if not _is_uint(getattr(self, name)):
+            if not is_unsigned(getattr(self, name)):
                 raise ValueError(f"{name} must be a non-negative integer")
         for name in ("previous_hash", "batch_hash", "merkle_root"):
-            if not _is_hex64(getattr(self, name)):
+            if not is_hex_digest(getattr(self, name)):
                 raise ValueError(f"{name} must be 64 lowercase hex characters")
         if not isinstance(self.signer, str) or not self.signer.startswith("z"):
             raise ValueError("signer must be a publicKeyMultibase")
@@ -292,7 +277,7 @@ class SoloLedger:
         """
         if self._signer is None or self._signer_id is None:
             raise LedgerError("solo ledger opened read-only cannot anchor")
-        _check_request(request)
+        request.check()
         signer, signer_id = self._signer, self._signer_id
         with self._lock:
             try:
@@ -485,12 +470,3 @@ class SoloLedger:
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
-
-
-def _check_request(request: AnchorRequest) -> None:
-    if not _is_hex64(request.batch_hash):
-        raise InvalidAnchorRequestError("batch_hash must be 64 lowercase hex characters")
-    if not _is_hex64(request.merkle_root):
-        raise InvalidAnchorRequestError("merkle_root must be 64 lowercase hex characters")
-    if not _is_uint(request.operation_count):
-        raise InvalidAnchorRequestError("operation_count must be a non-negative integer")

@@ -24,8 +24,7 @@ A website builds one :class:`RelyingParty` and mounts :func:`login_routes`::
     # poll rp.outcome(transaction) until .state == "done"; the account is .login.subject.
 """
 
-from ._codes import CROCKFORD_ALPHABET, format_code, new_code, normalise_code
-from ._http import MAX_RESPONSE_BYTES, PROBLEM_BASE, REQUEST_OBJECT_MEDIA_TYPE, login_routes
+from ._http import MAX_RESPONSE_BYTES, PROBLEM_BASE, login_routes
 from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
@@ -35,7 +34,6 @@ from ._resolver import (
 )
 from ._service import (
     LOGIN_ERRORS,
-    RP_REGISTRATION_VCT,
     LoginError,
     LoginOutcome,
     PendingLogin,
@@ -47,12 +45,9 @@ from ._status import StatusListCache, StatusReferenceError, StatusUnavailableErr
 from ._store import LoginRequestStore, StoredRequest
 
 __all__ = [
-    "CROCKFORD_ALPHABET",
     "LOGIN_ERRORS",
     "MAX_RESPONSE_BYTES",
     "PROBLEM_BASE",
-    "REQUEST_OBJECT_MEDIA_TYPE",
-    "RP_REGISTRATION_VCT",
     "DidDocumentResolver",
     "HttpDidResolver",
     "LoginError",
@@ -69,8 +64,5 @@ __all__ = [
     "StoredRequest",
     "VerifiedLogin",
     "authentication_keys",
-    "format_code",
     "login_routes",
-    "new_code",
-    "normalise_code",
 ]

@@ -20,11 +20,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from realdid.credentials import REQUEST_OBJECT_MEDIA_TYPE
+
 from ._service import LoginError, RelyingParty
 
 PROBLEM_BASE = "urn:realdid:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: Largest response body accepted (a RealName presentation is a few KiB).
 MAX_RESPONSE_BYTES = 256 * 1024

@@ -20,7 +20,7 @@ import httpx
 from realdid.clock import Clock, SystemClock
 from realdid.crypto import CryptoError, EncodingError, PublicKey
 from realdid.did import Did, DidError, verification_key
-from realdid.wallet import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
 
 #: Default bound on cached documents (~100k holders at a few hundred bytes each).
 DEFAULT_MAX_ENTRIES = 100_000
@@ -114,15 +114,16 @@ class HttpDidResolver:
 
     def _fetch(self, did: str) -> ResolvedDid:
         try:
-            status, result = self._client.resolve(did)
+            result = self._client.resolve(did)
+        except ResolutionResultError as e:
+            raise ResolverUnavailableError("the registry answered without a DID document") from e
         except NodeClientError as e:
             if e.code in ("did-not-found", "invalid-did", "method-not-supported"):
                 raise LookupError("the DID is not anchored in the registry") from e
             raise ResolverUnavailableError("the registry cannot be reached") from e
-        document = result.get("didDocument")
-        if not isinstance(document, dict):
+        if result.did_document is None:
             raise ResolverUnavailableError("the registry answered without a DID document")
-        return ResolvedDid(document, deactivated=status == 410)
+        return ResolvedDid(result.did_document, deactivated=result.deactivated)
 
 
 def authentication_keys(document: Mapping[str, Any]) -> list[PublicKey]:

@@ -14,7 +14,6 @@ them with their HTTP status); messages never contain personal data.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,12 +31,16 @@ from realdid.credentials import (
     AuthorizationRequest,
     AuthorizationResponse,
     CredentialError,
+    CredentialType,
     DcqlQuery,
     ExpiredError,
     KeyBindingError,
+    MalformedRpRegistrationError,
+    MalformedSdJwtError,
     MalformedStatusListError,
     NotYetValidError,
     Oid4vpError,
+    RpRegistration,
     StaleKeyBindingError,
     UntrustedIssuerError,
     VerificationError,
@@ -46,9 +49,10 @@ from realdid.credentials import (
     WrongNonceError,
     authorization_url,
     client_id_for,
-    parse_dcql_query,
-    parse_response_form,
+    new_code,
+    normalise_code,
     parse_status_reference,
+    peek_sd_jwt_unverified,
     sign_request_object,
     verify,
 )
@@ -59,11 +63,9 @@ from realdid.crypto import (
     EncodingError,
     PublicKey,
     Signer,
-    b64url_decode,
 )
 from realdid.did import Did, DidError
 
-from ._codes import new_code, normalise_code
 from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
@@ -73,7 +75,6 @@ from ._resolver import (
 from ._status import StatusListCache, StatusReferenceError, StatusUnavailableError
 from ._store import DuplicateRequestError, LoginRequestStore, StoredRequest
 
-RP_REGISTRATION_VCT = "urn:realdid:RpRegistration"
 #: Claims a credential shows whatever is requested; kept in :attr:`VerifiedLogin.claims`.
 _ALWAYS_SHOWN = frozenset({"verified_person", "assurance_level"})
 #: Wallets refuse request objects that live longer (realdid.credentials' MAX_REQUEST_LIFETIME).
@@ -197,7 +198,7 @@ class VerifiedLogin:
     issuer: str
     verified_at: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
             "credential_type": self.credential_type,
@@ -207,7 +208,7 @@ class VerifiedLogin:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> VerifiedLogin:
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifiedLogin:
         return cls(
             subject=str(data["subject"]),
             credential_type=str(data["credential_type"]),
@@ -222,13 +223,6 @@ class LoginOutcome:
     state: Literal["pending", "done", "failed", "expired"]
     login: VerifiedLogin | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Registration:
-    name: str
-    purpose: str
-    permitted: Mapping[str, frozenset[str]]
 
 
 class RelyingParty:
@@ -258,6 +252,9 @@ class RelyingParty:
         self._status = status_lists
         self._clock = clock or SystemClock()
         self._registration = _parse_registration(config.registration, config.client_did)
+        self._permitted = {
+            vct: self._registration.permitted_claims(vct) for vct in self._registration.permitted
+        }
         self._closers: list[Callable[[], None]] = [store.close, status_lists.close]
 
     @classmethod
@@ -297,12 +294,12 @@ class RelyingParty:
     @property
     def permitted(self) -> Mapping[str, frozenset[str]]:
         """Credential type -> claims this RP may request (from its registration)."""
-        return self._registration.permitted
+        return self._permitted
 
     @property
     def name(self) -> str:
         """The RP's registered name (the company name from the business register)."""
-        return self._registration.name
+        return self._registration.rp_name
 
     @property
     def purpose(self) -> str:
@@ -325,7 +322,7 @@ class RelyingParty:
                 code=new_code(),
                 nonce=secrets.token_urlsafe(32),
                 state=secrets.token_urlsafe(16),
-                query=query.to_json(),
+                query=query.to_dict(),
                 created_at=now,
                 expires_at=now + self.config.request_ttl,
             )
@@ -338,7 +335,7 @@ class RelyingParty:
 
     def _check_query(self, query: DcqlQuery) -> None:
         try:
-            parse_dcql_query(query.to_json())
+            DcqlQuery.from_dict(query.to_dict())
         except Oid4vpError as e:
             raise LoginError("invalid-query", e.description) from e
         if len(query.credentials) != 1:
@@ -380,7 +377,7 @@ class RelyingParty:
             response_uri=self.config.response_uri,
             nonce=stored.nonce,
             state=stored.state,
-            dcql_query=parse_dcql_query(stored.query),
+            dcql_query=DcqlQuery.from_dict(stored.query),
             verifier_info=({"format": CREDENTIAL_FORMAT, "data": self.config.registration},),
             client_name=self.name,
             issued_at=stored.created_at,
@@ -400,7 +397,7 @@ class RelyingParty:
     def verify_response(self, form: Mapping[str, str]) -> VerifiedLogin:
         """Verify a ``direct_post`` response and record the outcome; raise :class:`LoginError`."""
         try:
-            response = parse_response_form(form)
+            response = AuthorizationResponse.from_form(form)
         except Oid4vpError as e:
             raise LoginError("invalid-response", e.description) from e
         stored = self._store.by_state(response.state) if _handle(response.state) else None
@@ -421,7 +418,7 @@ class RelyingParty:
         except Exception:
             self._store.finish(stored.request_id, {"state": "failed", "error": "internal"})
             raise
-        if not self._store.finish(stored.request_id, {"state": "done", "login": login.to_json()}):
+        if not self._store.finish(stored.request_id, {"state": "done", "login": login.to_dict()}):
             raise LoginError("replayed-response")
         return login
 
@@ -435,7 +432,7 @@ class RelyingParty:
         if response.error is not None:
             code = "access-denied" if response.error == "access_denied" else "wallet-error"
             raise _WalletRefusalError(code, response.error)
-        query = parse_dcql_query(stored.query).credentials[0]
+        query = DcqlQuery.from_dict(stored.query).credentials[0]
         if set(response.vp_token) != {query.id}:
             raise LoginError("invalid-response", "vp_token must answer exactly the query ids")
         now = self._clock.now()
@@ -522,7 +519,7 @@ class RelyingParty:
             return LoginOutcome("expired")
         if stored.outcome is not None:
             if stored.outcome.get("state") == "done":
-                return LoginOutcome("done", VerifiedLogin.from_json(stored.outcome["login"]))
+                return LoginOutcome("done", VerifiedLogin.from_dict(stored.outcome["login"]))
             return LoginOutcome("failed", error=str(stored.outcome.get("error")))
         if not stored.answered and self._clock.now() >= stored.expires_at:
             return LoginOutcome("expired")
@@ -555,47 +552,22 @@ def _verification_code(error: VerificationError) -> str:
     return "tampered-presentation"
 
 
-def _parse_registration(sd_jwt: str, client_did: str) -> _Registration:
+def _parse_registration(sd_jwt: str, client_did: str) -> RpRegistration:
     """Read the RP's own registration credential (name, purpose, permitted claims).
 
     Not verified here: it is the site's own configuration, and wallets verify it against
     the authority (ADR 0012). It must however be an RpRegistration naming this RP's DID,
     so a misconfigured site fails at start-up rather than at every wallet.
     """
-    payload = _registration_claims(sd_jwt)
-    if payload.get("vct") != RP_REGISTRATION_VCT:
-        raise ValueError(f"registration must be a {RP_REGISTRATION_VCT} credential")
-    if payload.get("sub") != client_did:
-        raise ValueError("the registration names another DID than client_did")
-    name, purpose, permitted = (
-        payload.get("rp_name"),
-        payload.get("purpose"),
-        payload.get("permitted"),
-    )
-    if not isinstance(name, str) or not isinstance(purpose, str) or not isinstance(permitted, dict):
-        raise ValueError("registration must carry rp_name, purpose and permitted")
-    allowed: dict[str, frozenset[str]] = {}
-    for vct, claims in permitted.items():
-        if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
-            raise ValueError("registration permitted must map types to lists of claim names")
-        allowed[str(vct)] = frozenset(claims)
-    return _Registration(name, purpose, allowed)
-
-
-def _registration_claims(sd_jwt: str) -> dict[str, Any]:
     try:
-        parts = sd_jwt.split("~")
-        segments = parts[0].split(".")
-        if len(segments) != 3:
-            raise ValueError("registration is not an SD-JWT")
-        payload = json.loads(b64url_decode(segments[1]))
-        if not isinstance(payload, dict):
-            raise ValueError("registration payload is not an object")
-        for disclosure in parts[1:]:
-            if disclosure:
-                decoded = json.loads(b64url_decode(disclosure))
-                if isinstance(decoded, list) and len(decoded) == 3:
-                    payload.setdefault(str(decoded[1]), decoded[2])
-    except (EncodingError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError("registration is not a readable SD-JWT") from e
-    return payload
+        peeked = peek_sd_jwt_unverified(sd_jwt)
+    except MalformedSdJwtError as e:
+        raise ValueError(f"registration is not a readable SD-JWT: {e}") from e
+    if peeked.vct != CredentialType.RP_REGISTRATION:
+        raise ValueError(f"registration must be a {CredentialType.RP_REGISTRATION} credential")
+    if peeked.subject != client_did:
+        raise ValueError("the registration names another DID than client_did")
+    try:
+        return RpRegistration.from_dict(peeked.claims)
+    except MalformedRpRegistrationError as e:
+        raise ValueError(str(e)) from e

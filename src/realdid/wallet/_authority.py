@@ -33,8 +33,8 @@ from realdid.credentials import (
     sign_application,
     token_request_form,
 )
+from realdid.registry import MAX_RESPONSE_BYTES, NodeClientError, ResponseTooLargeError, download
 
-from ._client import NodeClientError
 from ._wallet import Wallet
 
 
@@ -59,7 +59,9 @@ class AuthorityClient:
 
     def _call(self, method: str, url: str, expect: int, **kwargs: Any) -> Any:
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = download(self._http, method, url, max_length=MAX_RESPONSE_BYTES, **kwargs)
+        except ResponseTooLargeError as e:
+            raise AuthorityClientError(e.code, f"the authority at {self.base_url}: {e}") from e
         except httpx.HTTPError as e:
             raise AuthorityClientError(
                 "authority-unreachable",

@@ -46,9 +46,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from realdid.credentials import (
+    REQUEST_OBJECT_MEDIA_TYPE,
     AuthorizationRequest,
     CredentialError,
     CredentialQuery,
+    CredentialType,
     Oid4vpError,
     VerifiedCredential,
     error_response_form,
@@ -62,15 +64,21 @@ from realdid.credentials import (
 )
 from realdid.crypto import DEFAULT_POLICY, AlgorithmPolicy, CryptoError, KeyType, PublicKey
 from realdid.did import verification_key
+from realdid.registry import (
+    MAX_RESPONSE_BYTES,
+    NodeClient,
+    NodeClientError,
+    ResponseTooLargeError,
+    download,
+)
 
 from ._authority import AuthorityClient, request_site_proof
-from ._client import NodeClient, NodeClientError
 from ._history import FAILED_PREFIX, REFUSED, RELEASED, Disclosure
 from ._wallet import Wallet, WalletError
 
-SITE_PROOF_VCT = "urn:realdid:SiteProof"
-REAL_NAME_VCT = "urn:realdid:RealName"
-RP_REGISTRATION_VCT = "urn:realdid:RpRegistration"
+SITE_PROOF_VCT: str = CredentialType.SITE_PROOF
+REAL_NAME_VCT: str = CredentialType.REAL_NAME
+RP_REGISTRATION_VCT: str = CredentialType.RP_REGISTRATION
 #: The wallet's credential entry ``type`` for each ``vct`` it can present.
 ENTRY_TYPES = {SITE_PROOF_VCT: "SiteProof", REAL_NAME_VCT: "RealName"}
 #: Preference when a query accepts several types: the pseudonymous one first.
@@ -81,11 +89,8 @@ ALWAYS_RELEASED = {
     REAL_NAME_VCT: ("assurance_level", "verified_person"),
 }
 CODE_PATH = "/oid4vp/codes/"
-REQUEST_OBJECT_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 #: A site proof expiring sooner than this is renewed before use.
 SITE_PROOF_MARGIN = 300
-#: Largest body read from an RP or status list endpoint.
-MAX_BODY_BYTES = 8 * 1024 * 1024
 _REGISTERED = frozenset(
     {"iss", "sub", "iat", "nbf", "exp", "cnf", "vct", "status", "_sd", "_sd_alg"}
 )
@@ -422,15 +427,14 @@ class _Flow:
     def document(self, did: str) -> Mapping[str, Any]:
         """An active DID's document; :class:`LookupError` if not anchored or deactivated."""
         try:
-            status, result = self.node.resolve(did)
+            result = self.node.resolve(did)
         except NodeClientError as e:
             if e.code in ("did-not-found", "invalid-did", "invalidDid"):
                 raise LookupError(f"{did} is not anchored in the registry") from e
             raise
-        document = result.get("didDocument")
-        if status == 410 or not isinstance(document, dict):
+        if result.deactivated or result.did_document is None:
             raise LookupError(f"{did} is deactivated")
-        return document
+        return result.did_document
 
     # -- 3: the wallet's own credential --------------------------------------------------------------
     def real_name_entry(self) -> dict[str, Any]:
@@ -502,13 +506,23 @@ class _Flow:
                 "registration-invalid", "the registration's status URI is not http(s)"
             )
         try:
-            response = self.http.get(uri, headers={"Accept": "application/statuslist+jwt"})
+            response = download(
+                self.http,
+                "GET",
+                uri,
+                max_length=MAX_RESPONSE_BYTES,
+                headers={"Accept": "application/statuslist+jwt"},
+            )
+        except ResponseTooLargeError as e:
+            raise LoginFlowError(
+                "registration-unverifiable", "the registration's status list is too large"
+            ) from e
         except httpx.HTTPError as e:
             raise LoginFlowError(
                 "registration-unverifiable",
                 f"cannot fetch the registration's status list: {type(e).__name__}",
             ) from e
-        if response.status_code != 200 or len(response.content) > MAX_BODY_BYTES:
+        if response.status_code != 200:
             raise LoginFlowError(
                 "registration-unverifiable",
                 f"the registration's status list answered HTTP {response.status_code}",
@@ -636,7 +650,11 @@ class _Flow:
     # -- 8: the response --------------------------------------------------------------------------
     def post(self, request: AuthorizationRequest, form: dict[str, str]) -> str | None:
         try:
-            response = self.http.post(request.response_uri, data=form)
+            response = download(
+                self.http, "POST", request.response_uri, max_length=MAX_RESPONSE_BYTES, data=form
+            )
+        except ResponseTooLargeError as e:
+            raise LoginFlowError("rp-unreachable", "the site's answer is too large") from e
         except httpx.HTTPError as e:
             raise LoginFlowError(
                 "rp-unreachable", f"cannot reach the site to answer: {type(e).__name__}"
@@ -696,14 +714,15 @@ class _Flow:
     # -- HTTP ---------------------------------------------------------------------------------------
     def get(self, url: str, *, accept: str) -> httpx.Response:
         try:
-            response = self.http.get(url, headers={"Accept": accept})
+            return download(
+                self.http, "GET", url, max_length=MAX_RESPONSE_BYTES, headers={"Accept": accept}
+            )
+        except ResponseTooLargeError as e:
+            raise LoginFlowError("rp-unreachable", "the site's answer is too large") from e
         except httpx.HTTPError as e:
             raise LoginFlowError(
                 "rp-unreachable", f"cannot reach the site at {_origin(url)}: {type(e).__name__}"
             ) from e
-        if len(response.content) > MAX_BODY_BYTES:
-            raise LoginFlowError("rp-unreachable", "the site's answer is too large")
-        return response
 
 
 # -- helpers ------------------------------------------------------------------------------------

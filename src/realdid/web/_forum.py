@@ -30,23 +30,23 @@ from fastapi import FastAPI, Form, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.rp import RelyingParty, login_routes
-
-from ._pages import (
+from realdid.rp.pages import (
     SecurityHeaders,
     csrf_ok,
     csrf_token,
     login_failure_message,
     render_error,
     render_page,
-    site_secret,
     start_login,
 )
 
+from ._pages import site_secret, templates
+
 SITE_NAME = "RealDID Community Forum"
 PURPOSE = "Community forum: members must be verified adults"
-SITE_PROOF = "urn:realdid:SiteProof"
+SITE_PROOF: str = CredentialType.SITE_PROOF
 CLAIMS = ("verified_person", "age_over_18")
 COOKIE = "forum_session"
 MAX_POST_CHARS = 2000
@@ -192,6 +192,7 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     def page(request: Request, template: str, **context: Any) -> Response:
         return render_page(
             template,
+            templates=templates(),
             title=context.pop("title", SITE_NAME),
             site_name=SITE_NAME,
             member=member(request),

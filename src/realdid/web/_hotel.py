@@ -23,23 +23,23 @@ from fastapi import FastAPI, Form, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.rp import RelyingParty, login_routes
-
-from ._pages import (
+from realdid.rp.pages import (
     SecurityHeaders,
     csrf_ok,
     csrf_token,
     login_failure_message,
     render_error,
     render_page,
-    site_secret,
     start_login,
 )
 
+from ._pages import site_secret, templates
+
 SITE_NAME = "Harbour Hotel"
 PURPOSE = "Hotel guest registration required by law"
-REAL_NAME = "urn:realdid:RealName"
+REAL_NAME: str = CredentialType.REAL_NAME
 CLAIMS = ("family_name", "given_name", "id_number")
 COOKIE = "hotel_session"
 SESSION_MAX_AGE = 3600
@@ -131,8 +131,8 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
             "csrf": csrf_token(request.session),
         }
         if guest is not None:
-            return render_page("hotel_done.html", guest=guest, **context)
-        return render_page("hotel.html", purpose=rp.purpose, **context)
+            return render_page("hotel_done.html", templates=templates(), guest=guest, **context)
+        return render_page("hotel.html", templates=templates(), purpose=rp.purpose, **context)
 
     @app.get("/login")
     def login(request: Request) -> Response:

@@ -19,7 +19,9 @@ from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.web._pages import SecurityHeaders, csrf_ok, csrf_token, render_error, render_page
+from realdid.rp.pages import SecurityHeaders, csrf_ok, csrf_token, render_error, render_page
+
+from ._pages import templates
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns at import when it falls back from httpx2 to httpx; nothing to act on.
@@ -75,6 +77,7 @@ def create_oidc_site_app(
         user = request.session.get(_USER)
         return render_page(
             "oidc_home.html",
+            templates=templates(),
             title=SITE_NAME,
             site_name=SITE_NAME,
             user=user if isinstance(user, dict) else None,

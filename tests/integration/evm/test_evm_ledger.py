@@ -45,7 +45,7 @@ from realdid.ledger import (
     LedgerIntegrityError,
     LedgerUnavailableError,
 )
-from realdid.ledger._evm import ScanPosition, load_anchor_artifact
+from realdid.ledger.evm import ScanPosition, load_anchor_artifact
 
 if TYPE_CHECKING:
     from .conftest import AnvilProcess, RpcProxy

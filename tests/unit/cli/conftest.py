@@ -23,7 +23,8 @@ from typer.testing import CliRunner, Result
 from realdid.cli import create_app
 from realdid.node import NodeConfig, RegistryNode
 from realdid.node import create_app as create_node_app
-from realdid.wallet import NodeClient, Wallet
+from realdid.registry import NodeClient
+from realdid.wallet import Wallet
 
 with warnings.catch_warnings():
     # starlette>=1.x warns at import that its TestClient prefers httpx2 (warnings are errors).

@@ -74,7 +74,7 @@ def test_error_carries_code_status_and_safe_json() -> None:
     err = Oid4vciError("invalid_proof", 'bad "kid" \\ é')
     assert isinstance(err, CredentialError)
     assert (err.error, err.status) == ("invalid_proof", 400)
-    assert err.to_json() == {"error": "invalid_proof", "error_description": "bad ?kid? ? ?"}
+    assert err.to_dict() == {"error": "invalid_proof", "error_description": "bad ?kid? ? ?"}
     assert Oid4vciError("invalid_token", "expired").status == 401
     assert Oid4vciError("invalid_client", "x").status == 401
     assert Oid4vciError("invalid_grant", "x", status=400).status == 400
@@ -129,7 +129,7 @@ def test_metadata_refuses_bad_configurations() -> None:
 
 
 def test_configuration_without_claims_omits_claims() -> None:
-    config = CredentialConfiguration("a", "v", "d", (), ("EdDSA",), ("EdDSA",)).to_json()
+    config = CredentialConfiguration("a", "v", "d", (), ("EdDSA",), ("EdDSA",)).to_dict()
     assert "claims" not in config["credential_metadata"]
 
 

@@ -27,8 +27,6 @@ from realdid.credentials import (
     client_id_for,
     error_response_form,
     parse_authorization_url,
-    parse_dcql_query,
-    parse_response_form,
     response_form,
     sign_request_object,
     verify_request_object,
@@ -152,15 +150,15 @@ def _dcql(*items: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_dcql_round_trip() -> None:
-    wire = QUERY.to_json()
+    wire = QUERY.to_dict()
     assert wire["credentials"][0] == {
         "id": "site",
         "format": CREDENTIAL_FORMAT,
         "meta": {"vct_values": ["urn:realdid:SiteProof"]},
         "claims": [{"path": ["verified_person"]}, {"path": ["age_over_18"]}],
     }
-    assert parse_dcql_query(wire) == QUERY
-    assert parse_dcql_query(json.loads(json.dumps(wire))) == QUERY
+    assert DcqlQuery.from_dict(wire) == QUERY
+    assert DcqlQuery.from_dict(json.loads(json.dumps(wire))) == QUERY
 
 
 def test_dcql_accepts_explicit_defaults_claim_ids_and_no_claims() -> None:
@@ -169,7 +167,7 @@ def test_dcql_accepts_explicit_defaults_claim_ids_and_no_claims() -> None:
         require_cryptographic_holder_binding=True,
         claims=[{"id": "c1", "path": ["age_over_18"]}],
     )
-    parsed = parse_dcql_query(_dcql(item, _item(id="b", claims=DROP)))
+    parsed = DcqlQuery.from_dict(_dcql(item, _item(id="b", claims=DROP)))
     assert parsed.credentials == (
         CredentialQuery("site", ("urn:realdid:SiteProof",), ("age_over_18",)),
         CredentialQuery("b", ("urn:realdid:SiteProof",), ()),
@@ -181,7 +179,7 @@ def test_dcql_accepts_the_limits() -> None:
     items[0]["meta"] = {"vct_values": [f"urn:t:{i}" for i in range(8)]}
     items[1]["claims"] = [{"path": [f"c{i}"]} for i in range(32)]
     items[2]["id"] = "x" * 64
-    parsed = parse_dcql_query(_dcql(*items))
+    parsed = DcqlQuery.from_dict(_dcql(*items))
     assert len(parsed.credentials) == 4
     assert len(parsed.credentials[0].vct_values) == 8
     assert len(parsed.credentials[1].claims) == 32
@@ -277,9 +275,9 @@ def test_dcql_accepts_the_limits() -> None:
 def test_dcql_refusals(value: Any, match: str | None) -> None:
     if match is None:
         # "_sd" matches the claim-name pattern; a wallet simply finds no such disclosure.
-        assert parse_dcql_query(value).credentials[0].claims == ("_sd",)
+        assert DcqlQuery.from_dict(value).credentials[0].claims == ("_sd",)
         return
-    _refused("invalid_request", match, parse_dcql_query, value)
+    _refused("invalid_request", match, DcqlQuery.from_dict, value)
 
 
 # -- request objects: happy path ------------------------------------------------------------------
@@ -718,7 +716,7 @@ def test_response_form_round_trip() -> None:
     assert set(form) == {"vp_token", "state"}
     assert json.loads(form["vp_token"]) == {"site": ["eyJ.eyJ.sig~d1~kb"], "b": ["x~"]}
     assert " " not in form["vp_token"]
-    parsed = parse_response_form({**form, "unknown": "ignored"})
+    parsed = AuthorizationResponse.from_form({**form, "unknown": "ignored"})
     assert parsed == AuthorizationResponse(
         state="s-1", vp_token={"site": ("eyJ.eyJ.sig~d1~kb",), "b": ("x~",)}
     )
@@ -733,10 +731,10 @@ def test_error_response_round_trip() -> None:
         "error_description": "The user declined.",
         "state": "s-1",
     }
-    parsed = parse_response_form(form)
+    parsed = AuthorizationResponse.from_form(form)
     assert parsed == AuthorizationResponse("s-1", {}, "access_denied", "The user declined.")
     # an error wins over a vp_token sent alongside it; error_description is optional
-    both = parse_response_form(
+    both = AuthorizationResponse.from_form(
         {"error": "invalid_request", "state": "s-2", "vp_token": '{"a":["x"]}'}
     )
     assert both == AuthorizationResponse("s-2", {}, "invalid_request", None)
@@ -792,12 +790,14 @@ def test_error_response_round_trip() -> None:
     ],
 )
 def test_parse_response_form_refusals(form: dict[str, str], match: str) -> None:
-    _refused("invalid_request", match, parse_response_form, form)
+    _refused("invalid_request", match, AuthorizationResponse.from_form, form)
 
 
 def test_parse_response_form_accepts_the_limits() -> None:
     token = json.dumps({f"q{i}": ["x" * 100] for i in range(4)})
-    parsed = parse_response_form({"state": "s" * 256, "vp_token": token})
+    parsed = AuthorizationResponse.from_form({"state": "s" * 256, "vp_token": token})
     assert set(parsed.vp_token) == {"q0", "q1", "q2", "q3"}
-    error = parse_response_form({"state": "s", "error": "e" * 64, "error_description": "d" * 512})
+    error = AuthorizationResponse.from_form(
+        {"state": "s", "error": "e" * 64, "error_description": "d" * 512}
+    )
     assert error.error == "e" * 64

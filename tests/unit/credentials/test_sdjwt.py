@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -107,35 +108,60 @@ def test_key_binding_tolerates_a_minute_of_holder_clock_skew() -> None:
         verify_made_at(T0 + 5 + 61)
 
 
-def test_error_codes() -> None:
+# Each case: (expected code, builder from (vp, issuer JWT, disclosures, KB-JWT) to the text to
+# verify and the verify() arguments to change).
+_ErrorCase = Callable[[str, str, list[str], str], tuple[str, dict[str, object]]]
+ERROR_CASES: list[tuple[str, _ErrorCase]] = [
+    ("wrong-audience", lambda vp, jwt, discs, kb: (vp, {"expected_audience": "other"})),
+    ("wrong-nonce", lambda vp, jwt, discs, kb: (vp, {"expected_nonce": "other"})),
+    ("expired", lambda vp, jwt, discs, kb: (vp, {"now": T0 + 2000})),
+    ("not-yet-valid", lambda vp, jwt, discs, kb: (vp, {"now": T0 - 1})),
+    ("stale-key-binding", lambda vp, jwt, discs, kb: (vp, {"now": T0 + 500})),
+    (
+        "algorithm-not-allowed",
+        lambda vp, jwt, discs, kb: (vp, {"policy": AlgorithmPolicy(frozenset({"ES256"}))}),
+    ),
+    ("untrusted-issuer", lambda vp, jwt, discs, kb: (vp, {"issuer_keys": lambda i, k: {}[i]})),
+    ("invalid-key-binding", lambda vp, jwt, discs, kb: ("~".join([jwt, *discs, ""]), {})),
+    (
+        "duplicate-disclosure",
+        lambda vp, jwt, discs, kb: ("~".join([jwt, discs[0], *discs, kb]), {}),
+    ),
+    ("malformed-sd-jwt", lambda vp, jwt, discs, kb: ("a" * (64 * 1024 + 1), {})),
+    # flipped issuer signature
+    (
+        "invalid-issuer-signature",
+        lambda vp, jwt, discs, kb: (
+            "~".join([".".join([*jwt.split(".")[:2], b64url_encode(bytes(64))]), *discs, kb]),
+            {},
+        ),
+    ),
+    # extra unreferenced disclosure
+    (
+        "disclosure-not-referenced",
+        lambda vp, jwt, discs, kb: (
+            "~".join([jwt, *discs, b64url_encode(json.dumps(["c2FsdA", "x", 1]).encode()), kb]),
+            {},
+        ),
+    ),
+    # tampered sd_hash: KB-JWT from a presentation with other disclosures
+    ("sd-hash-mismatch", lambda vp, jwt, discs, kb: ("~".join([jwt, discs[0], kb]), {})),
+]
+
+
+@pytest.mark.parametrize(("code", "build"), ERROR_CASES, ids=[code for code, _ in ERROR_CASES])
+def test_error_codes(code: str, build: _ErrorCase) -> None:
     issuer, holder = LocalSigner.generate(), LocalSigner.generate()
     vp = _vp(issuer, holder)
     jwt, *discs, kb = vp.split("~")
-    cases: list[tuple[str, str, dict[str, object]]] = [
-        ("wrong-audience", vp, {"expected_audience": "other"}),
-        ("wrong-nonce", vp, {"expected_nonce": "other"}),
-        ("expired", vp, {"now": T0 + 2000}),
-        ("not-yet-valid", vp, {"now": T0 - 1}),
-        ("stale-key-binding", vp, {"now": T0 + 500}),
-        ("algorithm-not-allowed", vp, {"policy": AlgorithmPolicy(frozenset({"ES256"}))}),
-        ("untrusted-issuer", vp, {"issuer_keys": lambda i, k: {}[i]}),
-        ("invalid-key-binding", "~".join([jwt, *discs, ""]), {}),
-        ("duplicate-disclosure", "~".join([jwt, discs[0], *discs, kb]), {}),
-        ("malformed-sd-jwt", "a" * (64 * 1024 + 1), {}),
-    ]
-    # flipped issuer signature
-    h, p, _s = jwt.split(".")
-    bad_sig = b64url_encode(bytes(64))
-    cases.append(("invalid-issuer-signature", "~".join([f"{h}.{p}.{bad_sig}", *discs, kb]), {}))
-    # extra unreferenced disclosure
-    extra = b64url_encode(json.dumps(["c2FsdA", "x", 1]).encode())
-    cases.append(("disclosure-not-referenced", "~".join([jwt, *discs, extra, kb]), {}))
-    # tampered sd_hash: KB-JWT from a presentation with other disclosures
-    cases.append(("sd-hash-mismatch", "~".join([jwt, discs[0], kb]), {}))
-    for code, text, kw in cases:
-        with pytest.raises(CredentialError) as info:
-            _verify(text, issuer, **kw)
-        assert getattr(info.value, "code", None) == code, (code, info.value)
+    text, kw = build(vp, jwt, discs, kb)
+    with pytest.raises(CredentialError) as info:
+        _verify(text, issuer, **kw)
+    assert getattr(info.value, "code", None) == code, (code, info.value)
+
+
+def test_too_many_disclosures_are_malformed() -> None:
+    issuer = LocalSigner.generate()
     with pytest.raises(MalformedSdJwtError, match="disclosures"):
         _verify("x~" * 102, issuer)
 
@@ -241,7 +267,7 @@ def test_sub_is_set_by_the_issuer_only() -> None:
 
 def _forged(issuer: LocalSigner, holder: LocalSigner, payload_changes: dict[str, object]) -> str:
     """A credential signed by ``issuer`` whose payload is edited, plus a KB-JWT over it."""
-    from realdid.credentials._sdjwt import _sign_compact
+    from realdid.credentials._jws import sign_compact as _sign_compact
 
     jwt, *disclosures = _issue(issuer, holder).split("~")
     header = json.loads(_b64(jwt.split(".")[0]))

@@ -1,46 +1,16 @@
-"""Short codes (normalisation, lookup, expiry) and the login request store."""
+"""Short codes at the RP (lookup, expiry, single use) and the login request store."""
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from realdid.rp import LoginError, LoginRequestStore, StoredRequest, new_code, normalise_code
+from realdid.rp import LoginError, LoginRequestStore, StoredRequest
 from realdid.rp._store import KEEP_AFTER_EXPIRY, DuplicateRequestError
 
 from .conftest import RpEnv, Wallet
-
-CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
-
-
-def test_new_codes_are_crockford_and_distinct() -> None:
-    codes = {new_code() for _ in range(2000)}
-    assert len(codes) == 2000
-    assert all(CODE.fullmatch(c) for c in codes)
-
-
-@pytest.mark.parametrize(
-    ("typed", "canonical"),
-    [
-        ("ABCD-EFGH", "ABCD-EFGH"),
-        ("abcdefgh", "ABCD-EFGH"),
-        (" ab cd - ef gh ", "ABCD-EFGH"),
-        ("IL0O-ilo1", "1100-1101"),
-        ("7ZZZ-0000", "7ZZZ-0000"),
-    ],
-)
-def test_normalise(typed: str, canonical: str) -> None:
-    assert normalise_code(typed) == canonical
-
-
-@pytest.mark.parametrize(
-    "typed", ["", "ABCD-EFG", "ABCD-EFGHJ", "ABCD-EFGU", "ABCD_EFGH", "ÀBCD-EFGH", "A" * 1000]
-)
-def test_normalise_refuses_non_codes(typed: str) -> None:
-    assert normalise_code(typed) is None
 
 
 def test_code_resolves_to_the_authorization_url(env: RpEnv) -> None:

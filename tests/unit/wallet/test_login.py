@@ -21,15 +21,16 @@ from typing import Any
 import httpx
 import pytest
 
+from realdid.controller import Keystore
 from realdid.credentials import (
     AuthorizationRequest,
+    AuthorizationResponse,
     CredentialQuery,
     DcqlQuery,
     VerifiedCredential,
     authorization_url,
     client_id_for,
     issue,
-    parse_response_form,
     sign_request_object,
     sign_status_list,
     status_reference,
@@ -37,13 +38,12 @@ from realdid.credentials import (
 )
 from realdid.credentials import StatusList as _StatusList
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
+from realdid.registry import MAX_RESPONSE_BYTES, NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,
-    Keystore,
     LoginFlowError,
     LoginResult,
-    NodeClient,
     Wallet,
     login,
 )
@@ -146,6 +146,7 @@ class FakeRp:
     posts: list[dict[str, str]] = field(default_factory=list)
     verified: dict[str, VerifiedCredential] = field(default_factory=dict)
     unreachable: bool = False
+    flood: Flood | None = None  # streamed instead of the request object and the status list
 
     @property
     def client_id(self) -> str:
@@ -176,6 +177,11 @@ class FakeRp:
         url = str(request.url)
         if self.unreachable and url.startswith(RP):
             raise httpx.ConnectError("refused", request=request)
+        if self.flood is not None and url in (
+            STATUS_URI,
+            f"{RP}/oid4vp/requests/{self.flood.path}",
+        ):
+            return httpx.Response(200, stream=self.flood)
         if url == STATUS_URI:
             return httpx.Response(self.status_list_status, text=self.issuer.status_list())
         if url == f"{RP}/oid4vp/codes/{CODE}":
@@ -190,7 +196,7 @@ class FakeRp:
             self.posts.append(form)
             if self.refuse_with:
                 return problem(400, self.refuse_with)
-            answer = parse_response_form(form)
+            answer = AuthorizationResponse.from_form(form)
             assert answer.state == self.state
             if answer.error is None:
                 for query_id, (vp,) in answer.vp_token.items():
@@ -205,6 +211,21 @@ class FakeRp:
                     )
             return httpx.Response(200, json={"redirect_uri": f"{RP}/welcome"})
         return httpx.Response(404)
+
+
+class Flood(httpx.SyncByteStream):
+    """A body that never ends (no Content-Length); counts the bytes the client pulled."""
+
+    chunk = 64 * 1024
+
+    def __init__(self, path: str = "1") -> None:
+        self.path = path
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            self.sent += self.chunk
+            yield b"x" * self.chunk
 
 
 def problem(status: int, code: str) -> httpx.Response:
@@ -617,6 +638,21 @@ def test_client_id_of_url_differs_from_signed_one(world: World, tmp_path: Path) 
 def test_rp_unreachable(world: World) -> None:
     world.rp.unreachable = True
     world.refused("rp-unreachable")
+
+
+def test_an_endless_request_object_is_cut_off_at_the_cap(world: World) -> None:
+    world.rp.flood = Flood()
+    error = world.refused("rp-unreachable")
+    assert "too large" in str(error)
+    assert world.rp.flood.sent <= MAX_RESPONSE_BYTES + Flood.chunk
+    assert world.rp.posts == []
+
+
+def test_an_endless_status_list_is_cut_off_at_the_cap(world: World) -> None:
+    world.rp.flood = Flood(path="none")  # the request object is served; its status list floods
+    world.refused("registration-unverifiable")
+    assert world.rp.flood.sent <= MAX_RESPONSE_BYTES + Flood.chunk
+    assert_nothing_released(world)
 
 
 def test_rp_refuses_the_presentation(world: World) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from realdid.controller import Keystore, site_tag
+from realdid.controller._controller import SITE_INDEX, DidRecord, DidStateError
+from realdid.controller._seed import derive_signer, seed_from_mnemonic
 from realdid.crypto import KeyType
-from realdid.wallet import Keystore, site_tag
-from realdid.wallet._seed import derive_signer, seed_from_mnemonic
-from realdid.wallet._wallet import SITE_INDEX, DidRecord, DidStateError, Wallet
+from realdid.wallet import Wallet
 
 from .test_wallet import KDF, PASSPHRASE, Registry, new_wallet, published_keys, running
 

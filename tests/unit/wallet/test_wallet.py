@@ -12,17 +12,12 @@ from typing import Any
 import nacl.pwhash.argon2id
 import pytest
 
+from realdid.controller import DidStateError, Submitted, UnknownDidError
 from realdid.crypto import KeyType
 from realdid.did import ServiceEntry, commitment_of
 from realdid.node import NodeConfig, RegistryNode, create_app
-from realdid.wallet._client import NodeClient
-from realdid.wallet._wallet import (
-    DidStateError,
-    Submitted,
-    UnknownDidError,
-    Wallet,
-    WalletError,
-)
+from realdid.registry import NodeClient
+from realdid.wallet import Wallet, WalletError
 
 with warnings.catch_warnings():
     # starlette>=1.x warns at import that its TestClient prefers httpx2; the project (and
@@ -55,7 +50,9 @@ class Registry:
             assert status["status"] == "anchored"
 
     def resolve(self, did: str) -> tuple[int, dict[str, Any]]:
-        return self.client.resolve(did)
+        # NodeClient checks that the node answered 410 exactly for a deactivated DID.
+        result = self.client.resolve(did)
+        return (410 if result.deactivated else 200), result.to_dict()
 
     def document(self, did: str) -> dict[str, Any]:
         status, result = self.resolve(did)

@@ -10,18 +10,16 @@ from typing import Any
 import pytest
 from starlette.responses import PlainTextResponse
 
-from realdid.web import (
-    DeferredApp,
+from realdid.rp.pages import (
     SecurityHeaders,
     claim_label,
     csrf_ok,
     csrf_token,
-    derive_secret,
     login_failure_message,
     render_login,
     render_page,
-    templates,
 )
+from realdid.web import DeferredApp, derive_secret, templates
 
 from .conftest import FakeRp, TestClient
 

@@ -16,11 +16,9 @@ everything else stays server-side, so completing someone else's login is impossi
 from __future__ import annotations
 
 import contextlib
-import importlib
 import secrets
 from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -38,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, DcqlQuery
 from realdid.rp import LoginError, PendingLogin, RelyingParty, login_routes
+from realdid.rp.pages import SecurityHeaders, render_error, render_login
 
 from ._keys import public_jwks
 from ._server import (
@@ -123,7 +122,7 @@ def create_bridge_app(
         openapi_url=None,
         lifespan=lifespan,
     )
-    app.add_middleware(_pages().SecurityHeaders)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret.hex(),
@@ -298,7 +297,7 @@ class _LoginFlow:
         purpose = self.rp.purpose
         if client.name:
             purpose = f"{purpose}. Signing in to: {client.name}"
-        response: Response = _pages().render_login(
+        return render_login(
             title="Sign in with RealDID",
             site_name=self.rp.name,
             pending=pending,
@@ -307,7 +306,6 @@ class _LoginFlow:
             purpose=purpose,
             claims=list(wallet_claims),
         )
-        return response
 
     def _refusal(self, request: BridgeRequest, error: OAuth2Error) -> Response:
         """An error for the client when its redirect URI is trusted, else a page for the person."""
@@ -433,21 +431,14 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     return parse_qsl(text, keep_blank_values=True, max_num_fields=64)
 
 
-def _pages() -> ModuleType:
-    """``realdid.web._pages``, imported on first use: ``realdid.web`` itself imports this
-    package (the demo wiring), so a module-level import would be circular."""
-    return importlib.import_module("realdid.web._pages")
-
-
 def _error_page(message: str, status_code: int) -> Response:
-    response: Response = _pages().render_error(
+    return render_error(
         site_name=_SITE_NAME,
         title="Sign-in request refused",
         message=message,
         status_code=status_code,
         retry_url=None,
     )
-    return response
 
 
 def _oauth_json_error(error: str, description: str, status_code: int = 400) -> JSONResponse:

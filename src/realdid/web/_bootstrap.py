@@ -1,8 +1,8 @@
 """The demo bootstrap: relying parties that are real enterprises registered with the authority.
 
-``realdid serve --demo-port N`` serves the forum on N, the OIDC demo site on N+1, the hotel
-on N+2 and the OIDC bridge on N+3. Each relying party goes through exactly the steps a real
-one would (ADR 0012), in a background thread once the node and the authority are up:
+Each relying party of the demo (:data:`~realdid.web._settings.DEMO_RPS`) goes through exactly
+the steps a real one would (ADR 0012), in a background thread once the node and the authority
+are up:
 
 1. three synthetic enterprises (fixed seed) are in the authority's business register;
 2. per RP (forum, hotel, bridge): a wallet under ``<data-dir>/demo/<rp>/wallet`` and a P-256
@@ -31,13 +31,10 @@ import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from starlette.responses import HTMLResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from realdid.authority import (
     RP_REGISTRATION,
@@ -50,8 +47,9 @@ from realdid.authority import (
     generate_enterprises,
     write_business_csv,
 )
-from realdid.crypto import DEFAULT_POLICY, KeyType
-from realdid.did import ParsedOperation, to_dict
+from realdid.controller import ensure_anchored
+from realdid.crypto import DEFAULT_POLICY
+from realdid.registry import NodeClient, NodeClientError
 from realdid.rp import (
     HttpDidResolver,
     LoginRequestStore,
@@ -62,152 +60,31 @@ from realdid.rp import (
 from realdid.rp.bridge import BridgeClient, create_bridge_app, load_or_create_bridge_keys
 from realdid.wallet import (
     AuthorityClient,
-    NodeClient,
-    NodeClientError,
     Wallet,
     enroll_business,
     redeem_offer,
 )
 
+from ._deferred import DeferredApp
 from ._forum import create_forum_app
 from ._hotel import create_hotel_app
 from ._oidc_site import create_oidc_site_app
-from ._pages import derive_secret, templates
+from ._pages import derive_secret
+from ._settings import (
+    BRIDGE_OFFSET,
+    DEMO_RPS,
+    ENTERPRISE_SEED,
+    OIDC_CLIENT_ID,
+    OIDC_SITE_OFFSET,
+    RETRY_SECONDS,
+    RP_KEY_TYPE,
+    SITE_NAMES,
+    DemoRp,
+    DemoSettings,
+    available_sites,
+)
 
 log = logging.getLogger(__name__)
-
-ENTERPRISE_SEED = 20260615  # fixed: the same three synthetic enterprises on every machine
-RP_KEY_TYPE = KeyType.P256
-SITE_PROOF_VCT = "urn:realdid:SiteProof"
-REAL_NAME_VCT = "urn:realdid:RealName"
-OIDC_CLIENT_ID = "example-news"
-RETRY_SECONDS = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class DemoRp:
-    """One relying party of the demo: where it is served and what it is registered for."""
-
-    key: str  # "forum", "hotel", "bridge": its directory under demo/
-    offset: int  # port offset from --demo-port
-    purpose: str
-    permitted: Mapping[str, tuple[str, ...]]
-
-
-DEMO_RPS: tuple[DemoRp, ...] = (
-    DemoRp(
-        "forum",
-        0,
-        "Community forum: members must be verified adults",
-        {SITE_PROOF_VCT: ("age_over_18", "verified_person")},
-    ),
-    DemoRp(
-        "hotel",
-        2,
-        "Hotel guest registration required by law",
-        {REAL_NAME_VCT: ("family_name", "given_name", "id_number")},
-    ),
-    DemoRp(
-        "bridge",
-        3,
-        "Sign in with RealDID for OpenID Connect websites",
-        {SITE_PROOF_VCT: ("age_over_18", "verified_person")},
-    ),
-)
-OIDC_SITE_OFFSET = 1
-BRIDGE_OFFSET = 3
-SITE_OFFSETS = {"forum": 0, "oidc": OIDC_SITE_OFFSET, "hotel": 2, "bridge": BRIDGE_OFFSET}
-
-
-@dataclass(frozen=True, slots=True)
-class DemoSettings:
-    """Where the demo lives and how it reaches the node and authority of this process."""
-
-    data_dir: Path  # the serve data dir; the demo keeps its state in data_dir / "demo"
-    host: str  # the interface served on; also the demo sites' public host
-    port: int  # --demo-port
-    node_url: str
-    authority_url: str
-
-    @property
-    def demo_dir(self) -> Path:
-        return self.data_dir / "demo"
-
-    def url(self, offset: int) -> str:
-        """The public base URL of the demo site at ``port + offset`` (no trailing slash)."""
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)  # noqa: S104
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port + offset}"
-
-
-SITE_NAMES = {
-    "forum": "RealDID Community Forum",
-    "oidc": "Example News",
-    "hotel": "Harbour Hotel",
-    "bridge": "RealDID OpenID Connect bridge",
-}
-
-
-def available_sites() -> list[tuple[str, int]]:
-    """``(name, port offset)`` of the demo sites, by port."""
-    return sorted(SITE_OFFSETS.items(), key=lambda site: site[1])
-
-
-# -- the 503 "starting" wrapper --------------------------------------------------------------
-class DeferredApp:
-    """An ASGI app that answers 503 "starting" until :meth:`set` hands it the real app.
-
-    Lifespan events are answered here (the real app does not exist yet at startup); the
-    runtime closes the real apps' resources itself.
-    """
-
-    def __init__(self, site_name: str) -> None:
-        self.site_name = site_name
-        self._app: ASGIApp | None = None
-        self._failed = False
-
-    @property
-    def ready(self) -> bool:
-        return self._app is not None
-
-    def set(self, app: ASGIApp) -> None:
-        self._app = app
-
-    def fail(self) -> None:
-        self._failed = True
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        app = self._app
-        if app is not None:
-            await app(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        html = (
-            templates()
-            .get_template("starting.html")
-            .render(
-                title=self.site_name,
-                site_name=self.site_name,
-                failed=self._failed,
-                script_nonce=None,
-            )
-        )
-        response = HTMLResponse(
-            html,
-            status_code=503,
-            headers={"Retry-After": "2", "Cache-Control": "no-store"},
-        )
-        await response(scope, receive, send)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -354,8 +231,9 @@ class DemoRuntime:
     ) -> DemoRelyingParty:
         rp_dir = self.settings.demo_dir / spec.key
         rp_dir.mkdir(mode=0o700, exist_ok=True)
-        wallet = _open_wallet(rp_dir / "wallet", passphrase)
-        did = _anchored_did(wallet, node)
+        wallet = Wallet.open_or_init(rp_dir / "wallet", passphrase)
+        # The RP's DID (P-256), resumable after a crash like the authority's own DID.
+        did = ensure_anchored(wallet, node, key_type=RP_KEY_TYPE, timeout=60.0).did
         if _credential(wallet, did, "Business") is None:
             enroll_business(
                 wallet,
@@ -470,31 +348,6 @@ class DemoRuntime:
 
 
 # -- steps -------------------------------------------------------------------------------------
-def _open_wallet(directory: Path, passphrase: str) -> Wallet:
-    if (directory / "wallet.json").exists():
-        return Wallet.open(directory, passphrase)
-    wallet, _ = Wallet.init(directory, passphrase)
-    return wallet
-
-
-def _anchored_did(wallet: Wallet, node: NodeClient, *, timeout: float = 60.0) -> str:
-    """The wallet's first DID (P-256), created and anchored; resumable after a crash.
-
-    A create that never reached the node is submitted again: it is a pure function of the
-    seed, so the DID stays the same (the pattern of the authority's own DID).
-    """
-    if not wallet.dids:
-        wallet.create(node, RP_KEY_TYPE.value)
-    record = wallet.dids[0]
-    if node.operation_status(record.last_operation) is None and record.update_counter == 0:
-        create = ParsedOperation.from_value(
-            to_dict(wallet.initial_create(record.index, record.key_type))
-        )
-        node.submit(to_dict(create.operation))
-    node.wait_anchored(record.last_operation, timeout=timeout)
-    return record.did
-
-
 def _credential(wallet: Wallet, did: str, credential_type: str) -> str | None:
     """The newest stored credential of ``credential_type`` for ``did``, if any."""
     for entry in reversed(wallet.credentials):

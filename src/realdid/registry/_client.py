@@ -1,4 +1,9 @@
-"""A small HTTP client for a registry node (used by the wallet and ``realdid resolve``)."""
+"""The HTTP client of a registry node (used by the wallet, the relying party, the authority
+and ``realdid resolve``).
+
+Every answer is read through :func:`~realdid.registry.download` with a cap, so a node that
+misbehaves cannot make its clients buffer more than :data:`MAX_RESPONSE_BYTES`.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,19 @@ import httpx
 
 from realdid.did import RESOLUTION_MEDIA_TYPE
 
-
-class NodeClientError(Exception):
-    """The node refused a request (``code`` from its RFC 9457 problem) or was unreachable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-    def diagnostics(self) -> str:
-        return str(self)
+from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from ._errors import NodeClientError, ResolutionResultError
+from ._resolution import ResolutionResult
 
 
 class NodeClient:
     def __init__(
-        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise NodeClientError(
@@ -33,13 +36,16 @@ class NodeClient:
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
+        self._max_response_bytes = max_response_bytes
 
     def close(self) -> None:
         self._http.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kwargs)
+            return download(self._http, method, path, max_length=self._max_response_bytes, **kwargs)
+        except ResponseTooLargeError as e:
+            raise NodeClientError(e.code, f"the node at {self._http.base_url}: {e}") from e
         except httpx.HTTPError as e:
             raise NodeClientError(
                 "node-unreachable",
@@ -76,15 +82,29 @@ class NodeClient:
         status: dict[str, Any] = response.json()
         return status
 
-    def resolve(self, did: str) -> tuple[int, dict[str, Any]]:
-        """The resolution result and HTTP status (200, or 410 for a deactivated DID)."""
+    def resolve(self, did: str) -> ResolutionResult:
+        """The DID's resolution result (HTTP 200, or 410 for a deactivated DID).
+
+        :class:`~realdid.registry.ResolutionResultError` if the answer is not a resolution
+        result, or if its HTTP status and ``deactivated`` disagree (the node sends 410 exactly
+        for a deactivated DID, so a disagreement means the answer cannot be trusted).
+        """
         response = self._request(
             "GET", f"/1.0/identifiers/{did}", headers={"Accept": RESOLUTION_MEDIA_TYPE}
         )
         if response.status_code not in (200, 410):
             raise self._problem(response)
-        result: dict[str, Any] = response.json()
-        return response.status_code, result
+        try:
+            body = response.json()
+        except ValueError as e:
+            raise ResolutionResultError("the node's resolution result is not JSON") from e
+        result = ResolutionResult.from_dict(body)
+        if result.deactivated != (response.status_code == 410):
+            raise ResolutionResultError(
+                f"the node answered HTTP {response.status_code} for a DID whose metadata says"
+                f" deactivated={result.deactivated}"
+            )
+        return result
 
     def wait_anchored(
         self, operation_hash: str, *, timeout: float = 60.0, interval: float = 0.1

@@ -1,4 +1,4 @@
-"""The encrypted wallet file (realdid.wallet._keystore)."""
+"""The encrypted wallet file (realdid.controller._keystore)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
-from realdid.wallet import (
+from realdid.controller import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,
     PASSPHRASE_ENV,
@@ -32,6 +31,7 @@ from realdid.wallet import (
     WrongPassphraseError,
     read_passphrase,
 )
+from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
 
 PASSPHRASE = "correct horse battery staple"
 # The library's minimum Argon2id cost keeps each KDF run well under a millisecond.

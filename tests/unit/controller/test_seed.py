@@ -1,4 +1,4 @@
-"""Recovery phrase and key derivation (realdid.wallet._seed)."""
+"""Recovery phrase and key derivation (realdid.controller._seed)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mnemonic import Mnemonic
 
-from realdid.crypto import KeyType, LocalSigner
-from realdid.wallet import (
+from realdid.controller import (
     InvalidDerivationPathError,
     InvalidMnemonicError,
     derive_signer,
@@ -20,7 +19,8 @@ from realdid.wallet import (
     seed_from_mnemonic,
     validate_derivation_path,
 )
-from realdid.wallet._seed import _derive_scalar
+from realdid.controller._seed import _derive_scalar
+from realdid.crypto import KeyType, LocalSigner
 
 ABANDON_12 = " ".join(["abandon"] * 11 + ["about"])
 ABANDON_24 = " ".join(["abandon"] * 23 + ["art"])

@@ -3,7 +3,8 @@
 A person who cannot scan the QR code types the code into the wallet; the wallet asks the
 RP (never a central service, ADR 0012 "Short codes") for the ``openid4vp://`` URL it stands
 for. Crockford's alphabet leaves out I, L, O and U so that what people misread or mistype
-(``i``/``l`` for one, ``o`` for zero, lower case, spaces, dashes) still finds the code.
+(``i``/``l`` for one, ``o`` for zero, lower case, spaces, dashes) still finds the code. The RP (issuing and looking codes up) and the wallet (reading what
+the person typed) both normalise here, so a code one accepts the other accepts too.
 
 Example::
 

@@ -23,7 +23,7 @@ from realdid.credentials import parse_authorization_url, verify_request_object
 from realdid.crypto import DEFAULT_POLICY, KeyType
 from realdid.rp.bridge import BridgeClient, create_bridge_app
 
-from ..rp.conftest import BASE_URL, DictResolver, RpEnv, StatusServer, Wallet, build_rp
+from ..conftest import BASE_URL, DictResolver, RpEnv, StatusServer, Wallet, build_rp
 from ._fakes import TestClient
 
 NEWS = BridgeClient(

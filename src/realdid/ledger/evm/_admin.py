@@ -1,0 +1,119 @@
+"""The consortium admin's side of a deployed ``RealDIDAnchor`` (ADR 0010).
+
+The contract keeps one admin, who permits and withdraws anchorers and hands the role over
+in two steps (propose, then accept with the successor's key)::
+
+    with EvmAnchorAdmin(url, contract_address, admin_key) as admin:
+        admin.add_anchorer(node_address)
+        assert admin.is_anchorer(node_address)
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from eth_typing import HexStr
+from web3.contract import Contract
+
+from realdid.clock import SystemTimer, Timer
+
+from ._contract import ContractErrors, anchor_abi, checksum_address
+from ._rpc import RetryingRpc
+from ._transactions import Transactor, local_account
+
+__all__ = ["EvmAnchorAdmin"]
+
+
+class EvmAnchorAdmin:
+    """The admin role of a deployed ``RealDIDAnchor``: governs the consortium's anchorers.
+
+    Each method is one transaction signed with the admin key, and returns once it is mined
+    (not once it is confirmed). Reverts raise :class:`AnchorRejectedError` (``NotAdmin``,
+    ``ZeroAddress``, ``NotPendingAdmin``). ``timer`` paces the retries and the receipt
+    polling (real time when omitted).
+    """
+
+    def __init__(
+        self,
+        rpc_url: str,
+        contract_address: str,
+        admin_key: bytes,
+        *,
+        request_timeout: float = 10.0,
+        retry_timeout: float = 30.0,
+        receipt_timeout: float = 120.0,
+        poll_interval: float = 0.1,
+        timer: Timer | None = None,
+    ) -> None:
+        account = local_account(admin_key, "admin")
+        self._address = checksum_address(contract_address)
+        timer = timer if timer is not None else SystemTimer()
+        self._rpc = RetryingRpc.over_http(
+            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
+        )
+        self._contract: Contract = self._rpc.w3.eth.contract(
+            address=self._address, abi=anchor_abi()
+        )
+        self._transactor = Transactor(
+            self._rpc,
+            account,
+            ContractErrors(anchor_abi()),
+            receipt_timeout=receipt_timeout,
+            poll_interval=poll_interval,
+            timer=timer,
+        )
+
+    @property
+    def address(self) -> str:
+        """The admin key's account address (checksummed)."""
+        return self._transactor.address
+
+    @property
+    def contract_address(self) -> str:
+        return self._address
+
+    def add_anchorer(self, account: str) -> None:
+        """Permit ``account`` to anchor (no-op if it already may)."""
+        self._transact("addAnchorer", checksum_address(account))
+
+    def remove_anchorer(self, account: str) -> None:
+        """Withdraw the permission of ``account`` (no-op if it had none)."""
+        self._transact("removeAnchorer", checksum_address(account))
+
+    def propose_admin(self, account: str) -> None:
+        """First step of handing the admin role over; ``account`` must then accept."""
+        self._transact("proposeAdmin", checksum_address(account))
+
+    def accept_admin(self) -> None:
+        """Second step, signed by the proposed account's key."""
+        self._transact("acceptAdmin")
+
+    def is_anchorer(self, account: str) -> bool:
+        checked = checksum_address(account)
+        result = self._rpc.call(
+            "isAnchorer", lambda: self._contract.functions.isAnchorer(checked).call()
+        )
+        return bool(result)
+
+    def admin(self) -> str:
+        """The current admin according to the contract."""
+        return str(self._rpc.call("admin", lambda: self._contract.functions.admin().call()))
+
+    def _transact(self, function: str, *args: Any) -> None:
+        data = HexStr(self._contract.encode_abi(function, args=list(args)))
+        self._transactor.transact(self._address, data, function)
+
+    def close(self) -> None:
+        self._rpc.close()
+
+    def __enter__(self) -> EvmAnchorAdmin:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
