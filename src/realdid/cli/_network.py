@@ -44,7 +44,7 @@ class Network:
     def site_proof(
         self, wallet: Wallet, authority_url: str, root_did: str, site_did: str
     ) -> dict[str, Any]:
-        """The login flow's ``SiteProofSource``: a site proof from the authority, over here."""
+        """The login flow's ``SiteProofSource``: the authority reached over this transport."""
         client = self.authority(authority_url)
         try:
             return request_site_proof(wallet, client, root_did, site_did)

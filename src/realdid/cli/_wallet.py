@@ -1,4 +1,4 @@
-"""``realdid wallet init|restore`` and ``realdid wallet did …``: the resident's wallet and its DIDs.
+"""``realdid wallet init|restore`` and ``realdid wallet did …``: the wallet and its DIDs.
 
 The other ``realdid wallet`` commands (credentials in ``_enroll``, login in ``_login``)
 open the wallet the same way, through :func:`open_wallet`.
