@@ -30,7 +30,6 @@ from realdid.authority import (
     write_register,
 )
 from realdid.http import parse_problem
-from realdid.settings import Flag
 
 from ._conventions import AuthorityUrl, fail, user_errors
 from ._network import Network, network
@@ -330,6 +329,15 @@ def authority_audit(
 
 
 # -- the authority alone ---------------------------------------------------------------------------
+AUTHORITY_SERVE_OPTIONS = {  # setting -> the option of `realdid authority serve` that sets it
+    "authority.data_dir": "--data-dir",
+    "authority.node_url": "--node",
+    "authority.host": "--host",
+    "authority.port": "--port",
+    "authority.issuer_url": "--issuer-url",
+}
+
+
 @authority_app.command("serve")
 def authority_serve(
     ctx: typer.Context,
@@ -349,23 +357,14 @@ def authority_serve(
     config: ConfigFile = None,
 ) -> None:
     """Run the identity authority alone, against a registry node elsewhere (multi-host deployments)."""
+    # The parameters declare the options; serve_settings reads the typed ones (see there).
     import asyncio  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from realdid.authority import create_authority_app  # noqa: PLC0415
 
-    settings = serve_settings(
-        ctx,
-        config,
-        {
-            "authority.data_dir": Flag("--data-dir", data_dir),
-            "authority.node_url": Flag("--node", node),
-            "authority.host": Flag("--host", host),
-            "authority.port": Flag("--port", port),
-            "authority.issuer_url": Flag("--issuer-url", issuer_url),
-        },
-    )
+    settings = serve_settings(ctx, AUTHORITY_SERVE_OPTIONS)
     served = settings.authority
     if not served.port:
         fail("authority.port is 0: the authority alone needs a TCP port (give --port)")

@@ -19,6 +19,7 @@ from realdid.controller import ControllerError, InvalidMnemonicError, KeystoreEr
 from realdid.did import DidError
 from realdid.ledger import LedgerError
 from realdid.registry import NodeClientError
+from realdid.settings import SettingsError
 
 _EXPECTED = (
     DidError,
@@ -27,6 +28,7 @@ _EXPECTED = (
     NodeClientError,
     ControllerError,
     InvalidMnemonicError,
+    SettingsError,
     OSError,
 )
 

@@ -22,6 +22,24 @@ if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
 
 serve_commands = typer.Typer()
+SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
+    "node.data_dir": "--data-dir",
+    "node.host": "--host",
+    "node.port": "--port",
+    "node.batch_interval": "--batch-interval",
+    "node.max_batch_operations": "--max-batch",
+    "node.ledger": "--ledger",
+    "node.evm_url": "--evm-url",
+    "node.anchor_contract": "--anchor-contract",
+    "node.anchorer_key_file": "--anchorer-key-file",
+    "node.confirmations": "--confirmations",
+    "node.peers": "--peers",
+    # One --host serves everything this process runs.
+    "authority.host": "--host",
+    "authority.port": "--authority-port",
+    "demo.host": "--host",
+    "demo.port": "--demo-port",
+}
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
@@ -100,32 +118,13 @@ def serve(
     config: ConfigFile = None,
 ) -> None:
     """Run a registry node (default: embedded SQLite + the solo ledger)."""
+    # The parameters declare the options; their values arrive through serve_settings,
+    # which knows which ones were typed, merged with the environment and --config file.
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from realdid.node import NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
 
-    settings = serve_settings(
-        ctx,
-        config,
-        {
-            "node.data_dir": Flag("--data-dir", data_dir),
-            "node.host": Flag("--host", host),
-            "node.port": Flag("--port", port),
-            "node.batch_interval": Flag("--batch-interval", batch_interval),
-            "node.max_batch_operations": Flag("--max-batch", max_batch),
-            "node.ledger": Flag("--ledger", ledger),
-            "node.evm_url": Flag("--evm-url", evm_url),
-            "node.anchor_contract": Flag("--anchor-contract", anchor_contract),
-            "node.anchorer_key_file": Flag("--anchorer-key-file", anchorer_key_file),
-            "node.confirmations": Flag("--confirmations", confirmations),
-            "node.peers": Flag("--peers", peers),
-            # One --host serves everything this process runs.
-            "authority.host": Flag("--host", host),
-            "authority.port": Flag("--authority-port", authority_port),
-            "demo.host": Flag("--host", host),
-            "demo.port": Flag("--demo-port", demo_port),
-        },
-    )
+    settings = serve_settings(ctx, SERVE_OPTIONS)
     node_settings, authority_port, demo_port = (
         settings.node,
         settings.authority.port,
@@ -148,10 +147,11 @@ def serve(
         )
     demo_sockets = _demo_sockets(settings.demo.host, demo_port)
     with user_errors():
+        node_config = settings.node_config()
         chain = None
         if node_settings.ledger is LedgerKind.EVM:
             chain = open_evm_ledger(
-                node_settings.data_dir or data_dir,
+                node_config.data_dir,
                 node_settings.evm_url,
                 node_settings.anchor_contract,
                 node_settings.anchorer_key_file,
@@ -164,7 +164,7 @@ def serve(
         ):
             fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
         try:
-            node = RegistryNode(settings.node_config(), ledger=chain)
+            node = RegistryNode(node_config, ledger=chain)
         except NodeSetupError as e:
             fail(str(e))
     servers = [
@@ -211,27 +211,29 @@ def serve(
             runtime.close()
 
 
-def serve_settings(
-    ctx: typer.Context, config: Path | None, flags: Mapping[str, Flag]
-) -> RealDIDSettings:
+def serve_settings(ctx: typer.Context, options: Mapping[str, str]) -> RealDIDSettings:
     """The settings a serving command runs with, or one ``error:`` line naming the bad one.
 
-    ``flags`` holds every option's value; those the user did not type are dropped here
-    (click knows each value's source), so an option's default never overrides the
-    environment or the ``--config`` file, while ``--help`` still shows the default.
+    ``options`` maps each setting to the command's option for it. Only options the user
+    typed become flags (click records each value's source), so an option's default never
+    overrides the environment or the ``--config`` file while ``--help`` still shows it.
     """
     param_of = {opt: param.name for param in ctx.command.params for opt in param.opts}
-    typed = {setting: flag for setting, flag in flags.items() if _typed(ctx, param_of[flag.name])}
+    flags = {
+        setting: Flag(option, ctx.params[name])
+        for setting, option in options.items()
+        if (name := param_of[option]) is not None and _typed(ctx, name)
+    }
     try:
-        return load_settings(typed, config)
+        return load_settings(flags, ctx.params.get("config"))
     except SettingsError as e:
         fail(e.diagnostics())
 
 
-def _typed(ctx: typer.Context, param: str | None) -> bool:
+def _typed(ctx: typer.Context, param: str) -> bool:
     """Whether the user gave ``param`` (click's ParameterSource; compared by name because
     typer ships its own copy of click)."""
-    source = ctx.get_parameter_source(param or "")
+    source = ctx.get_parameter_source(param)
     return source is not None and source.name not in {"DEFAULT", "DEFAULT_MAP"}
 
 
@@ -246,7 +248,7 @@ def authority_runtime(settings: RealDIDSettings) -> AuthorityRuntime:
                 config=settings.authority_config(),
                 faces=settings.face_matcher(),
             )
-        except (AuthorityError, SettingsError) as e:
+        except AuthorityError as e:
             fail(e.diagnostics())
 
 

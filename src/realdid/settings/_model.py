@@ -37,11 +37,11 @@ from realdid.authority import (
 )
 from realdid.credentials import MAX_STATUS_LIST_ENTRIES
 from realdid.crypto import AlgorithmPolicy
-from realdid.node import NodeConfig
 
 from ._errors import SettingsError
 
 if TYPE_CHECKING:
+    from realdid.node import NodeConfig
     from realdid.rp.bridge import Lifetimes
     from realdid.web import DemoSettings
 
@@ -421,6 +421,8 @@ class RealDIDSettings(BaseSettings):
         A node on an EVM chain without an anchorer key only follows the chain, so it
         refuses operations (``accepts_operations``).
         """
+        from realdid.node import NodeConfig  # noqa: PLC0415 - every CLI command loads this module
+
         node = self.node
         if node.data_dir is None:
             raise SettingsError("node.data_dir is not set: give --data-dir")
