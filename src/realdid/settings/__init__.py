@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 from ._errors import SettingsError
-from ._model import (
+from ._reference import reference_table
+from ._sections import (
     FACE_MATCHERS,
     AuthoritySection,
     BridgeSection,
@@ -22,9 +23,8 @@ from ._model import (
     LedgerKind,
     LogSection,
     NodeSection,
-    RealDIDSettings,
 )
-from ._reference import reference_table
+from ._settings import RealDIDSettings
 from ._sources import CONFIG_ENV, Flag, env_name, load_settings
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from ._model import RealDIDSettings
+from ._settings import RealDIDSettings
 from ._sources import env_name
 
 _WORDS: dict[Any, str] = {int: "integer", float: "number", str: "string", Path: "path"}

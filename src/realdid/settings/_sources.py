@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ._errors import SettingsError
-from ._model import ENV_NESTED_DELIMITER, ENV_PREFIX, RealDIDSettings, _SectionsOnlyEnv
+from ._settings import ENV_NESTED_DELIMITER, ENV_PREFIX, RealDIDSettings, _SectionsOnlyEnv
 
 CONFIG_ENV = "REALDID_CONFIG"
 

@@ -182,3 +182,8 @@ def test_an_unreadable_or_malformed_file_is_one_line(
     assert _error() == f"{CONFIG_ENV}: cannot read {missing}: No such file or directory"
     broken = write_toml(tmp_path, "[node\nport = 1\n")
     assert _error(config_file=broken).startswith(f"--config: {broken} is not valid TOML: ")
+
+
+def test_a_misspelt_variable_of_a_section_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALDID_NODE__PROT", "8080")
+    assert _error().startswith("environment variable REALDID_NODE__PROT: not a setting; [node] has")
