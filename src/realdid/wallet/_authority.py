@@ -33,7 +33,8 @@ from realdid.credentials import (
     sign_application,
     token_request_form,
 )
-from realdid.registry import MAX_RESPONSE_BYTES, NodeClientError, ResponseTooLargeError, download
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from realdid.registry import NodeClientError
 
 from ._wallet import Wallet
 

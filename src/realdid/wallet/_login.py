@@ -64,13 +64,8 @@ from realdid.credentials import (
 )
 from realdid.crypto import DEFAULT_POLICY, AlgorithmPolicy, CryptoError, KeyType, PublicKey
 from realdid.did import verification_key
-from realdid.registry import (
-    MAX_RESPONSE_BYTES,
-    NodeClient,
-    NodeClientError,
-    ResponseTooLargeError,
-    download,
-)
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from realdid.registry import NodeClient, NodeClientError
 
 from ._authority import AuthorityClient, request_site_proof
 from ._history import FAILED_PREFIX, REFUSED, RELEASED, Disclosure
