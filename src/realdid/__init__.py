@@ -5,6 +5,7 @@ independent of each other). ``make lint`` enforces this with the import contract
 ``pyproject.toml``; ``docs/architecture.md`` names each package's one job::
 
     cli                                    thin commands over everything below
+    settings                               flags, environment, TOML file -> service configs
     web                                    demo sites (forum, hotel, OIDC site)
     authority | wallet | rp | node         the services and the resident's wallet
     controller | credentials               DIDs a party controls; SD-JWT VC, OpenID4VC

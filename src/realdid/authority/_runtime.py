@@ -30,7 +30,7 @@ from realdid.storage import write_private_file
 from ._business import SqliteBusinessRegister
 from ._config import AuthorityConfig
 from ._escrow import X25519EscrowKey, X25519EscrowPublicKey
-from ._face import SimulatedFaceMatcher
+from ._face import FaceMatcher
 from ._identity import WalletIssuer
 from ._randomness import Randomness
 from ._register import SqliteRegister
@@ -81,12 +81,25 @@ def escrow_sealer(data_dir: Path) -> X25519EscrowPublicKey:
 
 
 class AuthorityRuntime:
-    """Owns the authority's resources; :meth:`get` is None until the authority's DID is ready."""
+    """Owns the authority's resources; :meth:`get` is None until the authority's DID is ready.
 
-    def __init__(self, settings: AuthoritySettings, *, clock: Clock | None = None) -> None:
+    ``config`` and ``faces`` are built by the caller (``realdid.settings``), so a deployment
+    chooses every tunable and its face matcher without this class knowing the choices.
+    """
+
+    def __init__(
+        self,
+        settings: AuthoritySettings,
+        *,
+        config: AuthorityConfig,
+        faces: FaceMatcher,
+        clock: Clock | None = None,
+    ) -> None:
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
+        self._config = config
+        self._faces = faces
         self._clock = clock or SystemClock()
         self._authority: Authority | None = None
         self._stop = threading.Event()
@@ -122,13 +135,13 @@ class AuthorityRuntime:
             return
         self.issuer = issuer
         self._authority = Authority(
-            config=AuthorityConfig(issuer_url=self.settings.issuer_url.rstrip("/")),
+            config=self._config,
             db=self.db,
             secrets=self.secrets,
             escrow=self.escrow,
             register=self.register,
             business_register=self.business,
-            faces=SimulatedFaceMatcher(),
+            faces=self._faces,
             resolver=RegistryKeyResolver(self.client),
             issuer=issuer,
             clock=self._clock,

@@ -33,7 +33,15 @@ from realdid.http import parse_problem
 
 from ._conventions import AuthorityUrl, fail, user_errors
 from ._network import Network, network
-from ._serve import _listen, _serve_all, _server
+from ._serve import (
+    ConfigFile,
+    _listen,
+    _serve_all,
+    _server,
+    _warn_if_simulated,
+    authority_runtime,
+    serve_settings,
+)
 
 authority_app = typer.Typer(help="Identity authority: population register.", no_args_is_help=True)
 register_app = typer.Typer(help="The population register.", no_args_is_help=True)
@@ -321,8 +329,18 @@ def authority_audit(
 
 
 # -- the authority alone ---------------------------------------------------------------------------
+AUTHORITY_SERVE_OPTIONS = {  # setting -> the option of `realdid authority serve` that sets it
+    "authority.data_dir": "--data-dir",
+    "authority.node_url": "--node",
+    "authority.host": "--host",
+    "authority.port": "--port",
+    "authority.issuer_url": "--issuer-url",
+}
+
+
 @authority_app.command("serve")
 def authority_serve(
+    ctx: typer.Context,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
     node: Annotated[
         str, typer.Option("--node", help="Registry node base URL the authority resolves through.")
@@ -336,39 +354,28 @@ def authority_serve(
             help="Public base URL (credential issuer identifier); default http://HOST:PORT.",
         ),
     ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Run the identity authority alone, against a registry node elsewhere (multi-host deployments)."""
+    # The parameters declare the options; serve_settings reads the typed ones (see there).
     import asyncio  # noqa: PLC0415
-    import logging  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from realdid.authority import AuthorityRuntime, AuthoritySettings, create_authority_app  # noqa: PLC0415
+    from realdid.authority import create_authority_app  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if not node.startswith(("http://", "https://")):
-        fail(f"--node must be an http(s) URL, got '{node}'")
-    public = (issuer_url or f"http://{host}:{port}").rstrip("/")
-    if not public.startswith(("http://", "https://")):
-        fail(f"--issuer-url must be an http(s) URL, got '{public}'")
-    sock = _listen(host, port, "the identity authority", "--port")
-    with user_errors():
-        try:
-            runtime = AuthorityRuntime(
-                AuthoritySettings(data_dir=data_dir, issuer_url=public, node_url=node)
-            )
-        except AuthorityError as e:
-            fail(e.diagnostics())
+    settings = serve_settings(ctx, AUTHORITY_SERVE_OPTIONS)
+    served = settings.authority
+    if not served.port:
+        fail("authority.port is 0: the authority alone needs a TCP port (give --port)")
+    settings.log.configure()
+    sock = _listen(served.host, served.port, "the identity authority", "--port")
+    runtime = authority_runtime(settings)
     runtime.start()
-    logging.getLogger(__name__).warning(
-        "identity authority on %s — face matching is SIMULATED (development only)", public
-    )
+    public = settings.issuer_url()
+    _warn_if_simulated(settings, public)
+    app = create_authority_app(runtime.get)
     try:
-        asyncio.run(
-            _serve_all([(_server(uvicorn, create_authority_app(runtime.get), host, port), sock)])
-        )
+        asyncio.run(_serve_all([(_server(uvicorn, app, served.host, served.port), sock)]))
     finally:
         runtime.close()

@@ -8,7 +8,6 @@ call :func:`fail` for what they check themselves and run library calls inside
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from realdid.controller import ControllerError, InvalidMnemonicError, KeystoreEr
 from realdid.did import DidError
 from realdid.ledger import LedgerError
 from realdid.registry import NodeClientError
+from realdid.settings import SettingsError
 
 _EXPECTED = (
     DidError,
@@ -28,6 +28,7 @@ _EXPECTED = (
     NodeClientError,
     ControllerError,
     InvalidMnemonicError,
+    SettingsError,
     OSError,
 )
 
@@ -47,11 +48,6 @@ def user_errors() -> Iterator[None]:
         if isinstance(e, OSError):
             text = f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": ")
         fail(text)
-
-
-class LedgerKind(enum.StrEnum):
-    SOLO = "solo"
-    EVM = "evm"
 
 
 WalletDir = Annotated[

@@ -16,9 +16,10 @@ import typer
 
 from realdid.crypto import CryptoError, KeyType, LocalSigner, PublicKey
 from realdid.ledger import verify_registry
+from realdid.settings import LedgerKind
 from realdid.storage import write_private_file
 
-from ._conventions import LedgerKind, fail, user_errors
+from ._conventions import fail, user_errors
 
 if TYPE_CHECKING:
     from realdid.ledger import EvmLedger

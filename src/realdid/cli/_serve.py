@@ -7,23 +7,52 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._conventions import LedgerKind, fail, user_errors
+from realdid.settings import Flag, LedgerKind, RealDIDSettings, SettingsError, load_settings
+
+from ._conventions import fail, user_errors
 from ._ledger import open_evm_ledger
 
 if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
-    from realdid.web import DemoRuntime
 
 serve_commands = typer.Typer()
+SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
+    "node.data_dir": "--data-dir",
+    "node.host": "--host",
+    "node.port": "--port",
+    "node.batch_interval": "--batch-interval",
+    "node.max_batch_operations": "--max-batch",
+    "node.ledger": "--ledger",
+    "node.evm_url": "--evm-url",
+    "node.anchor_contract": "--anchor-contract",
+    "node.anchorer_key_file": "--anchorer-key-file",
+    "node.confirmations": "--confirmations",
+    "node.peers": "--peers",
+    # One --host serves everything this process runs.
+    "authority.host": "--host",
+    "authority.port": "--authority-port",
+    "demo.host": "--host",
+    "demo.port": "--demo-port",
+}
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML settings file (docs/configuration.md); flags and REALDID_* variables"
+        " override it. Default: $REALDID_CONFIG.",
+    ),
+]
 
 
 @serve_commands.command()
 def serve(
+    ctx: typer.Context,
     data_dir: Annotated[
         Path,
         typer.Option(
@@ -86,81 +115,93 @@ def serve(
             max=65532,
         ),
     ] = 0,
+    config: ConfigFile = None,
 ) -> None:
     """Run a registry node (default: embedded SQLite + the solo ledger)."""
+    # The parameters declare the options; their values arrive through serve_settings,
+    # which knows which ones were typed, merged with the environment and --config file.
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from realdid.node import NodeConfig, NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
+    from realdid.node import NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    settings = serve_settings(ctx, SERVE_OPTIONS)
+    node_settings, authority_port, demo_port = (
+        settings.node,
+        settings.authority.port,
+        settings.demo.port,
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    peer_urls = tuple(p.strip() for p in peers.split(",") if p.strip())
-    for url in peer_urls:
-        if not url.startswith(("http://", "https://")):
-            fail(f"--peers: '{url}' is not an http(s) URL")
+    settings.log.configure()
     # Both ports are bound before anything starts, so a port in use is one clear error line
     # instead of a half-started process (the node up, the authority dead) that exits later.
     if demo_port and not authority_port:
         fail("--demo-port needs the identity authority: give --authority-port a port too")
-    sockets = [_listen(host, port, "the registry node", "--port")]
+    sockets = [_listen(node_settings.host, node_settings.port, "the registry node", "--port")]
     if authority_port:
-        sockets.append(_listen(host, authority_port, "the identity authority", "--authority-port"))
-    demo_sockets = _demo_sockets(host, demo_port)
-    with user_errors():
-        chain = None
-        if ledger is LedgerKind.EVM:
-            chain = open_evm_ledger(
-                data_dir, evm_url, anchor_contract, anchorer_key_file, confirmations
+        sockets.append(
+            _listen(
+                settings.authority.host,
+                authority_port,
+                "the identity authority",
+                "--authority-port",
             )
-        elif evm_url or anchor_contract or anchorer_key_file:
-            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
-        config = NodeConfig(
-            data_dir=data_dir,
-            batch_interval=batch_interval,
-            max_batch_operations=max_batch,
-            peers=peer_urls,
-            accepts_operations=chain is None or anchorer_key_file is not None,
         )
+    demo_sockets = _demo_sockets(settings.demo.host, demo_port)
+    with user_errors():
+        node_config = settings.node_config()
+        chain = None
+        if node_settings.ledger is LedgerKind.EVM:
+            chain = open_evm_ledger(
+                node_config.data_dir,
+                node_settings.evm_url,
+                node_settings.anchor_contract,
+                node_settings.anchorer_key_file,
+                node_settings.confirmations,
+            )
+        elif (
+            node_settings.evm_url
+            or node_settings.anchor_contract
+            or node_settings.anchorer_key_file
+        ):
+            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
         try:
-            node = RegistryNode(config, ledger=chain)
+            node = RegistryNode(node_config, ledger=chain)
         except NodeSetupError as e:
             fail(str(e))
-    servers = [(_server(uvicorn, create_app(node), host, port), sockets[0])]
+    servers = [
+        (_server(uvicorn, create_app(node), node_settings.host, node_settings.port), sockets[0])
+    ]
     runtime = None
     if authority_port:
-        from realdid.authority import (  # noqa: PLC0415 - only when the authority runs
-            AuthorityRuntime,
-            AuthoritySettings,
-            create_authority_app,
-        )
+        from realdid.authority import create_authority_app  # noqa: PLC0415 - only when it runs
 
-        settings = AuthoritySettings(
-            data_dir=data_dir / "authority",
-            issuer_url=f"http://{host}:{authority_port}",
-            node_url=f"http://{host}:{port}",
-        )
-        runtime = AuthorityRuntime(settings)
+        runtime = authority_runtime(settings)
         runtime.start()
         servers.append(
-            (_server(uvicorn, create_authority_app(runtime.get), host, authority_port), sockets[1])
+            (
+                _server(
+                    uvicorn,
+                    create_authority_app(runtime.get),
+                    settings.authority.host,
+                    authority_port,
+                ),
+                sockets[1],
+            )
         )
-        logging.getLogger(__name__).warning(
-            "identity authority on http://%s:%d — face matching is SIMULATED (development only)",
-            host,
-            authority_port,
-        )
+        _warn_if_simulated(settings, settings.issuer_url())
     demo = None
     if runtime is not None and demo_port:
-        demo = _demo_runtime(data_dir, host, port, authority_port, demo_port, runtime)
+        from realdid.web import DemoRuntime  # noqa: PLC0415 - only with --demo-port
+
+        demo = DemoRuntime(settings.demo_settings(), runtime)
         for name, site_port, site_app in demo.served():
-            servers.append((_server(uvicorn, site_app, host, site_port), demo_sockets[name]))
+            servers.append(
+                (_server(uvicorn, site_app, settings.demo.host, site_port), demo_sockets[name])
+            )
             logging.getLogger(__name__).info(
                 "demo %s on %s", name, demo.settings.url(site_port - demo_port)
             )
         demo.start()
-    logging.getLogger(__name__).info("registry node on http://%s:%d", host, port)
+    logging.getLogger(__name__).info("registry node on %s", node_settings.url)
     try:
         asyncio.run(_serve_all(servers))
     finally:
@@ -168,6 +209,54 @@ def serve(
             demo.close()
         if runtime is not None:
             runtime.close()
+
+
+def serve_settings(ctx: typer.Context, options: Mapping[str, str]) -> RealDIDSettings:
+    """The settings a serving command runs with, or one ``error:`` line naming the bad one.
+
+    ``options`` maps each setting to the command's option for it. Only options the user
+    typed become flags (click records each value's source), so an option's default never
+    overrides the environment or the ``--config`` file while ``--help`` still shows it.
+    """
+    param_of = {opt: param.name for param in ctx.command.params for opt in param.opts}
+    flags = {
+        setting: Flag(option, ctx.params[name])
+        for setting, option in options.items()
+        if (name := param_of[option]) is not None and _typed(ctx, name)
+    }
+    try:
+        return load_settings(flags, ctx.params.get("config"))
+    except SettingsError as e:
+        fail(e.diagnostics())
+
+
+def _typed(ctx: typer.Context, param: str) -> bool:
+    """Whether the user gave ``param`` (click's ParameterSource; compared by name because
+    typer ships its own copy of click)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name not in {"DEFAULT", "DEFAULT_MAP"}
+
+
+def authority_runtime(settings: RealDIDSettings) -> AuthorityRuntime:
+    """The identity authority's runtime, built from the settings (not started)."""
+    from realdid.authority import AuthorityError, AuthorityRuntime  # noqa: PLC0415
+
+    with user_errors():
+        try:
+            return AuthorityRuntime(
+                settings.authority_settings(),
+                config=settings.authority_config(),
+                faces=settings.face_matcher(),
+            )
+        except AuthorityError as e:
+            fail(e.diagnostics())
+
+
+def _warn_if_simulated(settings: RealDIDSettings, where: str) -> None:
+    if settings.simulated_faces:
+        logging.getLogger(__name__).warning(
+            "identity authority on %s — face matching is SIMULATED (development only)", where
+        )
 
 
 def _demo_sockets(host: str, demo_port: int) -> dict[str, socket.socket]:
@@ -185,26 +274,6 @@ def _demo_sockets(host: str, demo_port: int) -> dict[str, socket.socket]:
             sock.close()
         raise
     return bound
-
-
-def _demo_runtime(
-    data_dir: Path,
-    host: str,
-    port: int,
-    authority_port: int,
-    demo_port: int,
-    runtime: AuthorityRuntime,
-) -> DemoRuntime:
-    from realdid.web import DemoRuntime, DemoSettings  # noqa: PLC0415 - only with --demo-port
-
-    settings = DemoSettings(
-        data_dir=data_dir,
-        host=host,
-        port=demo_port,
-        node_url=f"http://{host}:{port}",
-        authority_url=f"http://{host}:{authority_port}",
-    )
-    return DemoRuntime(settings, runtime)
 
 
 def _listen(host: str, port: int, what: str, option: str) -> socket.socket:

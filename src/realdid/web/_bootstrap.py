@@ -333,6 +333,7 @@ class DemoRuntime:
             pairwise_secret=keys.pairwise_secret,
             db_path=bridge_dir / "bridge.db",
             session_secret=derive_secret(session_secret, "bridge"),
+            lifetimes=self.settings.bridge_lifetimes,
         )
         self._closers.append(bridge.state.store.close)
         self.apps["bridge"].set(bridge)

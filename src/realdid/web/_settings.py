@@ -9,11 +9,12 @@ the demo keeps its state and how it reaches this process's node and authority, a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from realdid.credentials import CredentialType
 from realdid.crypto import KeyType
+from realdid.rp.bridge import Lifetimes
 
 ENTERPRISE_SEED = 20260615  # fixed: the same three synthetic enterprises on every machine
 RP_KEY_TYPE = KeyType.P256
@@ -65,6 +66,7 @@ class DemoSettings:
     port: int  # --demo-port
     node_url: str
     authority_url: str
+    bridge_lifetimes: Lifetimes = field(default_factory=Lifetimes)  # the OIDC bridge's
 
     @property
     def demo_dir(self) -> Path:

@@ -1,0 +1,338 @@
+"""The five sections of the settings, each field typed, bounded and explained.
+
+A field's ``description`` is its documentation: ``docs/configuration.md`` is generated from
+these models (``tests/unit/settings/test_reference.py`` fails when the page is stale), and
+``json_schema_extra["flags"]`` names the command-line options that set the field. The
+defaults are those of the command-line flags, so a run with no file and no environment
+behaves exactly as the flags alone always did.
+
+Every section forbids unknown keys (``extra="forbid"``): a misspelt key in a TOML file
+(``[node] prot = 8080``) or variable (``REALDID_NODE__PROT``) would otherwise be ignored
+silently and the node would start on the default port, not the one the operator asked for.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import NoDecode
+
+from realdid.authority import AuthorityConfig, FaceMatcher, SimulatedFaceMatcher
+from realdid.credentials import MAX_STATUS_LIST_ENTRIES
+
+_DEFAULTS = AuthorityConfig(issuer_url="http://defaults.invalid")
+Algorithm = Literal["EdDSA", "ES256", "ES256K"]  # what realdid.crypto verifies (DEFAULT_POLICY)
+
+FACE_MATCHERS: dict[str, Callable[[float], FaceMatcher]] = {
+    "simulated": SimulatedFaceMatcher,
+}
+"""The face matchers an installation can choose by name (``authority.face_matcher``).
+
+Only the simulated one exists (ARCHITECTURE.md §7: a deployment plugs a certified
+biometric matcher in); a real adapter is one more entry here, built from the threshold.
+"""
+
+
+class LedgerKind(enum.StrEnum):
+    """Where the node anchors its batches."""
+
+    SOLO = "solo"
+    EVM = "evm"
+
+
+def _setting_error(template: str, **context: Any) -> PydanticCustomError:
+    """An error whose message is a sentence about the setting: ``{setting}`` is filled in
+    with where the value came from (``--node``, an environment variable, a file key)."""
+    return PydanticCustomError("realdid_setting", template, {"setting": "{setting}", **context})
+
+
+def _http_url(value: str) -> str:
+    url = value.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise _setting_error("{setting} must be an http(s) URL, got '{url}'", url=url)
+    return url
+
+
+def _flags(*flags: str) -> dict[str, Any]:
+    return {"flags": list(flags)}
+
+
+def _positive_seconds(default: int, description: str) -> Any:
+    return Field(default=default, gt=0, description=f"{description} (seconds).")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSection(_Section):
+    """``[node]``: the registry node of ``realdid serve`` and its ledger."""
+
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where the node keeps its database, batch files and ledger"
+        " (required by realdid serve).",
+        json_schema_extra=_flags("serve --data-dir"),
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface to listen on.",
+        json_schema_extra=_flags("serve --host"),
+    )
+    port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="TCP port.",
+        json_schema_extra=_flags("serve --port"),
+    )
+    batch_interval: float = Field(
+        default=0.5,
+        ge=0.01,
+        le=3600,
+        description="Seconds between batch cuts.",
+        json_schema_extra=_flags("serve --batch-interval"),
+    )
+    max_batch_operations: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Operations per batch at most.",
+        json_schema_extra=_flags("serve --max-batch"),
+    )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest request body the node reads (bytes)."
+    )
+    max_operations_per_request: int = Field(
+        default=1_000, gt=0, description="Operations one submission may carry at most."
+    )
+    claim_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds after which an operation whose anchor is not applied"
+        " is anchored again.",
+    )
+    peers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Base URLs of consortium nodes to fetch batch files from (a list; on the"
+        " command line and in the environment, comma-separated).",
+        json_schema_extra=_flags("serve --peers"),
+    )
+    ledger: LedgerKind = Field(
+        default=LedgerKind.SOLO,
+        description="solo: embedded signed block log; evm: anchor contract on an EVM chain.",
+        json_schema_extra=_flags("serve --ledger"),
+    )
+    evm_url: str | None = Field(
+        default=None,
+        description="JSON-RPC URL of the EVM chain (ledger evm).",
+        json_schema_extra=_flags("serve --evm-url"),
+    )
+    anchor_contract: str | None = Field(
+        default=None,
+        description="Address of the RealDIDAnchor contract (ledger evm).",
+        json_schema_extra=_flags("serve --anchor-contract"),
+    )
+    anchorer_key_file: Path | None = Field(
+        default=None,
+        description="secp256k1 key (hex) of a permitted anchorer; without it the node only"
+        " follows (ledger evm).",
+        json_schema_extra=_flags("serve --anchorer-key-file"),
+    )
+    confirmations: int = Field(
+        default=2,
+        ge=0,
+        le=1000,
+        description="Blocks an anchor must be buried under before it is applied (ledger evm).",
+        json_schema_extra=_flags("serve --confirmations"),
+    )
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _split_peers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise _setting_error("{setting}: '{url}' is not an http(s) URL", url=url)
+        return value
+
+    @property
+    def url(self) -> str:
+        """The node's base URL as the processes beside it reach it."""
+        return f"http://{self.host}:{self.port}"
+
+
+class AuthoritySection(_Section):
+    """``[authority]``: the identity authority (beside the node, or alone)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface the authority listens on.",
+        json_schema_extra=_flags("serve --host", "authority serve --host"),
+    )
+    port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="TCP port of the identity authority (0: realdid serve runs the registry"
+        " node only).",
+        json_schema_extra=_flags("serve --authority-port", "authority serve --port"),
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Authority data directory (default for realdid serve: the node's data"
+        " directory + /authority).",
+        json_schema_extra=_flags("authority serve --data-dir"),
+    )
+    node_url: str | None = Field(
+        default=None,
+        description="Registry node base URL the authority resolves through (default for"
+        " realdid serve: the node beside it).",
+        json_schema_extra=_flags("authority serve --node"),
+    )
+    issuer_url: str | None = Field(
+        default=None,
+        description="Public base URL (credential issuer identifier); default http://HOST:PORT.",
+        json_schema_extra=_flags("authority serve --issuer-url"),
+    )
+    face_matcher: str = Field(
+        default="simulated",
+        description="The face matcher enrollment compares captures with: one of "
+        + ", ".join(sorted(FACE_MATCHERS))
+        + " (simulated is for development only).",
+    )
+    face_threshold: float = Field(
+        default=0.9,
+        ge=-1.0,
+        le=1.0,
+        description="Similarity a capture must reach to match its register template.",
+    )
+    real_name_lifetime: int = _positive_seconds(
+        _DEFAULTS.real_name_lifetime, "How long a RealName credential is valid"
+    )
+    site_proof_lifetime: int = _positive_seconds(
+        _DEFAULTS.site_proof_lifetime, "How long a SiteProof credential is valid"
+    )
+    business_lifetime: int = _positive_seconds(
+        _DEFAULTS.business_lifetime, "How long a business credential is valid"
+    )
+    rp_registration_lifetime: int = _positive_seconds(
+        _DEFAULTS.rp_registration_lifetime, "How long an RpRegistration credential is valid"
+    )
+    challenge_ttl: int = _positive_seconds(
+        _DEFAULTS.challenge_ttl, "How long an enrollment challenge can be answered"
+    )
+    offer_ttl: int = _positive_seconds(
+        _DEFAULTS.offer_ttl, "How long a credential offer can be redeemed"
+    )
+    token_ttl: int = _positive_seconds(
+        _DEFAULTS.token_ttl, "How long an OpenID4VCI access token is valid"
+    )
+    application_max_age: int = _positive_seconds(
+        _DEFAULTS.application_max_age, "Oldest signed application accepted"
+    )
+    status_list_size: int = Field(
+        default=_DEFAULTS.status_list_size,
+        ge=1,
+        le=MAX_STATUS_LIST_ENTRIES,
+        description="Entries per status list (more entries: larger herd privacy).",
+    )
+    status_list_ttl: int = _positive_seconds(
+        _DEFAULTS.status_list_ttl, "How long verifiers may cache a status list token"
+    )
+    status_list_validity: int = _positive_seconds(
+        _DEFAULTS.status_list_validity, "How long a status list token is valid"
+    )
+    max_failures_per_subject: int = Field(
+        default=_DEFAULTS.max_failures_per_subject,
+        gt=0,
+        description="Failed face matches of one resident before the lockout.",
+    )
+    max_failures_per_client: int = Field(
+        default=_DEFAULTS.max_failures_per_client,
+        gt=0,
+        description="Failed attempts from one client address before the lockout.",
+    )
+    failure_window: int = _positive_seconds(
+        _DEFAULTS.failure_window, "Window the failure counts are kept for"
+    )
+    allowed_algorithms: tuple[Algorithm, ...] = Field(
+        default=("EdDSA", "ES256", "ES256K"),
+        min_length=1,
+        description="JOSE algorithms the authority accepts in wallets' proofs and applications.",
+    )
+
+    @field_validator("node_url", "issuer_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("face_matcher")
+    @classmethod
+    def _known_matcher(cls, value: str) -> str:
+        if value not in FACE_MATCHERS:
+            raise _setting_error(
+                "{setting}: unknown face matcher '{name}'; known: {known}",
+                name=value,
+                known=", ".join(sorted(FACE_MATCHERS)),
+            )
+        return value
+
+
+class DemoSection(_Section):
+    """``[demo]``: the demo relying parties beside the authority (ADR 0012)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface the demo sites listen on; also their public host.",
+        json_schema_extra=_flags("serve --host"),
+    )
+    port: int = Field(
+        default=0,
+        ge=0,
+        le=65532,
+        description="Serve the demo sites: forum on this port, OIDC demo site +1, hotel +2,"
+        " OIDC bridge +3 (0: no demo; needs the authority).",
+        json_schema_extra=_flags("serve --demo-port"),
+    )
+
+
+class BridgeSection(_Section):
+    """``[bridge]``: the OpenID Connect bridge's lifetimes (RFC 6749 §4.1.2: codes short)."""
+
+    code_lifetime: int = _positive_seconds(120, "How long an authorization code is valid")
+    access_token_lifetime: int = _positive_seconds(3600, "How long an access token is valid")
+    id_token_lifetime: int = _positive_seconds(600, "How long an ID token is valid")
+    used_code_memory: int = _positive_seconds(
+        3600, "How long a redeemed code is remembered to refuse its replay"
+    )
+
+
+class LogSection(_Section):
+    """``[log]``: what the servers log."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written."
+    )
+
+    def configure(self) -> None:
+        """Set up the root logger of a serving process (httpx's per-request lines off)."""
+        logging.basicConfig(
+            level=self.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(self.level)))
