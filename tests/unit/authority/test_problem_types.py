@@ -7,8 +7,8 @@ that no error of the authority or of the credentials it lets through lacks an en
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -85,7 +85,9 @@ def test_an_undeclared_code_fails_where_it_is_raised() -> None:
         DidKeyError("did-gone", "typo")
 
 
-def test_a_declared_length_over_the_cap_is_refused_before_reading(env: Env) -> None:
+def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    env: Env, run_coroutine: Callable[[Coroutine[Any, Any, Any]], Any]
+) -> None:
     # The body is never read: ``receive`` would fail the test if the app asked for it.
     app = create_authority_app(lambda: env.authority)
     sent: list[dict[str, Any]] = []
@@ -110,7 +112,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(env: Env) -> N
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    run_coroutine(app(scope, receive, send))
     assert sent[0]["status"] == 413
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert b'"type":"urn:realdid:problem:payload-too-large"' in body

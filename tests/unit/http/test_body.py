@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -50,7 +50,9 @@ def test_one_byte_over_is_refused(client: TestClient) -> None:
     }
 
 
-def test_a_chunked_body_is_stopped_at_the_limit() -> None:
+def test_a_chunked_body_is_stopped_at_the_limit(
+    run_coroutine: Callable[[Coroutine[Any, Any, Any]], Any],
+) -> None:
     # Driven as raw ASGI: the TestClient buffers a whole request before the app runs.
     received = 0
 
@@ -61,7 +63,7 @@ def test_a_chunked_body_is_stopped_at_the_limit() -> None:
 
     request = Request({"type": "http", "method": "POST", "headers": []}, receive)
     with pytest.raises(PayloadTooLargeError):
-        asyncio.run(read_bounded_body(request, LIMIT))
+        run_coroutine(read_bounded_body(request, LIMIT))
     assert received == 3  # 150 bytes > 100: the remaining 997 chunks were never read
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -199,7 +198,9 @@ def test_security_headers_middleware_keeps_a_page_s_own_policy() -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-def test_deferred_app_ignores_websockets_until_ready() -> None:
+def test_deferred_app_ignores_websockets_until_ready(
+    run_coroutine: Callable[[Coroutine[Any, Any, Any]], Any],
+) -> None:
     app = DeferredApp("Forum")
     sent: list[Any] = []
 
@@ -209,7 +210,5 @@ def test_deferred_app_ignores_websockets_until_ready() -> None:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    # A thread of its own: the browser tests' Playwright keeps a loop running in this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, app({"type": "websocket"}, receive, send)).result()
+    run_coroutine(app({"type": "websocket"}, receive, send))
     assert sent == []
