@@ -18,6 +18,7 @@ from realdid.credentials import CredentialError, credential_offer, parse_credent
 from realdid.http import parse_problem
 from realdid.wallet import (
     AuthorityClient,
+    StoredCredential,
     Wallet,
     enroll,
     enroll_business,
@@ -48,7 +49,7 @@ def _root_did(wallet: Wallet, did: str | None) -> str:
 
 
 def _collect(
-    wallet_dir: Path, authority: str, flow: Callable[[Wallet, AuthorityClient], dict[str, Any]]
+    wallet_dir: Path, authority: str, flow: Callable[[Wallet, AuthorityClient], StoredCredential]
 ) -> None:
     """Run one authority flow with the wallet; print the credential it stored."""
     with user_errors():
@@ -58,8 +59,8 @@ def _collect(
             entry = flow(wallet, client)
         finally:
             client.close()
-    typer.echo(f"received {entry['type']} credential for {entry['did']}", err=True)
-    typer.echo(entry["credential"])
+    typer.echo(f"received {entry.type} credential for {entry.did}", err=True)
+    typer.echo(entry.credential)
 
 
 @wallet_app.command("enroll")
@@ -174,9 +175,7 @@ def wallet_credentials(wallet_dir: WalletDir) -> None:
     with user_errors():
         wallet = _open_wallet(wallet_dir)
         for entry in wallet.credentials:
-            typer.echo(
-                f"{entry['type']}\t{entry['did']}\t{entry['issuer']}\t{entry['received_at']}"
-            )
+            typer.echo(f"{entry.type}\t{entry.did}\t{entry.issuer}\t{entry.received_at}")
 
 
 # -- operators --------------------------------------------------------------------------------------

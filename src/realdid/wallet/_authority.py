@@ -10,15 +10,19 @@ request) is redeemed and stored by :func:`redeem_offer`.
 
 Every step can be repeated after a failure: the authority answers a repeated application
 for the same DID and person with the same offered credential, never a second one.
+
+The client takes a :class:`~realdid.clock.Clock` (the ``iat`` of applications and key proofs,
+and ``received_at``), the system clock unless a test pins it.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from realdid.clock import Clock, SystemClock
 from realdid.credentials import (
     BUSINESS_TYP,
     ENROLLMENT_TYP,
@@ -33,8 +37,10 @@ from realdid.credentials import (
     sign_application,
     token_request_form,
 )
+from realdid.http import parse_problem
 from realdid.registry import MAX_RESPONSE_BYTES, NodeClientError, ResponseTooLargeError, download
 
+from ._stored import StoredCredential
 from ._wallet import Wallet
 
 
@@ -44,7 +50,12 @@ class AuthorityClientError(NodeClientError):
 
 class AuthorityClient:
     def __init__(
-        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise AuthorityClientError(
@@ -52,6 +63,7 @@ class AuthorityClient:
                 f"authority URL must start with http:// or https://, got '{base_url}'",
             )
         self.base_url = base_url.rstrip("/")
+        self.clock: Clock = clock or SystemClock()
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -67,13 +79,12 @@ class AuthorityClient:
                 "authority-unreachable",
                 f"cannot reach the authority at {self.base_url}: {type(e).__name__}",
             ) from e
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if response.status_code != expect:
-            raise _problem(response.status_code, body)
-        return body
+            raise _refusal(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     def metadata(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Credential issuer metadata and OAuth authorization server metadata."""
@@ -90,7 +101,7 @@ class AuthorityClient:
         offer: dict[str, Any] = body["credential_offer"]
         return offer
 
-    def redeem(self, offer: dict[str, Any], wallet: Wallet, did: str) -> str:
+    def redeem(self, offer: Mapping[str, Any], wallet: Wallet, did: str) -> str:
         """Collect an offered credential, proving possession of ``did``'s signing key."""
         parsed = parse_credential_offer(offer)
         issuer_metadata, server_metadata = self.metadata()
@@ -109,7 +120,7 @@ class AuthorityClient:
             key_id=wallet.key_id(did),
             audience=parsed.issuer,
             nonce=c_nonce,
-            issued_at=int(time.time()),
+            issued_at=self.clock.now(),
         )
         answer = self._call(
             "POST",
@@ -121,16 +132,25 @@ class AuthorityClient:
         return parse_credential_response(answer)[0]
 
 
-def _problem(status: int, body: Any) -> AuthorityClientError:
-    if isinstance(body, dict) and isinstance(body.get("type"), str):
-        code = body["type"].rsplit(":", 1)[-1]
-        return AuthorityClientError(code, f"{code}: {body.get('detail', '')}".rstrip(": "))
-    return AuthorityClientError(f"http-{status}", f"the authority answered HTTP {status}")
+def _refusal(response: httpx.Response) -> AuthorityClientError:
+    """The authority's refusal, by its problem code (RFC 9457), else by the HTTP status."""
+    problem = parse_problem(response.status_code, response.content)
+    if problem.type is None:
+        return AuthorityClientError(
+            problem.code, f"the authority answered HTTP {response.status_code}"
+        )
+    return AuthorityClientError(
+        problem.code, f"{problem.code}: {problem.detail or ''}".rstrip(": ")
+    )
 
 
 def redeem_offer(
-    wallet: Wallet, client: AuthorityClient, offer: dict[str, Any], did: str, credential_type: str
-) -> dict[str, Any]:
+    wallet: Wallet,
+    client: AuthorityClient,
+    offer: Mapping[str, Any],
+    did: str,
+    credential_type: str,
+) -> StoredCredential:
     """Redeem a credential offer from ``client``'s authority for ``did``; store the credential.
 
     The offer must come from that authority and be for ``credential_type``; the proof of
@@ -157,15 +177,15 @@ def redeem_offer(
         raise AuthorityClientError(
             "invalid-issuer-response", f"the authority's answer is unusable: {e}"
         ) from e
-    entry = {
-        "type": credential_type,
-        "did": did,
-        "issuer": client.base_url,
-        "credential": credential,
-        "received_at": int(time.time()),
-    }
-    wallet.add_credential(entry)
-    return entry
+    stored = StoredCredential(
+        type=credential_type,
+        did=did,
+        issuer=client.base_url,
+        credential=credential,
+        received_at=client.clock.now(),
+    )
+    wallet.add_credential(stored)
+    return stored
 
 
 def _apply_and_collect(
@@ -178,14 +198,14 @@ def _apply_and_collect(
     holder_did: str,
     credential_type: str,
     claims: dict[str, Any],
-) -> dict[str, Any]:
+) -> StoredCredential:
     application = sign_application(
         wallet.signing_key(signing_did),
         key_id=wallet.key_id(signing_did),
         typ=typ,
         audience=client.base_url,
         nonce=client.challenge(),
-        issued_at=int(time.time()),
+        issued_at=client.clock.now(),
         claims=claims,
     )
     offer = client.apply(path, application)
@@ -194,7 +214,7 @@ def _apply_and_collect(
 
 def enroll(
     wallet: Wallet, client: AuthorityClient, did: str, *, id_number: str, name: str, face: str
-) -> dict[str, Any]:
+) -> StoredCredential:
     """Enroll root DID ``did`` with the authority; store and return the RealName credential."""
     wallet.record(did)
     return _apply_and_collect(
@@ -211,7 +231,7 @@ def enroll(
 
 def request_site_proof(
     wallet: Wallet, client: AuthorityClient, root_did: str, site_did: str
-) -> dict[str, Any]:
+) -> StoredCredential:
     """A site proof for ``site_did``, vouched for by the enrolled ``root_did``."""
     wallet.record(root_did)
     wallet.record(site_did)
@@ -235,7 +255,7 @@ def enroll_business(
     uscc: str,
     company_name: str,
     legal_representative: str,
-) -> dict[str, Any]:
+) -> StoredCredential:
     """Enroll an enterprise DID with its unified social credit code; store the Business credential."""
     wallet.record(did)
     return _apply_and_collect(

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import realdid.wallet._authority as wallet_authority
 from realdid.authority import (
     BUSINESS,
     REAL_NAME,
@@ -22,8 +20,9 @@ from realdid.authority import (
     Role,
     create_authority_app,
 )
+from realdid.clock import FixedClock
 from realdid.credentials import credential_request, parse_credential_offer
-from realdid.wallet import AuthorityClient, AuthorityClientError, redeem_offer
+from realdid.wallet import AuthorityClient, AuthorityClientError, StoredCredential, redeem_offer
 
 from .conftest import ISSUER_URL, T0, Env, Holder
 from .test_service import refusal, status_of
@@ -376,14 +375,13 @@ class StubWallet:
     def key_id(self, did: str) -> str:
         return self.holder.key_id
 
-    def add_credential(self, entry: dict[str, Any]) -> None:
-        self.credentials.append(entry)
+    def add_credential(self, credential: StoredCredential) -> None:
+        self.credentials.append(credential.to_dict())
 
 
 @pytest.fixture
-def authority_client(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setattr(wallet_authority, "time", types.SimpleNamespace(time=lambda: T0))
-    authority = AuthorityClient(ISSUER_URL, transport=client._transport)
+def authority_client(client: TestClient) -> Iterator[Any]:
+    authority = AuthorityClient(ISSUER_URL, transport=client._transport, clock=FixedClock(T0))
     yield authority
     authority.close()
 
@@ -392,7 +390,7 @@ def test_wallet_redeems_and_stores_an_offer(env: Env, authority_client: Any) -> 
     rp, _ = enterprise_rp(env)
     offer = register(env, rp.did).offer
     wallet = StubWallet(rp)
-    entry = redeem_offer(wallet, authority_client, offer, rp.did, RP_REGISTRATION)  # type: ignore[arg-type]
+    entry = redeem_offer(wallet, authority_client, offer, rp.did, RP_REGISTRATION).to_dict()  # type: ignore[arg-type]
     assert wallet.credentials == [entry]
     assert {k: v for k, v in entry.items() if k != "credential"} == {
         "type": RP_REGISTRATION,
