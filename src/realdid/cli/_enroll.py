@@ -14,7 +14,7 @@ import typer
 
 from realdid.authority import REAL_NAME, SITE_PROOF, VCT, AuthorityError
 from realdid.controller import read_passphrase
-from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
+from realdid.credentials import CredentialError, CredentialOffer
 from realdid.http import parse_problem
 from realdid.wallet import (
     AuthorityClient,
@@ -157,10 +157,10 @@ def wallet_redeem(
 ) -> None:
     """Redeem a credential offer made to one of your DIDs (e.g. an RP registration); store it."""
     try:
-        parsed = parse_credential_offer(offer_uri)
+        parsed = CredentialOffer.parse(offer_uri)
     except CredentialError as e:
         fail(f"OFFER_URI: {e}")
-    offer = credential_offer(parsed.issuer, parsed.configuration_ids, parsed.pre_authorized_code)
+    offer = parsed.to_dict()
     credential_type = parsed.configuration_ids[0]
     _collect(
         wallet_dir,

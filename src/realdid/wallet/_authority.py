@@ -28,14 +28,14 @@ from realdid.credentials import (
     ENROLLMENT_TYP,
     SITE_PROOF_TYP,
     CredentialError,
-    credential_request,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
+    TokenRequest,
+    TokenResponse,
     make_proof_jwt,
-    parse_credential_offer,
-    parse_credential_response,
-    parse_nonce_response,
-    parse_token_response,
     sign_application,
-    token_request_form,
 )
 from realdid.http import parse_problem
 from realdid.registry import MAX_RESPONSE_BYTES, NodeClientError, ResponseTooLargeError, download
@@ -101,35 +101,34 @@ class AuthorityClient:
         offer: dict[str, Any] = body["credential_offer"]
         return offer
 
-    def redeem(self, offer: Mapping[str, Any], wallet: Wallet, did: str) -> str:
+    def redeem(self, offer: CredentialOffer, wallet: Wallet, did: str) -> str:
         """Collect an offered credential, proving possession of ``did``'s signing key."""
-        parsed = parse_credential_offer(offer)
         issuer_metadata, server_metadata = self.metadata()
         token_body = self._call(
             "POST",
             str(server_metadata["token_endpoint"]),
             200,
-            data=token_request_form(parsed.pre_authorized_code),
+            data=TokenRequest(offer.pre_authorized_code).to_form(),
         )
-        access_token, _ = parse_token_response(token_body)
-        c_nonce = parse_nonce_response(
+        access_token = TokenResponse.from_dict(token_body).access_token
+        nonce = NonceResponse.from_dict(
             self._call("POST", str(issuer_metadata["nonce_endpoint"]), 200)
         )
         proof = make_proof_jwt(
             wallet.signing_key(did),
             key_id=wallet.key_id(did),
-            audience=parsed.issuer,
-            nonce=c_nonce,
+            audience=offer.issuer,
+            nonce=nonce.c_nonce,
             issued_at=self.clock.now(),
         )
         answer = self._call(
             "POST",
             str(issuer_metadata["credential_endpoint"]),
             200,
-            json=credential_request(parsed.configuration_ids[0], [proof]),
+            json=CredentialRequest(offer.configuration_ids[0], (proof,)).to_dict(),
             headers={"Authorization": f"Bearer {access_token}"},
         )
-        return parse_credential_response(answer)[0]
+        return CredentialResponse.from_dict(answer).credentials[0]
 
 
 def _refusal(response: httpx.Response) -> AuthorityClientError:
@@ -158,7 +157,7 @@ def redeem_offer(
     """
     wallet.record(did)
     try:
-        parsed = parse_credential_offer(offer)
+        parsed = CredentialOffer.from_dict(offer)
     except CredentialError as e:
         raise AuthorityClientError("invalid-offer", f"not a usable credential offer: {e}") from e
     if parsed.issuer.rstrip("/") != client.base_url:
@@ -172,7 +171,7 @@ def redeem_offer(
             f"the offer is for a {parsed.configuration_ids[0]} credential, not {credential_type}",
         )
     try:
-        credential = client.redeem(offer, wallet, did)
+        credential = client.redeem(parsed, wallet, did)
     except CredentialError as e:
         raise AuthorityClientError(
             "invalid-issuer-response", f"the authority's answer is unusable: {e}"
