@@ -180,16 +180,9 @@ class RpChannel:
     # -- 8: the response ----------------------------------------------------------------------
     def post(self, request: AuthorizationRequest, form: dict[str, str]) -> str | None:
         """``direct_post`` the answer; the RP's ``redirect_uri``, if it sent one."""
-        try:
-            response = download(
-                self.http, "POST", request.response_uri, max_length=MAX_RESPONSE_BYTES, data=form
-            )
-        except ResponseTooLargeError as e:
-            raise LoginFlowError("rp-unreachable", "the site's answer is too large") from e
-        except httpx.HTTPError as e:
-            raise LoginFlowError(
-                "rp-unreachable", f"cannot reach the site to answer: {type(e).__name__}"
-            ) from e
+        response = self.exchange(
+            "POST", request.response_uri, "cannot reach the site to answer", data=form
+        )
         if response.status_code != 200:
             code = problem_code(response)
             raise LoginFlowError(f"rp-refused:{code}", f"the site refused the login ({code})")
@@ -203,16 +196,17 @@ class RpChannel:
             self.post(request, error_response_form(error, description[:200], request.state))
 
     def get(self, url: str, *, accept: str) -> httpx.Response:
+        unreachable = f"cannot reach the site at {_origin(url)}"
+        return self.exchange("GET", url, unreachable, headers={"Accept": accept})
+
+    def exchange(self, method: str, url: str, unreachable: str, **kwargs: Any) -> httpx.Response:
+        """One bounded request to the RP; ``rp-unreachable`` when it fails or floods."""
         try:
-            return download(
-                self.http, "GET", url, max_length=MAX_RESPONSE_BYTES, headers={"Accept": accept}
-            )
+            return download(self.http, method, url, max_length=MAX_RESPONSE_BYTES, **kwargs)
         except ResponseTooLargeError as e:
             raise LoginFlowError("rp-unreachable", "the site's answer is too large") from e
         except httpx.HTTPError as e:
-            raise LoginFlowError(
-                "rp-unreachable", f"cannot reach the site at {_origin(url)}: {type(e).__name__}"
-            ) from e
+            raise LoginFlowError("rp-unreachable", f"{unreachable}: {type(e).__name__}") from e
 
 
 def _json(response: httpx.Response) -> Any:
