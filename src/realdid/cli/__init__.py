@@ -1,16 +1,23 @@
 """The ``realdid`` command: thin Typer commands over the library packages.
 
-``_app`` holds the command tree and the error convention; ``_node``, ``_wallet`` and
-``_ledger`` register their commands on it. Every failure prints one line
+``_app.create_app`` assembles the command tree from one module per thing the commands act
+on (``_serve``, ``_resolve``, ``_ledger``, ``_wallet``, ``_enroll``, ``_login``,
+``_authority``); ``_conventions`` holds the shared options and the error convention, and
+``_network`` the one seam to the network. Every failure prints one line
 ``error: <what went wrong and what to do>`` to stderr and exits non-zero.
+
+Example (a test driving the command against an in-process service)::
+
+    >>> result = CliRunner().invoke(create_app(transport), ["resolve", did, "--node", url])
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import _authority, _enroll, _ledger, _login, _node, _wallet  # noqa: F401 - importing registers the commands
-from ._app import app
+from ._app import create_app
+
+app = create_app()
 
 
 def main() -> None:
@@ -20,4 +27,4 @@ def main() -> None:
         sys.exit(130)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "create_app", "main"]

@@ -1,63 +1,70 @@
-"""``realdid resolve`` and ``realdid ledger …``: resolve, verify, and govern the ledger."""
+"""``realdid ledger …``: verify the registry ledger and govern an EVM anchor contract.
+
+The EVM pieces shared with ``realdid serve --ledger evm`` (reading a key file, opening the
+chain) live here too: they are about the ledger, and web3 loads only when they run.
+"""
 
 from __future__ import annotations
 
 import enum
-import json
+import re
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from realdid.crypto import CryptoError, KeyType, LocalSigner, PublicKey
-from realdid.ledger import verify_registry, verify_resolution_evidence
-from realdid.registry import NodeClient
+from realdid.ledger import verify_registry
 from realdid.storage import write_private_file
 
-from ._app import (
-    AdminKeyFile,
-    EvmUrl,
-    LedgerKind,
-    NodeUrl,
-    app,
-    fail,
-    ledger_app,
-    open_evm_ledger,
-    read_key_file,
-    user_errors,
-)
+from ._conventions import LedgerKind, fail, user_errors
+
+if TYPE_CHECKING:
+    from realdid.ledger import EvmLedger
+
+ledger_app = typer.Typer(help="Inspect and verify the registry ledger.", no_args_is_help=True)
+
+EvmUrl = Annotated[str, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain.")]
+AdminKeyFile = Annotated[
+    Path, typer.Option("--admin-key-file", help="secp256k1 key (hex) of the contract admin.")
+]
+_HEX_KEY = re.compile(r"(0x)?([0-9a-fA-F]{64})")
+
+
+def read_key_file(path: Path, what: str) -> bytes:
+    """A secp256k1 secret from a file holding 64 hex digits (optionally ``0x``-prefixed)."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"{what}: cannot read {path} ({type(e).__name__})")
+    match = _HEX_KEY.fullmatch(text)
+    if match is None:
+        fail(f"{what}: {path} must hold a 32-byte key as 64 hex digits")
+    return bytes.fromhex(match.group(2))
+
+
+def open_evm_ledger(
+    data_dir: Path,
+    evm_url: str | None,
+    contract: str | None,
+    key_file: Path | None,
+    confirmations: int,
+) -> EvmLedger:
+    from realdid.ledger import EvmLedger  # noqa: PLC0415 - web3 loads only for --ledger evm
+
+    if not evm_url or not contract:
+        fail("--ledger evm needs --evm-url and --anchor-contract")
+    key = None if key_file is None else read_key_file(key_file, "--anchorer-key-file")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return EvmLedger(
+        evm_url, contract, key, data_dir / "evm-ledger.db", confirmations=confirmations
+    )
 
 
 class AnchorerAction(enum.StrEnum):
     ADD = "add"
     REMOVE = "remove"
-
-
-# -- resolve / ledger ----------------------------------------------------------------------------------
-@app.command()
-def resolve(
-    did: str,
-    node: NodeUrl,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the inclusion-proof check.")
-    ] = False,
-) -> None:
-    """Resolve a DID, print the resolution result and verify its Merkle inclusion proof."""
-    with user_errors():
-        client = NodeClient(node)
-        try:
-            result = client.resolve(did).to_dict()
-        finally:
-            client.close()
-        if not no_verify:
-            evidence = verify_resolution_evidence(result["didDocumentMetadata"])
-            typer.echo(
-                f"inclusion proof verified: version {evidence.version_id[:16]}… is in anchor "
-                f"{evidence.sequence} (Merkle root {evidence.merkle_root[:16]}…, {evidence.ledger} ledger)",
-                err=True,
-            )
-    typer.echo(json.dumps(result, indent=2))
 
 
 @ledger_app.command("verify")

@@ -10,22 +10,18 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from realdid.controller import read_passphrase
 from realdid.crypto import KeyType
-from realdid.registry import NodeClient
-from realdid.wallet import (
-    ConsentPolicy,
-    ConsentSummary,
-    Wallet,
-    login,
-)
+from realdid.wallet import ConsentPolicy, ConsentSummary, login
 
-from ._app import DEFAULT_NODE_URL, NodeUrl, WalletDir, fail, user_errors, wallet_app
+from ._conventions import DEFAULT_NODE_URL, NodeUrl, WalletDir, fail, user_errors
+from ._network import network
+from ._wallet import open_wallet
+
+login_commands = typer.Typer()
 
 
 class SiteKeyType(enum.StrEnum):
@@ -40,10 +36,6 @@ class Consent(enum.StrEnum):
     ASK = "ask"
     ALLOW = "allow"
     DENY = "deny"
-
-
-def _open_wallet(wallet_dir: Path) -> Wallet:
-    return Wallet.open(wallet_dir, read_passphrase("Wallet passphrase: ", confirm=False))
 
 
 def _progress(message: str) -> None:
@@ -63,8 +55,9 @@ def _ask(summary: ConsentSummary) -> bool:
         return False
 
 
-@wallet_app.command("login")
+@login_commands.command("login")
 def wallet_login(
+    ctx: typer.Context,
     target: Annotated[
         str,
         typer.Argument(
@@ -88,8 +81,9 @@ def wallet_login(
 ) -> None:
     """Log in to a website with your wallet: a per-site DID and only the claims you agree to."""
     with user_errors():
-        wallet = _open_wallet(wallet_dir)
-        client = NodeClient(node)
+        wallet = open_wallet(wallet_dir)
+        net = network(ctx)
+        client, http = net.node(node), net.http(timeout=30.0)
         try:
             result = login(
                 wallet,
@@ -99,9 +93,12 @@ def wallet_login(
                 consent=ConsentPolicy(consent.value),
                 confirm=_ask,
                 key_type=_KEY_TYPES[key_type].value,
+                http=http,
+                site_proof=net.site_proof,
                 progress=_progress,
             )
         finally:
+            http.close()
             client.close()
     if not result.released:
         fail(f"login declined: nothing was released to {result.rp_name}")
@@ -110,14 +107,14 @@ def wallet_login(
     typer.echo(f"logged in to {result.rp_name} as {result.holder_did}")
 
 
-@wallet_app.command("history")
+@login_commands.command("history")
 def wallet_history(
     wallet_dir: WalletDir,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List every login answer: time (UTC), site, your DID there, type, claims, outcome."""
     with user_errors():
-        wallet = _open_wallet(wallet_dir)
+        wallet = open_wallet(wallet_dir)
         entries = wallet.disclosures
     if as_json:
         for entry in entries:

@@ -1,4 +1,8 @@
-"""``realdid wallet …``: the resident's wallet and its DIDs."""
+"""``realdid wallet init|restore`` and ``realdid wallet did …``: the wallet and its DIDs.
+
+The other ``realdid wallet`` commands (credentials in ``_enroll``, login in ``_login``)
+open the wallet the same way, through :func:`open_wallet`.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,16 @@ from realdid.did import MalformedOperationError, ServiceEntry
 from realdid.registry import NodeClient
 from realdid.wallet import Wallet
 
-from ._app import MNEMONIC_ENV, NodeUrl, Wait, WalletDir, did_app, fail, user_errors, wallet_app
+from ._conventions import NodeUrl, Wait, WalletDir, fail, user_errors
+from ._network import Network, network
+
+wallet_commands = typer.Typer()
+did_app = typer.Typer(help="Create and control the wallet's DIDs.", no_args_is_help=True)
+MNEMONIC_ENV = "REALDID_MNEMONIC"
 
 
-def _open_wallet(wallet_dir: Path) -> Wallet:
+def open_wallet(wallet_dir: Path) -> Wallet:
+    """The wallet in ``wallet_dir``, unlocked with ``$REALDID_PASSPHRASE`` or a prompt."""
     return Wallet.open(wallet_dir, read_passphrase("Wallet passphrase: ", confirm=False))
 
 
@@ -36,6 +46,7 @@ def _finish(client: NodeClient, submitted: Submitted, wait: bool, verb: str) -> 
 
 
 def _with_wallet_and_node(
+    net: Network,
     wallet_dir: Path,
     node: str,
     action: Callable[[Wallet, NodeClient], Submitted],
@@ -43,8 +54,8 @@ def _with_wallet_and_node(
     verb: str,
 ) -> None:
     with user_errors():
-        wallet = _open_wallet(wallet_dir)
-        client = NodeClient(node)
+        wallet = open_wallet(wallet_dir)
+        client = net.node(node)
         try:
             submitted = action(wallet, client)
             _finish(client, submitted, wait, verb)
@@ -53,8 +64,7 @@ def _with_wallet_and_node(
             client.close()
 
 
-# -- wallet ----------------------------------------------------------------------------------------
-@wallet_app.command("init")
+@wallet_commands.command("init")
 def wallet_init(wallet_dir: WalletDir) -> None:
     """Create a wallet: a new seed, shown once as a 24-word recovery phrase."""
     with user_errors():
@@ -67,14 +77,14 @@ def wallet_init(wallet_dir: WalletDir) -> None:
     typer.echo(mnemonic)
 
 
-@wallet_app.command("restore")
-def wallet_restore(wallet_dir: WalletDir, node: NodeUrl) -> None:
+@wallet_commands.command("restore")
+def wallet_restore(ctx: typer.Context, wallet_dir: WalletDir, node: NodeUrl) -> None:
     """Recreate a wallet from its recovery phrase and find its DIDs on the registry."""
     with user_errors():
         phrase = os.environ.get(MNEMONIC_ENV) or typer.prompt("Recovery phrase", hide_input=True)
         passphrase = read_passphrase("New wallet passphrase: ", confirm=True)
         wallet, _ = Wallet.init(wallet_dir, passphrase, mnemonic=phrase)
-        client = NodeClient(node)
+        client = network(ctx).node(node)
         try:
             found = wallet.restore(client)
         finally:
@@ -86,6 +96,7 @@ def wallet_restore(wallet_dir: WalletDir, node: NodeUrl) -> None:
 
 @did_app.command("create")
 def did_create(
+    ctx: typer.Context,
     wallet_dir: WalletDir,
     node: NodeUrl,
     wait: Wait = False,
@@ -95,14 +106,18 @@ def did_create(
 ) -> None:
     """Create a new DID and print it."""
     _with_wallet_and_node(
-        wallet_dir, node, lambda w, c: w.create(c, key_type.value), wait, "created"
+        network(ctx), wallet_dir, node, lambda w, c: w.create(c, key_type.value), wait, "created"
     )
 
 
 @did_app.command("rotate")
-def did_rotate(did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False) -> None:
+def did_rotate(
+    ctx: typer.Context, did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False
+) -> None:
     """Replace the DID's signing key with a fresh one (and move to the next update key)."""
-    _with_wallet_and_node(wallet_dir, node, lambda w, c: w.rotate(c, did), wait, "rotated")
+    _with_wallet_and_node(
+        network(ctx), wallet_dir, node, lambda w, c: w.rotate(c, did), wait, "rotated"
+    )
 
 
 def _parse_service(text: str) -> ServiceEntry:
@@ -119,6 +134,7 @@ def _parse_service(text: str) -> ServiceEntry:
 
 @did_app.command("update")
 def did_update(
+    ctx: typer.Context,
     did: str,
     wallet_dir: WalletDir,
     node: NodeUrl,
@@ -137,6 +153,7 @@ def did_update(
     """Add or remove keys and services."""
     services = tuple(_parse_service(s) for s in add_service or [])
     _with_wallet_and_node(
+        network(ctx),
         wallet_dir,
         node,
         lambda w, c: w.update(
@@ -153,22 +170,30 @@ def did_update(
 
 
 @did_app.command("recover")
-def did_recover(did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False) -> None:
+def did_recover(
+    ctx: typer.Context, did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False
+) -> None:
     """Take back control with the recovery key: new document key, new update and recovery keys."""
-    _with_wallet_and_node(wallet_dir, node, lambda w, c: w.recover(c, did), wait, "recovered")
+    _with_wallet_and_node(
+        network(ctx), wallet_dir, node, lambda w, c: w.recover(c, did), wait, "recovered"
+    )
 
 
 @did_app.command("deactivate")
-def did_deactivate(did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False) -> None:
+def did_deactivate(
+    ctx: typer.Context, did: str, wallet_dir: WalletDir, node: NodeUrl, wait: Wait = False
+) -> None:
     """Deactivate the DID permanently."""
-    _with_wallet_and_node(wallet_dir, node, lambda w, c: w.deactivate(c, did), wait, "deactivated")
+    _with_wallet_and_node(
+        network(ctx), wallet_dir, node, lambda w, c: w.deactivate(c, did), wait, "deactivated"
+    )
 
 
 @did_app.command("list")
 def did_list(wallet_dir: WalletDir) -> None:
     """List the wallet's DIDs."""
     with user_errors():
-        wallet = _open_wallet(wallet_dir)
+        wallet = open_wallet(wallet_dir)
     for record in wallet.dids:
         line = (
             f"{record.did}\t{'deactivated' if record.deactivated else 'active'}\t{record.key_type}"

@@ -317,9 +317,9 @@ def verify_request_object(
         raise _invalid(f"request object typ must be {REQUEST_OBJECT_TYP}")
     client_id = _text(payload.get("client_id"), "client_id")
     if not client_id.startswith(CLIENT_ID_PREFIX):
-        raise Oid4vpError(
-            "invalid_client", f"only the {CLIENT_ID_PREFIX!r} client identifier prefix is supported"
-        )
+        # OpenID4VP 1.0 section 8.5: "The Wallet does not support the Client Identifier
+        # Prefix passed in the Authorization Request" is an invalid_request.
+        raise _invalid(f"only the {CLIENT_ID_PREFIX!r} client identifier prefix is supported")
     did = client_id.removeprefix(CLIENT_ID_PREFIX)
     client_id_for(did)
     if expected_client_id is not None and expected_client_id != client_id:

@@ -3,14 +3,18 @@
 * RFC 9457 problem details: :class:`ProblemType` and the per-service :class:`ProblemTable`
   (each service declares its codes in its own package), :func:`problem_body`,
   :func:`problem_response`, and :func:`parse_problem` for clients;
-* :func:`read_bounded_body`: a request body read with a size cap.
+* :func:`read_bounded_body`: a request body read with a size cap;
+* :func:`download`: its client-side twin, an answer read with a size cap (streamed, so
+  the cap holds before the body is buffered).
 
-This package sits below the services: it imports only the standard library and Starlette.
+This package sits below the services: it imports only the standard library, Starlette
+and httpx.
 """
 
 from __future__ import annotations
 
 from ._body import PayloadTooLargeError, read_bounded_body
+from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._problems import (
     MAX_DETAIL_CHARS,
     MAX_PROBLEM_BYTES,
@@ -27,12 +31,15 @@ from ._problems import (
 __all__ = [
     "MAX_DETAIL_CHARS",
     "MAX_PROBLEM_BYTES",
+    "MAX_RESPONSE_BYTES",
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
     "PayloadTooLargeError",
     "Problem",
     "ProblemTable",
     "ProblemType",
+    "ResponseTooLargeError",
+    "download",
     "parse_problem",
     "problem_body",
     "problem_response",

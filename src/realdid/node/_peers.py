@@ -14,6 +14,8 @@ import threading
 
 import httpx
 
+from realdid.http import ResponseTooLargeError, download
+
 from ._metrics import NodeMetrics
 
 log = logging.getLogger(__name__)
@@ -22,12 +24,21 @@ MAX_BATCH_DOWNLOAD = 256 * 1024 * 1024
 
 
 class PeerBatchSource:
+    """Batch files by hash from the consortium's other nodes, each answer capped at
+    :data:`MAX_BATCH_DOWNLOAD` while it streams (``transport``: an httpx transport, for
+    tests)."""
+
     def __init__(
-        self, peers: tuple[str, ...], metrics: NodeMetrics, *, timeout: float = 30.0
+        self,
+        peers: tuple[str, ...],
+        metrics: NodeMetrics,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._peers = tuple(p.rstrip("/") for p in peers)
         self._metrics = metrics
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, transport=transport)
         self._lock = threading.Lock()
         self.bad_peers: dict[str, str] = {}  # peer -> last batch hash it served wrongly
 
@@ -50,20 +61,19 @@ class PeerBatchSource:
 
     def _download(self, peer: str, batch_hash: str) -> bytes | None:
         try:
-            with self._http.stream("GET", f"{peer}/cas/{batch_hash}") as response:
-                if response.status_code != 200:
-                    self._metrics.peer_fetches.labels(peer, f"http-{response.status_code}").inc()
-                    return None
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BATCH_DOWNLOAD:
-                        self._metrics.peer_fetches.labels(peer, "too-large").inc()
-                        return None
-                return bytes(body)
+            response = download(
+                self._http, "GET", f"{peer}/cas/{batch_hash}", max_length=MAX_BATCH_DOWNLOAD
+            )
+        except ResponseTooLargeError:
+            self._metrics.peer_fetches.labels(peer, "too-large").inc()
+            return None
         except httpx.HTTPError as e:
             log.info(
                 "peer %s unreachable for batch %s: %s", peer, batch_hash[:12], type(e).__name__
             )
             self._metrics.peer_fetches.labels(peer, "unreachable").inc()
             return None
+        if response.status_code != 200:
+            self._metrics.peer_fetches.labels(peer, f"http-{response.status_code}").inc()
+            return None
+        return response.content

@@ -6,9 +6,10 @@ authority, which all resolve DIDs through it:
 * :class:`NodeClient` — submit operations, poll their status, resolve DIDs;
 * :class:`ResolutionResult` — the typed W3C DID Resolution result a node serves (document,
   resolution metadata, document metadata with the anchoring evidence), parsed once here
-  instead of by hand in each resolver;
-* :func:`download` — the one streamed, size-capped way any RealDID client reads a remote
-  answer (python-tuf's ``download_bytes(url, max_length)``).
+  instead of by hand in each resolver.
+
+Every answer is read through :func:`realdid.http.download`, so a node cannot make its
+clients buffer more than :data:`realdid.http.MAX_RESPONSE_BYTES`.
 
 Example::
 
@@ -21,7 +22,6 @@ Example::
 from __future__ import annotations
 
 from ._client import NodeClient
-from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._errors import NodeClientError, ResolutionResultError
 from ._resolution import (
     DocumentMetadata,
@@ -32,7 +32,6 @@ from ._resolution import (
 )
 
 __all__ = [
-    "MAX_RESPONSE_BYTES",
     "DocumentMetadata",
     "InclusionProof",
     "MethodMetadata",
@@ -41,6 +40,4 @@ __all__ = [
     "ResolutionMetadata",
     "ResolutionResult",
     "ResolutionResultError",
-    "ResponseTooLargeError",
-    "download",
 ]

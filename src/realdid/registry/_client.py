@@ -1,7 +1,7 @@
 """The HTTP client of a registry node (used by the wallet, the relying party, the authority
 and ``realdid resolve``).
 
-Every answer is read through :func:`~realdid.registry.download` with a cap, so a node that
+Every answer is read through :func:`realdid.http.download` with a cap, so a node that
 misbehaves cannot make its clients buffer more than :data:`MAX_RESPONSE_BYTES`.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from realdid.did import RESOLUTION_MEDIA_TYPE
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 
-from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._errors import NodeClientError, ResolutionResultError
 from ._resolution import ResolutionResult
 

@@ -24,7 +24,8 @@ A website builds one :class:`RelyingParty` and mounts :func:`login_routes`::
     # poll rp.outcome(transaction) until .state == "done"; the account is .login.subject.
 """
 
-from ._http import MAX_RESPONSE_BYTES, PROBLEM_BASE, login_routes
+from ._errors import LOGIN_ERRORS, LOGIN_PROBLEMS, LoginError
+from ._http import MAX_RESPONSE_BYTES, login_routes
 from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
@@ -33,8 +34,6 @@ from ._resolver import (
     authentication_keys,
 )
 from ._service import (
-    LOGIN_ERRORS,
-    LoginError,
     LoginOutcome,
     PendingLogin,
     RelyingParty,
@@ -46,8 +45,8 @@ from ._store import LoginRequestStore, StoredRequest
 
 __all__ = [
     "LOGIN_ERRORS",
+    "LOGIN_PROBLEMS",
     "MAX_RESPONSE_BYTES",
-    "PROBLEM_BASE",
     "DidDocumentResolver",
     "HttpDidResolver",
     "LoginError",

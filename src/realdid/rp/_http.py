@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from realdid.credentials import REQUEST_OBJECT_MEDIA_TYPE
+from realdid.http import PayloadTooLargeError, problem_response, read_bounded_body
 
-from ._service import LoginError, RelyingParty
+from ._errors import LoginError
+from ._service import RelyingParty
 
-PROBLEM_BASE = "urn:realdid:problem:"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 #: Largest response body accepted (a RealName presentation is a few KiB).
 MAX_RESPONSE_BYTES = 256 * 1024
@@ -33,32 +33,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def problem(error: LoginError) -> JSONResponse:
-    """An RFC 9457 problem for a :class:`LoginError`."""
-    body = {
-        "type": PROBLEM_BASE + error.code,
-        "title": error.title,
-        "status": error.status,
-        "detail": error.message,
-    }
-    return JSONResponse(
-        body, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE, headers=_NO_STORE
-    )
-
-
-class _TooLargeError(Exception):
-    pass
-
-
-async def _bounded_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-        raise _TooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise _TooLargeError
-    return bytes(body)
+    """The RFC 9457 problem for a :class:`LoginError` (never cached: it answers one request)."""
+    return problem_response(error.problem_type, error.message, headers=_NO_STORE)
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -93,10 +69,10 @@ def login_routes(rp: RelyingParty) -> APIRouter:
         if content_type != FORM_MEDIA_TYPE:
             return problem(LoginError("unsupported-media-type"))
         try:
-            fields = _form(await _bounded_body(request))
+            fields = _form(await read_bounded_body(request, MAX_RESPONSE_BYTES))
             await run_in_threadpool(rp.verify_response, fields)
-        except _TooLargeError:
-            return problem(LoginError("payload-too-large", f"body exceeds {MAX_RESPONSE_BYTES}"))
+        except PayloadTooLargeError as e:
+            return problem(LoginError(e.code, str(e)))
         except LoginError as e:
             return problem(e)
         return JSONResponse({"redirect_uri": rp.config.complete_url}, headers=_NO_STORE)

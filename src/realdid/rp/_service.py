@@ -66,6 +66,7 @@ from realdid.crypto import (
 )
 from realdid.did import Did, DidError
 
+from ._errors import LoginError, WalletRefusalError
 from ._resolver import (
     DidDocumentResolver,
     HttpDidResolver,
@@ -80,63 +81,6 @@ _ALWAYS_SHOWN = frozenset({"verified_person", "assurance_level"})
 #: Wallets refuse request objects that live longer (realdid.credentials' MAX_REQUEST_LIFETIME).
 MAX_REQUEST_LIFETIME = 3600
 _MAX_HANDLE = 128  # longest request id / state / transaction worth a database lookup
-
-#: code -> (HTTP status, title). Stable: sites and wallets key on these codes.
-LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
-    "invalid-query": (400, "The credential query is not one this profile supports"),
-    "not-entitled": (400, "The query asks for more than the registration permits"),
-    "unknown-request": (400, "No such login request"),
-    "expired-request": (400, "The login request has expired"),
-    "request-answered": (410, "The login request has already been answered"),
-    "unknown-code": (404, "No live login request has this code"),
-    "invalid-response": (400, "The response is not a valid OpenID4VP direct_post response"),
-    "replayed-response": (400, "The login request has already been answered"),
-    "access-denied": (400, "The person declined to log in"),
-    "wallet-error": (400, "The wallet could not answer the request"),
-    "untrusted-issuer": (400, "The credential is not from an issuer this site trusts"),
-    "wrong-audience": (400, "The presentation is addressed to another site"),
-    "wrong-nonce": (400, "The presentation answers another login request"),
-    "stale-presentation": (400, "The presentation was not made just now"),
-    "expired-credential": (400, "The credential has expired"),
-    "credential-not-yet-valid": (400, "The credential is not yet valid"),
-    "algorithm-not-allowed": (400, "The presentation uses an algorithm this site refuses"),
-    "tampered-presentation": (400, "The presentation does not verify"),
-    "wrong-credential-type": (400, "The credential is not of a requested type"),
-    "missing-claims": (400, "The presentation does not disclose every requested claim"),
-    "invalid-status-reference": (400, "The credential's status reference is unusable"),
-    "revoked": (400, "The credential has been revoked or suspended"),
-    "status-unavailable": (503, "The credential's revocation status cannot be checked now"),
-    "missing-subject": (400, "The credential names no holder DID"),
-    "unknown-holder": (400, "The holder DID is not anchored in the registry"),
-    "holder-deactivated": (400, "The holder DID is deactivated"),
-    "holder-key-mismatch": (400, "The credential's key is not a key of the holder DID"),
-    "registry-unavailable": (503, "The DID registry cannot be reached now"),
-    "payload-too-large": (413, "The request body is too large"),
-    "unsupported-media-type": (415, "Send application/x-www-form-urlencoded"),
-}
-
-
-class LoginError(Exception):
-    """A refused login step; ``code`` is stable (see :data:`LOGIN_ERRORS`), ``status`` HTTP."""
-
-    def __init__(self, code: str, message: str | None = None, *, status: int | None = None) -> None:
-        default_status, title = LOGIN_ERRORS[code]
-        super().__init__(message or title)
-        self.code = code
-        self.status = status or default_status
-        self.title = title
-        self.message = message or title
-
-    def diagnostics(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-class _WalletRefusalError(LoginError):
-    """The wallet answered with an OAuth error; the outcome keeps the wallet's own code."""
-
-    def __init__(self, code: str, wallet_error: str) -> None:
-        super().__init__(code)
-        self.wallet_error = wallet_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +355,7 @@ class RelyingParty:
         # statement: of two answers verified at the same moment, exactly one is recorded.
         try:
             login = self._verify(stored, response)
-        except _WalletRefusalError as e:
+        except WalletRefusalError as e:
             raise self._fail(stored, e, e.wallet_error) from None
         except LoginError as e:
             raise self._fail(stored, e) from None
@@ -431,7 +375,7 @@ class RelyingParty:
     def _verify(self, stored: StoredRequest, response: AuthorizationResponse) -> VerifiedLogin:
         if response.error is not None:
             code = "access-denied" if response.error == "access_denied" else "wallet-error"
-            raise _WalletRefusalError(code, response.error)
+            raise WalletRefusalError(code, response.error)
         query = DcqlQuery.from_dict(stored.query).credentials[0]
         if set(response.vp_token) != {query.id}:
             raise LoginError("invalid-response", "vp_token must answer exactly the query ids")

@@ -29,6 +29,7 @@ from realdid.credentials import (
     verify_status_list,
 )
 from realdid.crypto import AlgorithmPolicy, PublicKey
+from realdid.http import ResponseTooLargeError, download
 
 from ._resolver import DidDocumentResolver, ResolverUnavailableError, issuer_key
 
@@ -156,15 +157,19 @@ class StatusListCache:
         http = self._http
         if http is None:
             raise StatusUnavailableError("no HTTP client configured")
-        with http.stream("GET", uri, headers={"Accept": STATUS_LIST_MEDIA_TYPE}) as r:
-            if r.status_code != 200:
-                raise StatusUnavailableError(f"status list answered HTTP {r.status_code}")
-            body = bytearray()
-            for chunk in r.iter_bytes():
-                body += chunk
-                if len(body) > MAX_STATUS_LIST_JWT_BYTES:
-                    raise StatusUnavailableError("status list is too large")
         try:
-            return body.decode("ascii").strip()
+            response = download(
+                http,
+                "GET",
+                uri,
+                max_length=MAX_STATUS_LIST_JWT_BYTES,
+                headers={"Accept": STATUS_LIST_MEDIA_TYPE},
+            )
+        except ResponseTooLargeError as e:
+            raise StatusUnavailableError("status list is too large") from e
+        if response.status_code != 200:
+            raise StatusUnavailableError(f"status list answered HTTP {response.status_code}")
+        try:
+            return response.content.decode("ascii").strip()
         except UnicodeDecodeError as e:
             raise StatusUnavailableError("status list is not ASCII") from e

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from realdid.storage import connect_sqlite
+
 #: Seconds a row outlives its request's expiry before it is purged.
 KEEP_AFTER_EXPIRY = 600
 #: Purge at most this often (seconds); purging runs on the write path.
@@ -71,12 +73,10 @@ class LoginRequestStore:
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        # NORMAL: a request lost to power loss only makes the person start the login again.
+        self._conn = connect_sqlite(
+            path, synchronous="NORMAL", timeout=30.0, check_same_thread=False
         )
-        if str(path) != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._last_purge = 0
 

@@ -37,8 +37,8 @@ from realdid.credentials import (
     make_proof_jwt,
     sign_application,
 )
-from realdid.http import parse_problem
-from realdid.registry import MAX_RESPONSE_BYTES, NodeClientError, ResponseTooLargeError, download
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download, parse_problem
+from realdid.registry import NodeClientError
 
 from ._stored import StoredCredential
 from ._wallet import Wallet

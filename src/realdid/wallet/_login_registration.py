@@ -30,7 +30,8 @@ from realdid.credentials import (
 )
 from realdid.crypto import AlgorithmPolicy, PublicKey
 from realdid.did import verification_key
-from realdid.registry import MAX_RESPONSE_BYTES, NodeClient, ResponseTooLargeError, download
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from realdid.registry import NodeClient
 
 from ._errors import LoginFlowError
 from ._login_request import active_document, is_http_url

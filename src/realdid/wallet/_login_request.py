@@ -30,14 +30,8 @@ from realdid.credentials import (
 )
 from realdid.crypto import AlgorithmPolicy, PublicKey
 from realdid.did import verification_key
-from realdid.http import parse_problem
-from realdid.registry import (
-    MAX_RESPONSE_BYTES,
-    NodeClient,
-    NodeClientError,
-    ResponseTooLargeError,
-    download,
-)
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download, parse_problem
+from realdid.registry import NodeClient, NodeClientError
 
 from ._errors import LoginFlowError
 

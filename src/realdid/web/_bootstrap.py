@@ -23,9 +23,9 @@ session key, the OIDC client secret) are files of mode 0600 in the demo director
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-import os
 import random
 import secrets
 import threading
@@ -58,6 +58,7 @@ from realdid.rp import (
     StatusListCache,
 )
 from realdid.rp.bridge import BridgeClient, create_bridge_app, load_or_create_bridge_keys
+from realdid.storage import write_private_file
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
@@ -89,15 +90,14 @@ log = logging.getLogger(__name__)
 
 # -- files ---------------------------------------------------------------------------------
 def secret_file(path: Path, make: Callable[[], str]) -> str:
-    """The content of a mode-0600 secret file, created with ``make()`` on first use."""
+    """The content of a mode-0600 secret file, created with ``make()`` on first use.
+
+    Created exclusively: should another process create it first, its secret stands, so
+    everyone reads the same one.
+    """
     if not path.exists():
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(make())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with contextlib.suppress(FileExistsError):
+            write_private_file(path, make().encode("ascii"), exclusive=True)
     return path.read_text(encoding="ascii").strip()
 
 

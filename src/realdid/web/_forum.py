@@ -7,12 +7,9 @@ derived from a hash of it (``member-3f9a1c``): the forum never learns a real nam
 sites cannot link one resident through it.
 
 Routes: ``/`` (posts; post form when signed in), ``/login`` (the shared login page),
-``/login/complete`` (reads the outcome of *this browser's* login transaction), ``/posts``,
-``/account``, ``/logout``, plus the RP SDK's OpenID4VP routes under its prefix.
-
-The login transaction lives only in the signed session cookie, never in a URL parameter,
-so one browser cannot complete another browser's login (no session fixation); a successful
-login starts a fresh session with a new CSRF token.
+``/login/complete`` (the login checks of :class:`~realdid.web._site.DemoSite`, then the
+account), ``/posts``, ``/account``, ``/logout``, plus the RP SDK's OpenID4VP routes under
+its prefix. A successful login starts a fresh session with a new CSRF token.
 """
 
 from __future__ import annotations
@@ -27,26 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
-from realdid.rp import RelyingParty, login_routes
-from realdid.rp.pages import (
-    SecurityHeaders,
-    csrf_ok,
-    csrf_token,
-    login_failure_message,
-    render_error,
-    render_page,
-    start_login,
-)
+from realdid.rp import RelyingParty
+from realdid.rp.pages import csrf_ok, csrf_token, render_page
+from realdid.storage import connect_sqlite
 
-from ._pages import site_secret, templates
+from ._pages import templates
+from ._site import DemoSite
 
 SITE_NAME = "RealDID Community Forum"
 PURPOSE = "Community forum: members must be verified adults"
-SITE_PROOF: str = CredentialType.SITE_PROOF
 CLAIMS = ("verified_person", "age_over_18")
 COOKIE = "forum_session"
 MAX_POST_CHARS = 2000
@@ -75,7 +64,10 @@ CREATE TABLE IF NOT EXISTS posts (
 
 def login_query() -> DcqlQuery:
     """What the forum asks for: a site proof saying "verified real person, 18 or older"."""
-    return DcqlQuery((CredentialQuery("site_proof", (SITE_PROOF,), CLAIMS),))
+    return DcqlQuery((CredentialQuery("site_proof", (CredentialType.SITE_PROOF,), CLAIMS),))
+
+
+SITE = DemoSite(SITE_NAME, "forum", COOKIE, SESSION_MAX_AGE, "sign-in", login_query(), CLAIMS)
 
 
 def pseudonym_for(did: str, length: int = 6) -> str:
@@ -95,9 +87,8 @@ class ForumDatabase:
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL (SQLite's default, kept): an acknowledged post survives power loss.
+        self._db = connect_sqlite(path, synchronous="FULL", check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -178,9 +169,8 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     app may run under several servers or test clients, so it does not close it itself).
     """
     db = ForumDatabase(db_path)
-    app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
+    app = SITE.app(rp, session_secret=session_secret)
     app.state.db = db
-    app.include_router(login_routes(rp))
 
     def member(request: Request) -> dict[str, Any] | None:
         user = request.session.get("user")
@@ -204,31 +194,11 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     def home(request: Request) -> Response:
         return page(request, "forum.html", posts=db.posts(), max_post=MAX_POST_CHARS)
 
-    @app.get("/login")
-    def login(request: Request) -> Response:
-        return start_login(
-            request.session,
-            rp,
-            login_query(),
-            title=f"Sign in — {SITE_NAME}",
-            site_name=SITE_NAME,
-            claims=list(CLAIMS),
-        )
-
     @app.get("/login/complete")
     def complete(request: Request) -> Response:
-        transaction = request.session.get("login_tx")
-        if not isinstance(transaction, str):
-            return _failed("There is no sign-in in progress in this browser.", 400)
-        outcome = rp.outcome(transaction)
-        if outcome.state == "pending":
-            return _failed("Your wallet has not answered yet. Go back and finish there.", 409)
-        request.session.pop("login_tx", None)
-        if outcome.state != "done" or outcome.login is None:
-            return _login_failed(outcome.state, outcome.error)
-        if not db.use_login(transaction):
-            return _failed("This sign-in was already used. Please sign in again.", 409)
-        login = outcome.login
+        login = SITE.finished_login(request, rp, db.use_login)
+        if isinstance(login, Response):
+            return login
         db.account(login.subject)
         request.session.clear()  # a new session for the signed-in member (fresh CSRF token)
         request.session["user"] = {
@@ -243,12 +213,12 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     def post(request: Request, body: str = Form(""), csrf: str = Form("")) -> Response:
         who = member(request)
         if who is None:
-            return _failed("Sign in to post.", 401)
+            return SITE.failed("Sign in to post.", 401)
         if not csrf_ok(request.session, csrf):
-            return _failed("This form has expired. Reload the page and try again.", 403)
+            return SITE.failed("This form has expired. Reload the page and try again.", 403)
         text = body.strip()
         if not text or len(text) > MAX_POST_CHARS:
-            return _failed(f"A post must have 1 to {MAX_POST_CHARS} characters.", 400)
+            return SITE.failed(f"A post must have 1 to {MAX_POST_CHARS} characters.", 400)
         db.add_post(who["did"], text)
         return RedirectResponse("/", status_code=303)
 
@@ -261,32 +231,8 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
     @app.post("/logout")
     def logout(request: Request, csrf: str = Form("")) -> Response:
         if not csrf_ok(request.session, csrf):
-            return _failed("This form has expired. Reload the page and try again.", 403)
+            return SITE.failed("This form has expired. Reload the page and try again.", 403)
         request.session.clear()
         return RedirectResponse("/", status_code=303)
 
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=site_secret(session_secret, "forum"),
-        session_cookie=COOKIE,
-        max_age=SESSION_MAX_AGE,
-        same_site="lax",
-    )
     return app
-
-
-def _failed(message: str, status: int) -> Response:
-    return render_error(
-        site_name=SITE_NAME, title="Something went wrong", message=message, status_code=status
-    )
-
-
-def _login_failed(state: str, error: str | None) -> Response:
-    return render_error(
-        site_name=SITE_NAME,
-        title="Sign-in failed",
-        message=login_failure_message(state, error),
-        status_code=401 if state == "failed" else 410,
-        retry_url="/login",
-    )

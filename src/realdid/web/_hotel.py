@@ -20,26 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
-from realdid.rp import RelyingParty, login_routes
-from realdid.rp.pages import (
-    SecurityHeaders,
-    csrf_ok,
-    csrf_token,
-    login_failure_message,
-    render_error,
-    render_page,
-    start_login,
-)
+from realdid.rp import RelyingParty
+from realdid.rp.pages import csrf_ok, csrf_token, render_page
 
-from ._pages import site_secret, templates
+from ._pages import templates
+from ._site import DemoSite
 
 SITE_NAME = "Harbour Hotel"
 PURPOSE = "Hotel guest registration required by law"
-REAL_NAME: str = CredentialType.REAL_NAME
 CLAIMS = ("family_name", "given_name", "id_number")
 COOKIE = "hotel_session"
 SESSION_MAX_AGE = 3600
@@ -49,7 +40,10 @@ USED_LOGIN_TTL = 86400
 
 def login_query() -> DcqlQuery:
     """What the hotel asks for: the legally required identity from the RealName credential."""
-    return DcqlQuery((CredentialQuery("real_name", (REAL_NAME,), CLAIMS),))
+    return DcqlQuery((CredentialQuery("real_name", (CredentialType.REAL_NAME,), CLAIMS),))
+
+
+SITE = DemoSite(SITE_NAME, "hotel", COOKIE, SESSION_MAX_AGE, "check-in", login_query(), CLAIMS)
 
 
 def mask_id_number(id_number: str) -> str:
@@ -118,9 +112,8 @@ class GuestBook:
 def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
     """The hotel check-in as an ASGI app; ``rp`` is this site's relying party."""
     book = GuestBook()
-    app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
+    app = SITE.app(rp, session_secret=session_secret)
     app.state.guests = book
-    app.include_router(login_routes(rp))
 
     @app.get("/")
     def home(request: Request) -> Response:
@@ -134,40 +127,15 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
             return render_page("hotel_done.html", templates=templates(), guest=guest, **context)
         return render_page("hotel.html", templates=templates(), purpose=rp.purpose, **context)
 
-    @app.get("/login")
-    def login(request: Request) -> Response:
-        return start_login(
-            request.session,
-            rp,
-            login_query(),
-            title=f"Check in — {SITE_NAME}",
-            site_name=SITE_NAME,
-            claims=list(CLAIMS),
-        )
-
     @app.get("/login/complete")
     def complete(request: Request) -> Response:
-        transaction = request.session.get("login_tx")
-        if not isinstance(transaction, str):
-            return _failed("There is no check-in in progress in this browser.", 400)
-        outcome = rp.outcome(transaction)
-        if outcome.state == "pending":
-            return _failed("Your wallet has not answered yet. Go back and finish there.", 409)
-        request.session.pop("login_tx", None)
-        if outcome.state != "done" or outcome.login is None:
-            return render_error(
-                site_name=SITE_NAME,
-                title="Check-in failed",
-                message=login_failure_message(outcome.state, outcome.error),
-                status_code=401 if outcome.state == "failed" else 410,
-                retry_url="/login",
-            )
-        if not book.use_login(transaction):
-            return _failed("This check-in was already used. Please check in again.", 409)
-        claims = outcome.login.claims
+        login = SITE.finished_login(request, rp, book.use_login)
+        if isinstance(login, Response):
+            return login
+        claims = login.claims
         family, given, id_number = (_text(claims.get(name)) for name in CLAIMS)
         if not (family and given and id_number):
-            return _failed("The wallet did not share the identity the law requires.", 400)
+            return SITE.failed("The wallet did not share the identity the law requires.", 400)
         book.remove(request.session.get("guest"))
         request.session.clear()
         request.session["guest"] = book.add(
@@ -179,26 +147,12 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
     @app.post("/checkout")
     def checkout(request: Request, csrf: str = Form("")) -> Response:
         if not csrf_ok(request.session, csrf):
-            return _failed("This form has expired. Reload the page and try again.", 403)
+            return SITE.failed("This form has expired. Reload the page and try again.", 403)
         book.remove(request.session.get("guest"))
         request.session.clear()
         return RedirectResponse("/", status_code=303)
 
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=site_secret(session_secret, "hotel"),
-        session_cookie=COOKIE,
-        max_age=SESSION_MAX_AGE,
-        same_site="lax",
-    )
     return app
-
-
-def _failed(message: str, status: int) -> Response:
-    return render_error(
-        site_name=SITE_NAME, title="Something went wrong", message=message, status_code=status
-    )
 
 
 def _text(value: object) -> str:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import types
 import warnings
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-import realdid.cli._enroll as enroll_cli
 from realdid.authority import RP_REGISTRATION, Offer, Role, create_authority_app
-from realdid.cli import app
+from realdid.cli import create_app
 from realdid.credentials import CredentialOffer
 
 from .conftest import Env
@@ -26,8 +23,8 @@ AUTHORITY = "http://authority.test"
 TOKEN = "rdop_" + "A" * 43
 
 
-def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
+def _invoke(*args: str, transport: httpx.BaseTransport | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(create_app(transport), list(args))
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -41,13 +38,16 @@ def _one_line_error(code: int, out: str, err: str) -> str:
 
 
 def _register(
-    *permits: str, did: str = "did:realdid:QmRp", authority: str = AUTHORITY
+    *permits: str,
+    did: str = "did:realdid:QmRp",
+    authority: str = AUTHORITY,
+    transport: httpx.BaseTransport | None = None,
 ) -> tuple[int, str, str]:
     args = ["authority", "rp", "register", "--authority", authority, "--did", did]
     args += ["--purpose", "member login"]
     for permit in permits:
         args += ["--permit", permit]
-    return _invoke(*args)
+    return _invoke(*args, transport=transport)
 
 
 @pytest.fixture
@@ -94,16 +94,18 @@ def test_register_prints_the_offer_uri(env: Env, monkeypatch: pytest.MonkeyPatch
     _, auditor = env.operator(Role.AUDITOR)
     with TestClient(create_authority_app(lambda: env.authority)) as client:
 
-        def request(method: str, url: str, *, timeout: float, **kw: Any) -> httpx.Response:
-            assert url.startswith(AUTHORITY)
-            return client.request(method, url, **kw)  # the TestClient refuses ``timeout``
+        def request(request: httpx.Request) -> httpx.Response:
+            assert str(request.url).startswith(AUTHORITY)
+            return client.send(request, follow_redirects=False)
 
-        monkeypatch.setattr(
-            enroll_cli, "httpx", types.SimpleNamespace(request=request, HTTPError=httpx.HTTPError)
-        )
+        # The CLI's network seam: its HTTP goes to the in-process authority app.
+        transport = httpx.MockTransport(request)
         monkeypatch.setenv("REALDID_OPERATOR_TOKEN", registrar)
         code, out, err = _register(
-            "SiteProof:verified_person,age_over_18", "RealName:family_name", did=rp.did
+            "SiteProof:verified_person,age_over_18",
+            "RealName:family_name",
+            did=rp.did,
+            transport=transport,
         )
         assert code == 0, err
         assert out.startswith("openid-credential-offer://?credential_offer=")
@@ -116,14 +118,16 @@ def test_register_prints_the_offer_uri(env: Env, monkeypatch: pytest.MonkeyPatch
             "urn:realdid:SiteProof": ["age_over_18", "verified_person"],
         }
         # The authority's refusals come back as one line with the problem code.
-        err = _one_line_error(*_register("SiteProof:id_number", did=rp.did))
+        err = _one_line_error(*_register("SiteProof:id_number", did=rp.did, transport=transport))
         assert err.startswith("error: invalid-permitted-claims: ")
-        err = _one_line_error(*_register("SiteProof:age_over_18", did="did:realdid:QmNobody"))
+        err = _one_line_error(
+            *_register("SiteProof:age_over_18", did="did:realdid:QmNobody", transport=transport)
+        )
         assert err.startswith("error: not-an-enterprise: ")
         monkeypatch.setenv("REALDID_OPERATOR_TOKEN", auditor)
-        assert _one_line_error(*_register("SiteProof:age_over_18", did=rp.did)).startswith(
-            "error: forbidden: "
-        )
+        assert _one_line_error(
+            *_register("SiteProof:age_over_18", did=rp.did, transport=transport)
+        ).startswith("error: forbidden: ")
 
 
 # -- wallet redeem -----------------------------------------------------------------------------------

@@ -450,7 +450,7 @@ def test_verify_refuses_algorithm_outside_the_callers_policy() -> None:
 )
 def test_verify_refuses_other_client_identifier_prefixes(client_id: str) -> None:
     jws = _signed(client_id=client_id, iss=client_id)
-    _refused("invalid_client", "client identifier prefix", _verify, jws)
+    _refused("invalid_request", "client identifier prefix", _verify, jws)
 
 
 @pytest.mark.parametrize(

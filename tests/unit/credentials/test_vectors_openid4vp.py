@@ -34,25 +34,10 @@ RP_DID = "did:realdid:" + multihash_b58(b"openid4vp-vectors")
 KID = RP_DID + "#key-1"
 RP = LocalSigner.generate(KeyType.P256)
 NOW = 1_700_000_010
-# The Wallet side maps an unsupported Client Identifier Prefix to invalid_client today;
-# OpenID4VP 1.0 section 8.5 (and its own section 8.2 error example) says invalid_request.
-PREFIX_CODE = pytest.mark.xfail(
-    strict=True,
-    reason="verify_request_object answers an unsupported client identifier prefix with "
-    "invalid_client; OpenID4VP 1.0 section 8.5 lists it under invalid_request",
-)
 
 
-def _cases(name: str, xfail_match: str | None = None) -> Any:
-    params = [
-        pytest.param(
-            c,
-            id=c["id"],
-            marks=[PREFIX_CODE] if xfail_match and xfail_match in c.get("match", "") else [],
-        )
-        for c in VECTORS[name]
-    ]
-    return pytest.mark.parametrize("case", params)
+def _cases(name: str) -> Any:
+    return pytest.mark.parametrize("case", [pytest.param(c, id=c["id"]) for c in VECTORS[name]])
 
 
 def _refused(case: dict[str, Any], info: pytest.ExceptionInfo[Oid4vpError]) -> None:
@@ -96,7 +81,7 @@ def _verify(payload: dict[str, Any]) -> AuthorizationRequest:
     )
 
 
-@_cases("requestObjects", xfail_match="client identifier prefix")
+@_cases("requestObjects")
 def test_request_object(case: dict[str, Any]) -> None:
     if "parsed" in case:
         request = _verify(case["payload"])

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from realdid.registry import NodeClient, NodeClientError, ResponseTooLargeError, download
+from realdid.http import ResponseTooLargeError, download
+from realdid.registry import NodeClient, NodeClientError
 
 CAP = 64 * 1024
 CHUNK = 4096

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from realdid.clock import FixedClock
-from realdid.credentials import StatusList, sign_status_list
+from realdid.credentials import MAX_STATUS_LIST_JWT_BYTES, StatusList, sign_status_list
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
 from realdid.rp import (
     ResolverUnavailableError,
@@ -295,3 +296,34 @@ def test_http_transport_error_is_unavailable(
     cache = http_cache(server, resolver, clock, httpx.MockTransport(refuse))
     with pytest.raises(StatusUnavailableError, match="ConnectError"):
         cache.status(STATUS_URI, 0)
+
+
+class _CountingBody(httpx.SyncByteStream):
+    """``total`` bytes in 4 KiB pieces; ``sent`` says how many the client pulled."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.sent < self.total:
+            piece = b"x" * min(4096, self.total - self.sent)
+            self.sent += len(piece)
+            yield piece
+
+
+@pytest.mark.parametrize("announced", [False, True], ids=["streamed", "content-length"])
+def test_oversize_list_is_refused_without_reading_past_the_cap(
+    server: StatusServer, resolver: DictResolver, clock: FixedClock, announced: bool
+) -> None:
+    body = _CountingBody(100 * MAX_STATUS_LIST_JWT_BYTES)
+    headers = {"content-length": str(body.total)} if announced else {}
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers=headers, stream=body)
+    )
+    cache = http_cache(server, resolver, clock, transport)
+    with pytest.raises(StatusUnavailableError, match="too large"):
+        cache.status(STATUS_URI, 0)
+    # A declared length over the cap is refused before the body; a stream at the cap.
+    assert body.sent == 0 if announced else body.sent <= MAX_STATUS_LIST_JWT_BYTES + 4096
+    cache.close()

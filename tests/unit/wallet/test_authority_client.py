@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from realdid.registry import MAX_RESPONSE_BYTES
+from realdid.http import MAX_RESPONSE_BYTES
 from realdid.wallet import AuthorityClient, AuthorityClientError
 
 CHUNK = 64 * 1024

@@ -40,7 +40,8 @@ from realdid.credentials import (
 )
 from realdid.credentials import StatusList as _StatusList
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
-from realdid.registry import MAX_RESPONSE_BYTES, NodeClient
+from realdid.http import MAX_RESPONSE_BYTES
+from realdid.registry import NodeClient
 from realdid.wallet import (
     ConsentPolicy,
     ConsentSummary,

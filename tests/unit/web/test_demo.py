@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from realdid.authority import validate_uscc
-from realdid.cli._node import _demo_sockets, _listen
+from realdid.cli._serve import _demo_sockets, _listen
 from realdid.wallet import StoredCredential
 from realdid.web import DEMO_RPS, DemoSettings, available_sites, demo_enterprises
 from realdid.web._bootstrap import _current_registration, _jwt_payload, secret_file

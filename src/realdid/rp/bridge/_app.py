@@ -34,7 +34,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, Response
 
 from realdid.clock import Clock, SystemClock
-from realdid.credentials import CredentialQuery, DcqlQuery
+from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
+from realdid.http import PayloadTooLargeError, read_bounded_body
 from realdid.rp import LoginError, PendingLogin, RelyingParty, login_routes
 from realdid.rp.pages import SecurityHeaders, render_error, render_login
 
@@ -43,7 +44,6 @@ from ._server import (
     ACR_VERIFIED_PERSON,
     ID_TOKEN_ALG,
     SCOPE_CLAIMS,
-    SITE_PROOF_VCT,
     SUPPORTED_SCOPES,
     TOKEN_AUTH_METHODS,
     BridgeClient,
@@ -62,10 +62,6 @@ _MAX_SESSION_AUTHORIZATIONS = 5  # a few tabs at once; older ones drop out of th
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SITE_NAME = "RealDID Sign-in"
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 def create_bridge_app(
@@ -149,7 +145,7 @@ def create_bridge_app(
         try:
             form = await _form_pairs(request) if request.method == "POST" else []
             query = [*_pairs(request.url.query), *form]
-        except (_BodyTooLargeError, ValueError):
+        except (PayloadTooLargeError, ValueError):
             return _error_page("The sign-in request is too large.", 413)
         return await run_in_threadpool(flow.start, query, request.session)
 
@@ -176,7 +172,7 @@ def create_bridge_app(
             return _oauth_json_error("invalid_request", f"send {_FORM}")
         try:
             form = await _form_pairs(request)
-        except (_BodyTooLargeError, ValueError):
+        except (PayloadTooLargeError, ValueError):
             return _oauth_json_error("invalid_request", "request body too large", 413)
         oauth_request = BridgeRequest("POST", f"{issuer}/token", request.headers, form=form)
         response: Response = await run_in_threadpool(server.create_token_response, oauth_request)
@@ -192,7 +188,7 @@ def create_bridge_app(
 
 def _entitled_scopes(rp: RelyingParty) -> frozenset[str]:
     """What the bridge may grant at all: ``age_over_18`` only if its registration permits it."""
-    permitted = rp.permitted.get(SITE_PROOF_VCT, frozenset())
+    permitted = rp.permitted.get(CredentialType.SITE_PROOF, frozenset())
     if "verified_person" not in permitted:
         raise ValueError("the bridge's RP registration must permit SiteProof verified_person")
     scopes = {"openid", "realdid_verified"}
@@ -261,7 +257,9 @@ class _LoginFlow:
         wallet_claims = ["verified_person"]
         if "age_over_18" in request.scope.split():
             wallet_claims.append("age_over_18")
-        query = DcqlQuery((CredentialQuery("site", (SITE_PROOF_VCT,), tuple(wallet_claims)),))
+        query = DcqlQuery(
+            (CredentialQuery("site", (CredentialType.SITE_PROOF,), tuple(wallet_claims)),)
+        )
         try:
             pending = self.rp.create_request(query)
         except LoginError:
@@ -414,11 +412,7 @@ def _userinfo(server: BridgeServer, protector: Any, request: BridgeRequest) -> R
 
 
 async def _form_pairs(request: Request) -> list[tuple[str, str]]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_BODY_BYTES:
-            raise _BodyTooLargeError
+    body = await read_bounded_body(request, MAX_BODY_BYTES)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

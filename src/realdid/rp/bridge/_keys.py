@@ -14,15 +14,17 @@ them from an HSM or secrets manager instead.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
+
+from realdid.storage import write_private_file
 
 SIGNING_KEY_FILE = "bridge-signing-key.pem"
 PAIRWISE_SECRET_FILE = "bridge-pairwise-secret"  # noqa: S105 (a file name)
@@ -50,21 +52,17 @@ def load_or_create_bridge_keys(directory: Path | str) -> BridgeKeys:
     key_path = folder / SIGNING_KEY_FILE
     secret_path = folder / PAIRWISE_SECRET_FILE
     if not key_path.exists():
-        _write_private(key_path, ECKey.generate_key("P-256", private=True).as_pem(private=True))
+        _create(key_path, ECKey.generate_key("P-256", private=True).as_pem(private=True))
     if not secret_path.exists():
-        _write_private(secret_path, secrets.token_bytes(_SECRET_BYTES))
+        _create(secret_path, secrets.token_bytes(_SECRET_BYTES))
     return BridgeKeys(_read_signing_key(key_path), _read_secret(secret_path))
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` readable by the owner only; a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _create(path: Path, data: bytes) -> None:
+    """Create a key file (0600, atomic, durable); if another process created it meanwhile,
+    its file stands: two bridges starting at once must end up with the same key."""
+    with contextlib.suppress(FileExistsError):
+        write_private_file(path, data, exclusive=True)
 
 
 def _read_signing_key(path: Path) -> ECKey:

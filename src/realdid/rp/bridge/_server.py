@@ -62,12 +62,10 @@ from joserfc.jwk import ECKey
 from starlette.responses import Response
 
 from realdid.clock import Clock
-from realdid.credentials import CredentialType
 
 from ._keys import key_id, pairwise_subject
 from ._store import BridgeStore, StoredCode, StoredToken
 
-SITE_PROOF_VCT: str = CredentialType.SITE_PROOF
 ACR_VERIFIED_PERSON = "urn:realdid:acr:verified-person"
 ID_TOKEN_ALG = "ES256"  # noqa: S105 (an algorithm name)
 #: scope -> the ID token / userinfo claim it releases (``openid`` releases only ``sub``).

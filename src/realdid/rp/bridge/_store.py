@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from realdid.storage import connect_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS authorizations (
@@ -108,15 +109,35 @@ class StoredToken:
     revoked: bool
 
 
+_Record = TypeVar("_Record", StoredCode, StoredToken)
+
+
+def _columns(record: type[Any]) -> str:
+    """The ``SELECT`` list for a record: its fields, which are its table's column names."""
+    return ", ".join(f.name for f in fields(record))
+
+
+def _record(record: type[_Record], row: Sequence[Any]) -> _Record:
+    """``record`` from a row selected with :func:`_columns`: ``claims`` is stored as JSON,
+    ``revoked`` as SQLite's 0 or 1."""
+    values = dict(zip((f.name for f in fields(record)), row, strict=True))
+    values["claims"] = json.loads(values["claims"])
+    if "revoked" in values:
+        values["revoked"] = bool(values["revoked"])
+    return record(**values)
+
+
+_CODE_COLUMNS = _columns(StoredCode)
+_TOKEN_COLUMNS = _columns(StoredToken)
+
+
 class BridgeStore:
     """Thread-safe SQLite store (WAL on files; ``":memory:"`` for tests)."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL: what power loss can take is a sign-in in progress, which the person repeats.
+        self._db = connect_sqlite(path, synchronous="NORMAL", check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -200,9 +221,7 @@ class BridgeStore:
         digest = secret_hash(code)
         with self._lock:
             row = self._db.execute(
-                "SELECT code_hash, client_id, redirect_uri, scope, nonce, code_challenge,"
-                " code_challenge_method, subject, claims, auth_time, expires_at, used"
-                " FROM codes WHERE code_hash = ? AND client_id = ?",
+                f"SELECT {_CODE_COLUMNS} FROM codes WHERE code_hash = ? AND client_id = ?",  # noqa: S608
                 (digest, client_id),
             ).fetchone()
             if row is None:
@@ -213,21 +232,8 @@ class BridgeStore:
             if taken != 1:
                 self._db.execute("UPDATE tokens SET revoked = 1 WHERE code_hash = ?", (digest,))
                 return None
-        if now >= row[10]:
-            return None
-        return StoredCode(
-            code_hash=row[0],
-            client_id=row[1],
-            redirect_uri=row[2],
-            scope=row[3],
-            nonce=row[4],
-            code_challenge=row[5],
-            code_challenge_method=row[6],
-            subject=row[7],
-            claims=json.loads(row[8]),
-            auth_time=row[9],
-            expires_at=row[10],
-        )
+        stored = _record(StoredCode, row)
+        return None if now >= stored.expires_at else stored
 
     def nonce_used(self, client_id: str, nonce: str) -> bool:
         """Whether a code was already issued to ``client_id`` for this ``nonce`` (replay)."""
@@ -261,23 +267,10 @@ class BridgeStore:
     def token(self, access_token: str) -> StoredToken | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT token_hash, client_id, scope, subject, claims, auth_time, issued_at,"
-                " expires_at, revoked FROM tokens WHERE token_hash = ?",
+                f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",  # noqa: S608
                 (secret_hash(access_token),),
             ).fetchone()
-        if row is None:
-            return None
-        return StoredToken(
-            token_hash=row[0],
-            client_id=row[1],
-            scope=row[2],
-            subject=row[3],
-            claims=json.loads(row[4]),
-            auth_time=row[5],
-            issued_at=row[6],
-            expires_at=row[7],
-            revoked=bool(row[8]),
-        )
+        return None if row is None else _record(StoredToken, row)
 
     # -- housekeeping -------------------------------------------------------------------------
     def purge(self, now: int, keep_codes_for: int) -> None:

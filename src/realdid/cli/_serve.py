@@ -1,4 +1,6 @@
-"""``realdid serve``: a registry node on the solo ledger or an EVM chain."""
+"""``realdid serve``: a registry node on the solo ledger or an EVM chain, with the identity
+authority and the demo sites beside it; the listening sockets and the uvicorn servers that
+``realdid authority serve`` uses too."""
 
 from __future__ import annotations
 
@@ -10,14 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._app import LedgerKind, app, fail, open_evm_ledger, user_errors
+from ._conventions import LedgerKind, fail, user_errors
+from ._ledger import open_evm_ledger
 
 if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
     from realdid.web import DemoRuntime
 
+serve_commands = typer.Typer()
 
-@app.command()
+
+@serve_commands.command()
 def serve(
     data_dir: Annotated[
         Path,

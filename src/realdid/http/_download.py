@@ -6,8 +6,10 @@ made the client buffer as much as it liked. :func:`download` follows python-tuf'
 ``download_bytes(url, max_length)``: the response is streamed, a ``Content-Length`` above
 the cap is refused before any of the body is read, and the bytes are counted while they
 arrive, so a server that lies about its length (or sends none) is cut off as soon as the
-count passes the cap. Every client of a remote RealDID service goes through it (the node
-client, the wallet's authority client and login flow, the relying party's resolver).
+count passes the cap. Every client of a remote party goes through it: the registry's node
+client, the wallet's authority client and login flow, the relying party's status lists and
+a registry node fetching batch files from its peers. It lives here, below all of them,
+because it knows nothing of what it downloads.
 
 Example::
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
+__all__ = ["MAX_RESPONSE_BYTES", "ResponseTooLargeError", "download"]
 
 #: Cap on any single answer from a RealDID service: far above the largest legitimate
 #: document (a status list of 2^20 entries compresses to a few kilobytes, a DID document
