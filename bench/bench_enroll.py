@@ -76,14 +76,14 @@ from realdid.authority._synthetic import generate_residents
 from realdid.clock import SystemClock
 from realdid.credentials import (
     ENROLLMENT_TYP,
-    credential_request,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
+    TokenRequest,
+    TokenResponse,
     make_proof_jwt,
-    parse_credential_offer,
-    parse_credential_response,
-    parse_nonce_response,
-    parse_token_response,
     sign_application,
-    token_request_form,
 )
 from realdid.crypto import KeyType, LocalSigner, PublicKey, Signer
 from realdid.did import (
@@ -419,23 +419,23 @@ def enroll_one(authority: Authority, a: Applicant, t: Timings, client: str) -> s
     t2 = time.perf_counter()
     offer = authority.enroll(application, client=client)
     t3 = time.perf_counter()
-    parsed = parse_credential_offer(offer.offer)
-    form = token_request_form(parsed.pre_authorized_code)
+    parsed = CredentialOffer.from_dict(offer.offer)
+    form = TokenRequest(parsed.pre_authorized_code).to_form()
     t4 = time.perf_counter()
     token_body = authority.token(form)
     t5 = time.perf_counter()
     nonce_body = authority.nonce()
     t6 = time.perf_counter()
-    access_token, _ = parse_token_response(token_body)
-    c_nonce = parse_nonce_response(nonce_body)
+    access_token = TokenResponse.from_dict(token_body).access_token
+    c_nonce = NonceResponse.from_dict(nonce_body).c_nonce
     proof = make_proof_jwt(
         signer, key_id=key_id, audience=parsed.issuer, nonce=c_nonce, issued_at=int(time.time())
     )
-    request = credential_request(parsed.configuration_ids[0], [proof])
+    request = CredentialRequest(parsed.configuration_ids[0], (proof,)).to_dict()
     t7 = time.perf_counter()
     answer = authority.credential(access_token, request)
     t8 = time.perf_counter()
-    credential = parse_credential_response(answer)[0]
+    credential = CredentialResponse.from_dict(answer).credentials[0]
     t9 = time.perf_counter()
     ph["challenge"] += t1 - t0
     ph["sign_application"] += t2 - t1
@@ -669,10 +669,12 @@ def bench_http(
                 r = http.post("/1.0/enrollments", json={"application": application})
                 if r.status_code != 201:
                     raise RuntimeError(f"enrollment refused: {r.status_code} {r.text[:300]}")
-                offer = parse_credential_offer(r.json()["credential_offer"])
-                r = http.post("/oid4vci/token", data=token_request_form(offer.pre_authorized_code))
-                access_token, _ = parse_token_response(r.json())
-                c_nonce = parse_nonce_response(http.post("/oid4vci/nonce").json())
+                offer = CredentialOffer.from_dict(r.json()["credential_offer"])
+                r = http.post(
+                    "/oid4vci/token", data=TokenRequest(offer.pre_authorized_code).to_form()
+                )
+                access_token = TokenResponse.from_dict(r.json()).access_token
+                c_nonce = NonceResponse.from_dict(http.post("/oid4vci/nonce").json()).c_nonce
                 proof = make_proof_jwt(
                     signer,
                     key_id=key_id,
@@ -682,12 +684,12 @@ def bench_http(
                 )
                 r = http.post(
                     "/oid4vci/credential",
-                    json=credential_request(offer.configuration_ids[0], [proof]),
+                    json=CredentialRequest(offer.configuration_ids[0], (proof,)).to_dict(),
                     headers={"Authorization": f"Bearer {access_token}"},
                 )
                 if r.status_code != 200:
                     raise RuntimeError(f"credential refused: {r.status_code} {r.text[:300]}")
-                parse_credential_response(r.json())
+                CredentialResponse.from_dict(r.json())
                 return time.perf_counter() - t0
 
             def worker(part: list[Applicant]) -> list[float]:

@@ -38,9 +38,9 @@ import pytest
 from realdid.authority import SqliteRegister, write_register
 from realdid.credentials import (
     ENROLLMENT_TYP,
-    parse_credential_offer,
+    CredentialOffer,
+    TokenRequest,
     sign_application,
-    token_request_form,
 )
 from realdid.wallet import AuthorityClient, Wallet
 
@@ -225,9 +225,11 @@ def test_crash_between_escrow_and_issuance(serve: Serve, tmp_path: Path, crash_a
         offer = client.apply("/1.0/enrollments", application)
         if crash_after == "token-exchange":
             _, server_metadata = client.metadata()
-            code = parse_credential_offer(offer).pre_authorized_code
+            code = CredentialOffer.from_dict(offer).pre_authorized_code
             token = httpx.post(
-                str(server_metadata["token_endpoint"]), data=token_request_form(code), timeout=10
+                str(server_metadata["token_endpoint"]),
+                data=TokenRequest(code).to_form(),
+                timeout=10,
             )
             assert token.status_code == 200, token.text
             assert token.json()["access_token"]

@@ -31,17 +31,17 @@ from typing import Any
 from realdid.clock import Clock
 from realdid.credentials import (
     CredentialConfiguration,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
     Oid4vciError,
+    TokenRequest,
+    TokenResponse,
     authorization_server_metadata,
     credential_issuer_metadata,
-    credential_offer,
-    credential_offer_uri,
-    credential_response,
     issue,
-    parse_credential_request,
-    parse_token_request,
     status_reference,
-    token_response,
     verify_proof_jwt,
 )
 from realdid.crypto import PublicKey
@@ -71,11 +71,16 @@ class Offer:
     """An OpenID4VCI credential offer (by value) for one offered credential."""
 
     credential_id: str
-    offer: dict[str, Any]
+    credential_offer: CredentialOffer
+
+    @property
+    def offer(self) -> dict[str, Any]:
+        """The Credential Offer object as the API answers it (JSON)."""
+        return self.credential_offer.to_dict()
 
     @property
     def uri(self) -> str:
-        return credential_offer_uri(self.offer)
+        return self.credential_offer.serialize()
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +271,7 @@ class Issuance:
             tx, _token_hash(code), credential_id, self.clock.now() + self.config.offer_ttl
         )
         return Offer(
-            credential_id, credential_offer(self.config.issuer_url, [credential_type], code)
+            credential_id, CredentialOffer(self.config.issuer_url, (credential_type,), code)
         )
 
     def drop_grants(self, tx: sqlite3.Connection, credential_id: str) -> None:
@@ -280,7 +285,7 @@ class Issuance:
     # -- endpoints -----------------------------------------------------------------------------
     def token(self, form: Mapping[str, str]) -> dict[str, Any]:
         """OpenID4VCI section 6: exchange a pre-authorized code (single use) for an access token."""
-        code = parse_token_request(form)
+        code = TokenRequest.from_form(form).pre_authorized_code
         access_token = self.randomness.token(_CODE_BYTES)
         now = self.clock.now()
         with self.db.transaction(durable=False) as tx:
@@ -292,14 +297,14 @@ class Issuance:
             self.statements.insert_access_token(
                 tx, _token_hash(access_token), grant[0], now + self.config.token_ttl
             )
-        return token_response(access_token, self.config.token_ttl)
+        return TokenResponse(access_token, self.config.token_ttl).to_dict()
 
     def nonce(self) -> dict[str, Any]:
         """OpenID4VCI section 7: a fresh ``c_nonce`` for one proof of possession."""
         nonce = self.randomness.token(_NONCE_BYTES)
         with self.db.transaction(durable=False) as tx:
             self.statements.insert_c_nonce(tx, nonce, self.clock.now() + self.config.challenge_ttl)
-        return {"c_nonce": nonce}
+        return NonceResponse(nonce).to_dict()
 
     def credential(self, access_token: str | None, body: Any) -> dict[str, Any]:
         """OpenID4VCI section 8: issue the offered credential to the holder of the offered DID."""
@@ -307,7 +312,7 @@ class Issuance:
             raise Oid4vciError(
                 "invalid_token", "a Bearer access token from the token endpoint is required"
             )
-        request = parse_credential_request(body)
+        request = CredentialRequest.from_dict(body)
         now = self.clock.now()
         offered = self.statements.offered_for_access_token(_token_hash(access_token), now)
         if offered is None:
@@ -368,7 +373,7 @@ class Issuance:
                     "invalid_token", "this credential was issued or revoked meanwhile"
                 )
             self.statements.drop_grants(tx, offered.id)
-        return credential_response([sd_jwt])
+        return CredentialResponse((sd_jwt,)).to_dict()
 
     def _lifetime(self, credential_type: str) -> int:
         return {

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from realdid.credentials import CredentialError, credential_offer, parse_credential_offer
+from realdid.credentials import CredentialError, CredentialOffer
 from realdid.wallet import (
     AuthorityClient,
+    StoredCredential,
     Wallet,
     enroll,
     enroll_business,
@@ -38,7 +39,7 @@ def _collect(
     net: Network,
     wallet_dir: Path,
     authority: str,
-    flow: Callable[[Wallet, AuthorityClient], dict[str, Any]],
+    flow: Callable[[Wallet, AuthorityClient], StoredCredential],
 ) -> None:
     """Run one authority flow with the wallet; print the credential it stored."""
     with user_errors():
@@ -48,8 +49,8 @@ def _collect(
             entry = flow(wallet, client)
         finally:
             client.close()
-    typer.echo(f"received {entry['type']} credential for {entry['did']}", err=True)
-    typer.echo(entry["credential"])
+    typer.echo(f"received {entry.type} credential for {entry.did}", err=True)
+    typer.echo(entry.credential)
 
 
 @enroll_commands.command("enroll")
@@ -153,10 +154,10 @@ def wallet_redeem(
 ) -> None:
     """Redeem a credential offer made to one of your DIDs (e.g. an RP registration); store it."""
     try:
-        parsed = parse_credential_offer(offer_uri)
+        parsed = CredentialOffer.parse(offer_uri)
     except CredentialError as e:
         fail(f"OFFER_URI: {e}")
-    offer = credential_offer(parsed.issuer, parsed.configuration_ids, parsed.pre_authorized_code)
+    offer = parsed.to_dict()
     credential_type = parsed.configuration_ids[0]
     _collect(
         network(ctx),
@@ -172,6 +173,4 @@ def wallet_credentials(wallet_dir: WalletDir) -> None:
     with user_errors():
         wallet = open_wallet(wallet_dir)
         for entry in wallet.credentials:
-            typer.echo(
-                f"{entry['type']}\t{entry['did']}\t{entry['issuer']}\t{entry['received_at']}"
-            )
+            typer.echo(f"{entry.type}\t{entry.did}\t{entry.issuer}\t{entry.received_at}")

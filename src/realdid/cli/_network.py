@@ -16,13 +16,12 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import typer
 
 from realdid.registry import NodeClient
-from realdid.wallet import AuthorityClient, Wallet, request_site_proof
+from realdid.wallet import AuthorityClient, StoredCredential, Wallet, request_site_proof
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +42,7 @@ class Network:
 
     def site_proof(
         self, wallet: Wallet, authority_url: str, root_did: str, site_did: str
-    ) -> dict[str, Any]:
+    ) -> StoredCredential:
         """The login flow's ``SiteProofSource``: the authority reached over this transport."""
         client = self.authority(authority_url)
         try:

@@ -236,14 +236,20 @@ def _check_limits(opslimit: int, memlimit: int) -> None:
         raise ValueError(f"memlimit must be in [{_MIN_MEMLIMIT}, {_MAX_MEMLIMIT}]")
 
 
-def _seal(header: _Header, key: bytes, plaintext: bytes) -> bytes:
+#: Where the keystore draws its salts and nonces: ``n -> n`` random bytes.
+RandomBytes = Callable[[int], bytes]
+
+
+def _seal(header: _Header, key: bytes, plaintext: bytes, random_bytes: RandomBytes) -> bytes:
     """Encrypt under a fresh random nonce and serialise the whole file.
 
     XChaCha20's 192-bit nonce is large enough to draw at random for every save under one
     key without a realistic chance of reuse, which is why it is used rather than the
     96-bit-nonce ChaCha20-Poly1305.
     """
-    nonce = nacl.utils.random(_NONCE_BYTES)
+    nonce = random_bytes(_NONCE_BYTES)
+    if len(nonce) != _NONCE_BYTES:
+        raise ValueError(f"the randomness source gave {len(nonce)} bytes, not {_NONCE_BYTES}")
     ciphertext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         plaintext, header.associated_data(), nonce, key
     )
@@ -404,16 +410,28 @@ class Keystore:
     re-run Argon2id; Python cannot reliably wipe it, so drop the object when done.
 
     Concurrent writers are not coordinated: each save is atomic and the last one wins.
+
+    ``random_bytes`` (default :func:`nacl.utils.random`, the OS CSPRNG) is where the Argon2id
+    salt and every XChaCha20 nonce come from; tests pin it to make the file reproducible.
     """
 
-    __slots__ = ("_header", "_key", "_path", "_plaintext")
+    __slots__ = ("_header", "_key", "_path", "_plaintext", "_random_bytes")
 
-    def __init__(self, *, path: Path, header: _Header, key: bytes, plaintext: bytes) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        header: _Header,
+        key: bytes,
+        plaintext: bytes,
+        random_bytes: RandomBytes,
+    ) -> None:
         """Internal; use :meth:`create` or :meth:`open`."""
         self._path = path
         self._header = header
         self._key = key
         self._plaintext = plaintext
+        self._random_bytes = random_bytes
 
     def __repr__(self) -> str:  # never show the key or the payload
         return f"Keystore(path={str(self._path)!r})"
@@ -427,6 +445,7 @@ class Keystore:
         *,
         opslimit: int = DEFAULT_OPSLIMIT,
         memlimit: int = DEFAULT_MEMLIMIT,
+        random_bytes: RandomBytes = nacl.utils.random,
     ) -> Keystore:
         """Encrypt ``payload`` into a new ``directory/wallet.json``.
 
@@ -443,13 +462,20 @@ class Keystore:
         path = directory / WALLET_FILENAME
         if path.exists():  # cheap early refusal before the KDF; _create_durably re-checks
             raise KeystoreExistsError("a wallet already exists here", path=path)
-        header = _Header(opslimit, memlimit, nacl.utils.random(_SALT_BYTES))
+        salt = random_bytes(_SALT_BYTES)
+        if len(salt) != _SALT_BYTES:
+            raise ValueError(f"the randomness source gave {len(salt)} bytes, not {_SALT_BYTES}")
+        header = _Header(opslimit, memlimit, salt)
         key = header.derive_key(passphrase)
-        _create_durably(path, _seal(header, key, plaintext))
-        return cls(path=path, header=header, key=key, plaintext=plaintext)
+        _create_durably(path, _seal(header, key, plaintext, random_bytes))
+        return cls(
+            path=path, header=header, key=key, plaintext=plaintext, random_bytes=random_bytes
+        )
 
     @classmethod
-    def open(cls, directory: Path, passphrase: str) -> Keystore:
+    def open(
+        cls, directory: Path, passphrase: str, *, random_bytes: RandomBytes = nacl.utils.random
+    ) -> Keystore:
         """Read and decrypt ``directory/wallet.json``.
 
         Raises :class:`KeystoreNotFoundError`, :class:`KeystoreCorruptError` (naming the bad
@@ -483,7 +509,13 @@ class Keystore:
         except KeystoreError as e:
             e.path = path
             raise
-        return cls(path=path, header=envelope.header, key=key, plaintext=plaintext)
+        return cls(
+            path=path,
+            header=envelope.header,
+            key=key,
+            plaintext=plaintext,
+            random_bytes=random_bytes,
+        )
 
     @property
     def path(self) -> Path:
@@ -505,7 +537,9 @@ class Keystore:
         the old or the new payload, never a mix.
         """
         plaintext = _encode_payload(payload)
-        write_private_file(self._path, _seal(self._header, self._key, plaintext))
+        write_private_file(
+            self._path, _seal(self._header, self._key, plaintext, self._random_bytes)
+        )
         self._plaintext = plaintext
 
 

@@ -33,14 +33,22 @@ OpenID4VCI 1.0 (final).
    ``nonce`` = a ``c_nonce``. ``iss`` is omitted because the access token came from anonymous
    pre-authorized access.
 
-Parameters that a section says to ignore when unrecognised (sections 4.1.1, 6.1, 6.2, 8.2,
-8.3) are ignored; parameters that are recognised but unsupported here are refused with the
-error the spec names for them. Key proofs (item 6) are in :mod:`._oid4vci_proof`. Example::
+Each message is one class in the shape of ADR 0013: ``from_dict``/``to_dict`` for the JSON
+bodies (:class:`CredentialOffer`, :class:`TokenResponse`, :class:`NonceResponse`,
+:class:`CredentialRequest`, :class:`CredentialResponse`), ``from_form``/``to_form`` for the
+form-encoded :class:`TokenRequest`, and ``parse``/``serialize`` for the offer's
+``openid-credential-offer://`` URI. Parameters that a section says to ignore when
+unrecognised (sections 4.1.1, 6.1, 6.2, 8.2, 8.3) are ignored, the exception ADR 0013 makes
+where the spec says so; parameters that are recognised but unsupported here are refused
+with the error the spec names for them. Key proofs (item 6) are in :mod:`._oid4vci_proof`.
+Example::
 
-    >>> offer = credential_offer("https://id.example", ["RealName"], pre_authorized_code="c-1")
-    >>> parsed = parse_credential_offer(credential_offer_uri(offer))
+    >>> offer = CredentialOffer("https://id.example", ("RealName",), pre_authorized_code="c-1")
+    >>> parsed = CredentialOffer.parse(offer.serialize())
     >>> parsed.configuration_ids, parsed.pre_authorized_code
     (('RealName',), 'c-1')
+    >>> parsed == offer == CredentialOffer.from_dict(offer.to_dict())
+    True
 """
 
 from __future__ import annotations
@@ -203,56 +211,70 @@ def authorization_server_metadata(issuer: str, *, token_endpoint: str) -> dict[s
 # -- credential offer (section 4.1) -----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CredentialOffer:
-    """A parsed pre-authorized Credential Offer."""
+    """A pre-authorized Credential Offer (section 4.1.1): who offers which credentials.
+
+    Built by the issuer (its ``issuer`` is trusted there, so construction checks only the
+    configuration ids); :meth:`from_dict` and :meth:`parse` check everything a wallet must
+    before it redeems an offer it received.
+    """
 
     issuer: str
     configuration_ids: tuple[str, ...]
     pre_authorized_code: str
 
+    def __post_init__(self) -> None:
+        ids = self.configuration_ids
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError("configuration_ids must be a non-empty list of unique ids")
 
-def credential_offer(
-    issuer: str, configuration_ids: Sequence[str], pre_authorized_code: str
-) -> dict[str, Any]:
-    """The Credential Offer object (section 4.1.1) for the pre-authorized code flow."""
-    if not configuration_ids or len(set(configuration_ids)) != len(configuration_ids):
-        raise ValueError("configuration_ids must be a non-empty list of unique ids")
-    return {
-        "credential_issuer": issuer,
-        "credential_configuration_ids": list(configuration_ids),
-        "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": pre_authorized_code}},
-    }
+    @classmethod
+    def from_dict(cls, value: Any) -> CredentialOffer:
+        """Parse the Credential Offer object (the decoded JSON).
 
-
-def credential_offer_uri(offer: Mapping[str, Any]) -> str:
-    """``openid-credential-offer://?credential_offer=<percent-encoded JSON>`` (section 4.1)."""
-    text = json.dumps(dict(offer), ensure_ascii=False, separators=(",", ":"))
-    return f"{CREDENTIAL_OFFER_SCHEME}?credential_offer={quote(text, safe='')}"
-
-
-def parse_credential_offer(value: str | Mapping[str, Any]) -> CredentialOffer:
-    """Parse an offer given as its by-value URI or as the already-decoded JSON object.
-
-    Refused: offers by reference (``credential_offer_uri``: fetching is the caller's job),
-    offers without a pre-authorized_code grant, and offers that require a Transaction Code,
-    which RealDID does not use. Unrecognised parameters are ignored (section 4.1.1).
-    """
-    if isinstance(value, str):
-        value = _offer_object_from_uri(value)
-    if not isinstance(value, Mapping):
-        raise _offer_error("credential offer must be a JSON object")
-    issuer = _bounded_string(value.get("credential_issuer"), MAX_IDENTIFIER_LENGTH)
-    if issuer is None or not _is_issuer_identifier(issuer):
-        raise _offer_error(
-            "credential_issuer must be an https URL without query or fragment (section 12.2.1)"
+        Refused: offers without a pre-authorized_code grant and offers that require a
+        Transaction Code, which RealDID does not use. Unrecognised parameters are ignored
+        (section 4.1.1).
+        """
+        if not isinstance(value, Mapping):
+            raise _offer_error("credential offer must be a JSON object")
+        issuer = _bounded_string(value.get("credential_issuer"), MAX_IDENTIFIER_LENGTH)
+        if issuer is None or not _is_issuer_identifier(issuer):
+            raise _offer_error(
+                "credential_issuer must be an https URL without query or fragment (section 12.2.1)"
+            )
+        return cls(
+            issuer=issuer,
+            configuration_ids=_offer_configuration_ids(value.get("credential_configuration_ids")),
+            pre_authorized_code=_offer_pre_authorized_code(value.get("grants")),
         )
-    return CredentialOffer(
-        issuer=issuer,
-        configuration_ids=_offer_configuration_ids(value.get("credential_configuration_ids")),
-        pre_authorized_code=_offer_pre_authorized_code(value.get("grants")),
-    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Credential Offer object (section 4.1.1) for the pre-authorized code flow."""
+        return {
+            "credential_issuer": self.issuer,
+            "credential_configuration_ids": list(self.configuration_ids),
+            "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": self.pre_authorized_code}},
+        }
+
+    @classmethod
+    def parse(cls, uri: str) -> CredentialOffer:
+        """Parse an offer sent by value: ``openid-credential-offer://?credential_offer=...``
+        (or an ``https`` link with the same parameter).
+
+        Offers by reference (``credential_offer_uri``) are refused: fetching is the caller's
+        job, after which it passes the JSON to :meth:`from_dict`.
+        """
+        return cls.from_dict(_offer_object_from_uri(uri))
+
+    def serialize(self) -> str:
+        """``openid-credential-offer://?credential_offer=<percent-encoded JSON>`` (section 4.1)."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return f"{CREDENTIAL_OFFER_SCHEME}?credential_offer={quote(text, safe='')}"
 
 
-def _offer_object_from_uri(uri: str) -> Any:
+def _offer_object_from_uri(uri: Any) -> Any:
+    if not isinstance(uri, str):
+        raise _offer_error("credential offer URI must be text")
     if len(uri) > MAX_OFFER_BYTES:
         raise _offer_error(f"credential offer URI is longer than {MAX_OFFER_BYTES} characters")
     try:
@@ -321,126 +343,157 @@ def _offer_pre_authorized_code(grants: Any) -> str:
 
 
 # -- token endpoint (section 6) ---------------------------------------------------------------
-def token_request_form(pre_authorized_code: str) -> dict[str, str]:
-    """The form-encoded Token Request body of the pre-authorized code flow (section 6.1)."""
-    return {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": pre_authorized_code}
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """A Token Request of the pre-authorized code flow (section 6.1), form-encoded."""
+
+    pre_authorized_code: str
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> TokenRequest:
+        """Check a Token Request; its code is what the caller must then redeem.
+
+        The caller still answers ``invalid_grant`` for an unknown, used or expired code
+        (section 6.3). Unrecognised parameters such as ``client_id`` are ignored (section
+        6.1, RFC 6749 section 3.1).
+        """
+        if not isinstance(form, Mapping):
+            raise Oid4vciError("invalid_request", "token request must be form parameters")
+        for name, value in form.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                # RFC 6749 section 3.2: a parameter must not be sent more than once.
+                raise Oid4vciError("invalid_request", "each parameter must appear once as text")
+        grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise Oid4vciError("invalid_request", "grant_type is missing")
+        if grant_type != PRE_AUTHORIZED_GRANT:
+            raise Oid4vciError(
+                "unsupported_grant_type", f"only the {PRE_AUTHORIZED_GRANT} grant is supported"
+            )
+        if "tx_code" in form:
+            # Section 6.3: a Transaction Code the server does not expect is invalid_request.
+            raise Oid4vciError("invalid_request", "tx_code given but none was required")
+        code = _bounded_string(form.get("pre-authorized_code"), MAX_TOKEN_LENGTH)
+        if code is None:
+            raise Oid4vciError(
+                "invalid_request",
+                f"pre-authorized_code must be a non-empty string of <= {MAX_TOKEN_LENGTH} "
+                "characters",
+            )
+        return cls(code)
+
+    def to_form(self) -> dict[str, str]:
+        """The form parameters to POST to the token endpoint."""
+        return {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": self.pre_authorized_code}
 
 
-def parse_token_request(form: Mapping[str, str]) -> str:
-    """Check a Token Request; return the pre-authorized code the caller must redeem.
+@dataclass(frozen=True, slots=True)
+class TokenResponse:
+    """A successful Token Response (RFC 6749 section 5.1; OpenID4VCI section 6.2): a Bearer
+    access token and its lifetime in seconds."""
 
-    The caller still answers ``invalid_grant`` for an unknown, used or expired code
-    (section 6.3). Unrecognised parameters such as ``client_id`` are ignored (section 6.1).
-    """
-    if not isinstance(form, Mapping):
-        raise Oid4vciError("invalid_request", "token request must be form parameters")
-    for name, value in form.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            # RFC 6749 section 3.2: a parameter must not be sent more than once.
-            raise Oid4vciError("invalid_request", "each parameter must appear once as text")
-    grant_type = form.get("grant_type")
-    if grant_type is None:
-        raise Oid4vciError("invalid_request", "grant_type is missing")
-    if grant_type != PRE_AUTHORIZED_GRANT:
-        raise Oid4vciError(
-            "unsupported_grant_type", f"only the {PRE_AUTHORIZED_GRANT} grant is supported"
-        )
-    if "tx_code" in form:
-        # Section 6.3: a Transaction Code the server does not expect is invalid_request.
-        raise Oid4vciError("invalid_request", "tx_code given but none was required")
-    code = _bounded_string(form.get("pre-authorized_code"), MAX_TOKEN_LENGTH)
-    if code is None:
-        raise Oid4vciError(
-            "invalid_request",
-            f"pre-authorized_code must be a non-empty string of <= {MAX_TOKEN_LENGTH} characters",
-        )
-    return code
+    access_token: str
+    expires_in: int
 
+    def __post_init__(self) -> None:
+        if self.expires_in <= 0:
+            raise ValueError("expires_in must be positive")
 
-def token_response(access_token: str, expires_in: int) -> dict[str, Any]:
-    """A successful Token Response (RFC 6749 section 5.1; OpenID4VCI section 6.2)."""
-    if expires_in <= 0:
-        raise ValueError("expires_in must be positive")
-    return {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}
+    @classmethod
+    def from_dict(cls, body: Any) -> TokenResponse:
+        """Parse a Token Response; ``token_type`` must be Bearer (any case)."""
+        if not isinstance(body, Mapping):
+            raise _response_error("token response must be a JSON object")
+        token = _bounded_string(body.get("access_token"), MAX_TOKEN_LENGTH)
+        if token is None:
+            raise _response_error("access_token must be a non-empty string")
+        token_type = body.get("token_type")
+        # RFC 6749 section 7.1: the token type is compared case-insensitively.
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise _response_error("token_type must be Bearer")
+        expires_in = body.get("expires_in")
+        if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
+            raise _response_error("expires_in must be a positive integer")
+        return cls(token, expires_in)
 
-
-def parse_token_response(body: Any) -> tuple[str, int]:
-    """Return ``(access_token, expires_in)``; ``token_type`` must be Bearer (any case)."""
-    if not isinstance(body, Mapping):
-        raise _response_error("token response must be a JSON object")
-    token = _bounded_string(body.get("access_token"), MAX_TOKEN_LENGTH)
-    if token is None:
-        raise _response_error("access_token must be a non-empty string")
-    token_type = body.get("token_type")
-    # RFC 6749 section 7.1: the token type is compared case-insensitively.
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise _response_error("token_type must be Bearer")
-    expires_in = body.get("expires_in")
-    if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise _response_error("expires_in must be a positive integer")
-    return token, expires_in
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
 
 
 # -- nonce endpoint (section 7) ---------------------------------------------------------------
-def nonce_response(c_nonce: str) -> dict[str, str]:
-    """The Nonce Response body (section 7.2); serve it with ``Cache-Control: no-store``."""
-    return {"c_nonce": c_nonce}
+@dataclass(frozen=True, slots=True)
+class NonceResponse:
+    """The Nonce Response (section 7.2); serve it with ``Cache-Control: no-store``."""
 
+    c_nonce: str
 
-def parse_nonce_response(body: Any) -> str:
-    """Return the ``c_nonce`` of a Nonce Response."""
-    if not isinstance(body, Mapping):
-        raise _response_error("nonce response must be a JSON object")
-    c_nonce = _bounded_string(body.get("c_nonce"), MAX_TOKEN_LENGTH)
-    if c_nonce is None:
-        raise _response_error("c_nonce must be a non-empty string")
-    return c_nonce
+    @classmethod
+    def from_dict(cls, body: Any) -> NonceResponse:
+        if not isinstance(body, Mapping):
+            raise _response_error("nonce response must be a JSON object")
+        c_nonce = _bounded_string(body.get("c_nonce"), MAX_TOKEN_LENGTH)
+        if c_nonce is None:
+            raise _response_error("c_nonce must be a non-empty string")
+        return cls(c_nonce)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"c_nonce": self.c_nonce}
 
 
 # -- credential endpoint (section 8) ------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CredentialRequest:
-    """A checked Credential Request: which configuration, and the ``jwt`` key proofs."""
+    """A Credential Request (section 8.2): which configuration, and the ``jwt`` key proofs."""
 
     configuration_id: str
     proof_jwts: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if not self.proof_jwts:
+            raise ValueError("at least one proof JWT is required")
 
-def credential_request(configuration_id: str, proof_jwts: Sequence[str]) -> dict[str, Any]:
-    """The Credential Request body (section 8.2)."""
-    if not proof_jwts:
-        raise ValueError("at least one proof JWT is required")
-    return {"credential_configuration_id": configuration_id, "proofs": {"jwt": list(proof_jwts)}}
+    @classmethod
+    def from_dict(cls, body: Any, *, max_proofs: int = 1) -> CredentialRequest:
+        """Check a Credential Request's shape; the caller then checks the configuration id
+        (``unknown_credential_configuration``) and each proof with :func:`verify_proof_jwt`.
 
-
-def parse_credential_request(body: Any, *, max_proofs: int = 1) -> CredentialRequest:
-    """Check a Credential Request's shape; the caller then checks the configuration id
-    (``unknown_credential_configuration``) and each proof with :func:`verify_proof_jwt`.
-
-    ``max_proofs`` is the batch size: 1 unless the metadata announces
-    ``batch_credential_issuance`` (section 12.2.4).
-    """
-    if not isinstance(body, Mapping):
-        raise Oid4vciError("invalid_credential_request", "credential request must be a JSON object")
-    if "credential_response_encryption" in body:
-        raise Oid4vciError(
-            "invalid_encryption_parameters", "this issuer does not encrypt credential responses"
+        ``max_proofs`` is the batch size: 1 unless the metadata announces
+        ``batch_credential_issuance`` (section 12.2.4).
+        """
+        if not isinstance(body, Mapping):
+            raise Oid4vciError(
+                "invalid_credential_request", "credential request must be a JSON object"
+            )
+        if "credential_response_encryption" in body:
+            raise Oid4vciError(
+                "invalid_encryption_parameters", "this issuer does not encrypt credential responses"
+            )
+        if "credential_identifier" in body:
+            # Section 8.2: only usable after a Token Response with authorization_details,
+            # which this issuer never returns.
+            raise Oid4vciError(
+                "invalid_credential_request",
+                "credential_identifier is not used by this issuer: send credential_configuration_id",
+            )
+        configuration_id = _bounded_string(
+            body.get("credential_configuration_id"), MAX_IDENTIFIER_LENGTH
         )
-    if "credential_identifier" in body:
-        # Section 8.2: only usable after a Token Response with authorization_details,
-        # which this issuer never returns.
-        raise Oid4vciError(
-            "invalid_credential_request",
-            "credential_identifier is not used by this issuer: send credential_configuration_id",
-        )
-    configuration_id = _bounded_string(
-        body.get("credential_configuration_id"), MAX_IDENTIFIER_LENGTH
-    )
-    if configuration_id is None:
-        raise Oid4vciError(
-            "invalid_credential_request", "credential_configuration_id must be a non-empty string"
-        )
-    return CredentialRequest(configuration_id, _proof_jwts(body, max_proofs))
+        if configuration_id is None:
+            raise Oid4vciError(
+                "invalid_credential_request",
+                "credential_configuration_id must be a non-empty string",
+            )
+        return cls(configuration_id, _proof_jwts(body, max_proofs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "credential_configuration_id": self.configuration_id,
+            "proofs": {"jwt": list(self.proof_jwts)},
+        }
 
 
 def _proof_jwts(body: Mapping[str, Any], max_proofs: int) -> tuple[str, ...]:
@@ -466,30 +519,37 @@ def _proof_jwts(body: Mapping[str, Any], max_proofs: int) -> tuple[str, ...]:
     return tuple(jwts)
 
 
-def credential_response(credentials: Sequence[str]) -> dict[str, Any]:
-    """An immediate Credential Response (section 8.3); one SD-JWT VC string per key proof."""
-    if not credentials:
-        raise ValueError("at least one credential is required")
-    return {"credentials": [{"credential": c} for c in credentials]}
+@dataclass(frozen=True, slots=True)
+class CredentialResponse:
+    """An immediate Credential Response (section 8.3): one SD-JWT VC string per key proof."""
 
+    credentials: tuple[str, ...]
 
-def parse_credential_response(body: Any) -> list[str]:
-    """Return the issued SD-JWT VCs. Deferred issuance (``transaction_id``) is refused."""
-    if not isinstance(body, Mapping):
-        raise _response_error("credential response must be a JSON object")
-    if "transaction_id" in body:
-        raise _response_error("deferred issuance (transaction_id) is not supported")
-    entries = body.get("credentials")
-    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_CREDENTIALS_PER_RESPONSE:
-        raise _response_error(
-            f"credentials must be an array of 1 to {MAX_CREDENTIALS_PER_RESPONSE} objects"
-        )
-    result: list[str] = []
-    for entry in entries:
-        value = entry.get("credential") if isinstance(entry, Mapping) else None
-        # Appendix A.3: a dc+sd-jwt credential is a string, never re-encoded.
-        credential = _bounded_string(value, MAX_PRESENTATION_BYTES)
-        if credential is None:
-            raise _response_error("each credentials entry must be {credential: <SD-JWT VC>}")
-        result.append(credential)
-    return result
+    def __post_init__(self) -> None:
+        if not self.credentials:
+            raise ValueError("at least one credential is required")
+
+    @classmethod
+    def from_dict(cls, body: Any) -> CredentialResponse:
+        """Parse the issued SD-JWT VCs. Deferred issuance (``transaction_id``) is refused."""
+        if not isinstance(body, Mapping):
+            raise _response_error("credential response must be a JSON object")
+        if "transaction_id" in body:
+            raise _response_error("deferred issuance (transaction_id) is not supported")
+        entries = body.get("credentials")
+        if not isinstance(entries, list) or not 0 < len(entries) <= MAX_CREDENTIALS_PER_RESPONSE:
+            raise _response_error(
+                f"credentials must be an array of 1 to {MAX_CREDENTIALS_PER_RESPONSE} objects"
+            )
+        result: list[str] = []
+        for entry in entries:
+            value = entry.get("credential") if isinstance(entry, Mapping) else None
+            # Appendix A.3: a dc+sd-jwt credential is a string, never re-encoded.
+            credential = _bounded_string(value, MAX_PRESENTATION_BYTES)
+            if credential is None:
+                raise _response_error("each credentials entry must be {credential: <SD-JWT VC>}")
+            result.append(credential)
+        return cls(tuple(result))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"credentials": [{"credential": c} for c in self.credentials]}

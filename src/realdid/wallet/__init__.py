@@ -20,11 +20,15 @@ from ._authority import (
     redeem_offer,
     request_site_proof,
 )
-from ._wallet import Wallet, WalletError
+from ._errors import WalletError
+from ._stored import MalformedStoredCredentialError, StoredCredential
+from ._wallet import Wallet
 
 __all__ = [
     "AuthorityClient",
     "AuthorityClientError",
+    "MalformedStoredCredentialError",
+    "StoredCredential",
     "Wallet",
     "WalletError",
     "enroll",
@@ -34,18 +38,11 @@ __all__ = [
 ]
 
 # -- private login (ADR 0012) -----------------------------------------------------------------------
+from ._errors import LoginFlowError
 from ._history import Disclosure
-from ._login import (
-    ConsentPolicy,
-    ConsentSummary,
-    LoginFlowError,
-    LoginResult,
-    Registration,
-    Release,
-    SiteProofSource,
-    authority_site_proof,
-    login,
-)
+from ._login import ConsentPolicy, ConsentSummary, LoginResult, Release, login
+from ._login_registration import Registration
+from ._login_site_proof import SiteProofSource, authority_site_proof
 
 __all__ += [
     "ConsentPolicy",

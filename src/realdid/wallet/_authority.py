@@ -10,32 +10,37 @@ request) is redeemed and stored by :func:`redeem_offer`.
 
 Every step can be repeated after a failure: the authority answers a repeated application
 for the same DID and person with the same offered credential, never a second one.
+
+The client takes a :class:`~realdid.clock.Clock` (the ``iat`` of applications and key proofs,
+and ``received_at``), the system clock unless a test pins it.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from realdid.clock import Clock, SystemClock
 from realdid.credentials import (
     BUSINESS_TYP,
     ENROLLMENT_TYP,
     SITE_PROOF_TYP,
     CredentialError,
-    credential_request,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
+    TokenRequest,
+    TokenResponse,
     make_proof_jwt,
-    parse_credential_offer,
-    parse_credential_response,
-    parse_nonce_response,
-    parse_token_response,
     sign_application,
-    token_request_form,
 )
-from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download, parse_problem
 from realdid.registry import NodeClientError
 
+from ._stored import StoredCredential
 from ._wallet import Wallet
 
 
@@ -45,7 +50,12 @@ class AuthorityClientError(NodeClientError):
 
 class AuthorityClient:
     def __init__(
-        self, base_url: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise AuthorityClientError(
@@ -53,6 +63,7 @@ class AuthorityClient:
                 f"authority URL must start with http:// or https://, got '{base_url}'",
             )
         self.base_url = base_url.rstrip("/")
+        self.clock: Clock = clock or SystemClock()
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -68,13 +79,12 @@ class AuthorityClient:
                 "authority-unreachable",
                 f"cannot reach the authority at {self.base_url}: {type(e).__name__}",
             ) from e
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if response.status_code != expect:
-            raise _problem(response.status_code, body)
-        return body
+            raise _refusal(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     def metadata(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Credential issuer metadata and OAuth authorization server metadata."""
@@ -91,47 +101,55 @@ class AuthorityClient:
         offer: dict[str, Any] = body["credential_offer"]
         return offer
 
-    def redeem(self, offer: dict[str, Any], wallet: Wallet, did: str) -> str:
+    def redeem(self, offer: CredentialOffer, wallet: Wallet, did: str) -> str:
         """Collect an offered credential, proving possession of ``did``'s signing key."""
-        parsed = parse_credential_offer(offer)
         issuer_metadata, server_metadata = self.metadata()
         token_body = self._call(
             "POST",
             str(server_metadata["token_endpoint"]),
             200,
-            data=token_request_form(parsed.pre_authorized_code),
+            data=TokenRequest(offer.pre_authorized_code).to_form(),
         )
-        access_token, _ = parse_token_response(token_body)
-        c_nonce = parse_nonce_response(
+        access_token = TokenResponse.from_dict(token_body).access_token
+        nonce = NonceResponse.from_dict(
             self._call("POST", str(issuer_metadata["nonce_endpoint"]), 200)
         )
         proof = make_proof_jwt(
             wallet.signing_key(did),
             key_id=wallet.key_id(did),
-            audience=parsed.issuer,
-            nonce=c_nonce,
-            issued_at=int(time.time()),
+            audience=offer.issuer,
+            nonce=nonce.c_nonce,
+            issued_at=self.clock.now(),
         )
         answer = self._call(
             "POST",
             str(issuer_metadata["credential_endpoint"]),
             200,
-            json=credential_request(parsed.configuration_ids[0], [proof]),
+            json=CredentialRequest(offer.configuration_ids[0], (proof,)).to_dict(),
             headers={"Authorization": f"Bearer {access_token}"},
         )
-        return parse_credential_response(answer)[0]
+        return CredentialResponse.from_dict(answer).credentials[0]
 
 
-def _problem(status: int, body: Any) -> AuthorityClientError:
-    if isinstance(body, dict) and isinstance(body.get("type"), str):
-        code = body["type"].rsplit(":", 1)[-1]
-        return AuthorityClientError(code, f"{code}: {body.get('detail', '')}".rstrip(": "))
-    return AuthorityClientError(f"http-{status}", f"the authority answered HTTP {status}")
+def _refusal(response: httpx.Response) -> AuthorityClientError:
+    """The authority's refusal, by its problem code (RFC 9457), else by the HTTP status."""
+    problem = parse_problem(response.status_code, response.content)
+    if problem.type is None:
+        return AuthorityClientError(
+            problem.code, f"the authority answered HTTP {response.status_code}"
+        )
+    return AuthorityClientError(
+        problem.code, f"{problem.code}: {problem.detail or ''}".rstrip(": ")
+    )
 
 
 def redeem_offer(
-    wallet: Wallet, client: AuthorityClient, offer: dict[str, Any], did: str, credential_type: str
-) -> dict[str, Any]:
+    wallet: Wallet,
+    client: AuthorityClient,
+    offer: Mapping[str, Any],
+    did: str,
+    credential_type: str,
+) -> StoredCredential:
     """Redeem a credential offer from ``client``'s authority for ``did``; store the credential.
 
     The offer must come from that authority and be for ``credential_type``; the proof of
@@ -139,7 +157,7 @@ def redeem_offer(
     """
     wallet.record(did)
     try:
-        parsed = parse_credential_offer(offer)
+        parsed = CredentialOffer.from_dict(offer)
     except CredentialError as e:
         raise AuthorityClientError("invalid-offer", f"not a usable credential offer: {e}") from e
     if parsed.issuer.rstrip("/") != client.base_url:
@@ -153,20 +171,20 @@ def redeem_offer(
             f"the offer is for a {parsed.configuration_ids[0]} credential, not {credential_type}",
         )
     try:
-        credential = client.redeem(offer, wallet, did)
+        credential = client.redeem(parsed, wallet, did)
     except CredentialError as e:
         raise AuthorityClientError(
             "invalid-issuer-response", f"the authority's answer is unusable: {e}"
         ) from e
-    entry = {
-        "type": credential_type,
-        "did": did,
-        "issuer": client.base_url,
-        "credential": credential,
-        "received_at": int(time.time()),
-    }
-    wallet.add_credential(entry)
-    return entry
+    stored = StoredCredential(
+        type=credential_type,
+        did=did,
+        issuer=client.base_url,
+        credential=credential,
+        received_at=client.clock.now(),
+    )
+    wallet.add_credential(stored)
+    return stored
 
 
 def _apply_and_collect(
@@ -179,14 +197,14 @@ def _apply_and_collect(
     holder_did: str,
     credential_type: str,
     claims: dict[str, Any],
-) -> dict[str, Any]:
+) -> StoredCredential:
     application = sign_application(
         wallet.signing_key(signing_did),
         key_id=wallet.key_id(signing_did),
         typ=typ,
         audience=client.base_url,
         nonce=client.challenge(),
-        issued_at=int(time.time()),
+        issued_at=client.clock.now(),
         claims=claims,
     )
     offer = client.apply(path, application)
@@ -195,7 +213,7 @@ def _apply_and_collect(
 
 def enroll(
     wallet: Wallet, client: AuthorityClient, did: str, *, id_number: str, name: str, face: str
-) -> dict[str, Any]:
+) -> StoredCredential:
     """Enroll root DID ``did`` with the authority; store and return the RealName credential."""
     wallet.record(did)
     return _apply_and_collect(
@@ -212,7 +230,7 @@ def enroll(
 
 def request_site_proof(
     wallet: Wallet, client: AuthorityClient, root_did: str, site_did: str
-) -> dict[str, Any]:
+) -> StoredCredential:
     """A site proof for ``site_did``, vouched for by the enrolled ``root_did``."""
     wallet.record(root_did)
     wallet.record(site_did)
@@ -236,7 +254,7 @@ def enroll_business(
     uscc: str,
     company_name: str,
     legal_representative: str,
-) -> dict[str, Any]:
+) -> StoredCredential:
     """Enroll an enterprise DID with its unified social credit code; store the Business credential."""
     wallet.record(did)
     return _apply_and_collect(

@@ -8,30 +8,33 @@ every login answer given (ADR 0012) — is here.
 
 from __future__ import annotations
 
-from typing import Any
-
-from realdid.controller import ControllerError, DidController, Submitted
+from realdid.controller import DidController, Submitted
 from realdid.did import ServiceEntry
 from realdid.registry import NodeClient
 
+from ._errors import WalletError
 from ._history import Disclosure
-
-
-class WalletError(ControllerError):
-    code = "wallet-error"
+from ._stored import MalformedStoredCredentialError, StoredCredential
 
 
 class Wallet(DidController):
     # -- credentials ----------------------------------------------------------------------------
     @property
-    def credentials(self) -> list[dict[str, Any]]:
-        """Credentials received, oldest first: ``{type, did, issuer, credential, received_at}``."""
-        return [dict(c) for c in self._keystore.payload.get("credentials", [])]
+    def credentials(self) -> list[StoredCredential]:
+        """Credentials received, oldest first.
 
-    def add_credential(self, entry: dict[str, Any]) -> None:
+        :class:`~realdid.wallet.MalformedStoredCredentialError` if an entry of the wallet
+        file is not a stored credential.
+        """
+        entries = self._keystore.payload.get("credentials", [])
+        if not isinstance(entries, list):
+            raise MalformedStoredCredentialError("the wallet's credentials must be a JSON array")
+        return [StoredCredential.from_dict(entry) for entry in entries]
+
+    def add_credential(self, credential: StoredCredential) -> None:
         """Store a credential (encrypted with the rest of the wallet); durable on return."""
         payload = dict(self._keystore.payload)
-        payload["credentials"] = [*payload.get("credentials", []), entry]
+        payload["credentials"] = [*payload.get("credentials", []), credential.to_dict()]
         self._keystore.save(payload)
 
     # -- disclosure log -----------------------------------------------------------------------

@@ -253,7 +253,7 @@ class DemoRuntime:
                 {vct: list(claims) for vct, claims in spec.permitted.items()},
             )
             entry = redeem_offer(wallet, issuer_client, offer.offer, did, RP_REGISTRATION)
-            registration = str(entry["credential"])
+            registration = entry.credential
             log.info("demo: %s registered as a relying party", spec.key)
         issuer = self.authority.issuer
         if issuer is None:  # cannot happen once the authority is ready
@@ -352,8 +352,8 @@ class DemoRuntime:
 def _credential(wallet: Wallet, did: str, credential_type: str) -> str | None:
     """The newest stored credential of ``credential_type`` for ``did``, if any."""
     for entry in reversed(wallet.credentials):
-        if entry.get("type") == credential_type and entry.get("did") == did:
-            return str(entry["credential"])
+        if entry.type == credential_type and entry.did == did:
+            return entry.credential
     return None
 
 

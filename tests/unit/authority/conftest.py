@@ -47,16 +47,16 @@ from realdid.credentials import (
     BUSINESS_TYP,
     ENROLLMENT_TYP,
     SITE_PROOF_TYP,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
+    TokenRequest,
+    TokenResponse,
     VerifiedCredential,
-    credential_request,
     make_proof_jwt,
-    parse_credential_offer,
-    parse_credential_response,
-    parse_nonce_response,
-    parse_token_response,
     present,
     sign_application,
-    token_request_form,
     verify,
 )
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner, PublicKey, Signer
@@ -255,14 +255,16 @@ class Env:
 
     # -- OpenID4VCI ----------------------------------------------------------------------------
     def access_token(self, offer: Offer) -> str:
-        code = parse_credential_offer(offer.offer).pre_authorized_code
-        token, _ = parse_token_response(self.authority.token(token_request_form(code)))
-        return token
+        code = CredentialOffer.from_dict(offer.offer).pre_authorized_code
+        answer = self.authority.token(TokenRequest(code).to_form())
+        return TokenResponse.from_dict(answer).access_token
 
     def proof(
         self, holder: Holder, *, nonce: str | None = None, signer: Signer | None = None
     ) -> str:
-        c_nonce = nonce if nonce is not None else parse_nonce_response(self.authority.nonce())
+        c_nonce = (
+            nonce if nonce is not None else NonceResponse.from_dict(self.authority.nonce()).c_nonce
+        )
         return make_proof_jwt(
             signer or holder.signer,
             key_id=holder.key_id,
@@ -273,11 +275,11 @@ class Env:
 
     def collect(self, offer: Offer, holder: Holder, *, access_token: str | None = None) -> str:
         token = access_token or self.access_token(offer)
-        configuration = parse_credential_offer(offer.offer).configuration_ids[0]
+        configuration = CredentialOffer.from_dict(offer.offer).configuration_ids[0]
         answer = self.authority.credential(
-            token, credential_request(configuration, [self.proof(holder)])
+            token, CredentialRequest(configuration, (self.proof(holder),)).to_dict()
         )
-        return parse_credential_response(answer)[0]
+        return CredentialResponse.from_dict(answer).credentials[0]
 
     def verify(
         self, sd_jwt: str, holder: Holder, disclose: set[str] | None = None

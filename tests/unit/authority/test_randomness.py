@@ -21,11 +21,11 @@ from realdid.authority._randomness import Randomness
 from realdid.authority._runtime import PASSPHRASE_ENV, issuer_passphrase
 from realdid.clock import FixedClock
 from realdid.credentials import (
-    parse_credential_offer,
-    parse_nonce_response,
+    CredentialOffer,
+    NonceResponse,
+    TokenRequest,
+    TokenResponse,
     parse_status_reference,
-    parse_token_response,
-    token_request_form,
 )
 from realdid.crypto import b64url_encode
 
@@ -85,7 +85,7 @@ def test_seeded_authorities_draw_the_same_ids_and_status_index(tmp_path: Path) -
         offers = [env.enroll(env.resolver.create(), env.residents[0]) for env in (first, second)]
         assert offers[0].credential_id == offers[1].credential_id
         assert status_index(first, offers[0]) == status_index(second, offers[1])
-        codes = [parse_credential_offer(o.offer).pre_authorized_code for o in offers]
+        codes = [CredentialOffer.from_dict(o.offer).pre_authorized_code for o in offers]
         assert codes[0] == codes[1]
     finally:
         first.close()
@@ -113,18 +113,20 @@ def test_every_token_is_what_the_injected_source_gave(env: Env) -> None:
 
     offer = env.enroll(env.resolver.create(), env.residents[0])
     # Drawn in order: application nonce, enrollment id, escrow id, credential id, code.
-    code = parse_credential_offer(offer.offer).pre_authorized_code
+    code = CredentialOffer.from_dict(offer.offer).pre_authorized_code
     assert code == b64url_encode(source.drawn[-1])
     assert len(source.drawn[-1]) == 32
     assert offer.credential_id == b64url_encode(source.drawn[-2])
     ((enrollment_id, escrow_id),) = env.rows("SELECT id, escrow_id FROM enrollments")
     assert (enrollment_id, escrow_id) == tuple(b64url_encode(b) for b in source.drawn[-4:-2])
 
-    access_token, _ = parse_token_response(env.authority.token(token_request_form(code)))
+    access_token = TokenResponse.from_dict(
+        env.authority.token(TokenRequest(code).to_form())
+    ).access_token
     assert access_token == b64url_encode(source.drawn[-1])
     assert len(source.drawn[-1]) == 32
 
-    c_nonce = parse_nonce_response(env.authority.nonce())
+    c_nonce = NonceResponse.from_dict(env.authority.nonce()).c_nonce
     assert c_nonce == b64url_encode(source.drawn[-1])
     assert len(source.drawn[-1]) == 24
 

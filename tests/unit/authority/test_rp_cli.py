@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +11,7 @@ from typer.testing import CliRunner
 
 from realdid.authority import RP_REGISTRATION, Offer, Role, create_authority_app
 from realdid.cli import create_app
-from realdid.credentials import credential_offer, credential_offer_uri, parse_credential_offer
+from realdid.credentials import CredentialOffer
 
 from .conftest import Env
 
@@ -111,9 +110,9 @@ def test_register_prints_the_offer_uri(env: Env, monkeypatch: pytest.MonkeyPatch
         assert code == 0, err
         assert out.startswith("openid-credential-offer://?credential_offer=")
         assert out.count("\n") == 1
-        assert parse_credential_offer(out.strip()).configuration_ids == (RP_REGISTRATION,)
+        assert CredentialOffer.parse(out.strip()).configuration_ids == (RP_REGISTRATION,)
         assert f"offered an RpRegistration credential to {rp.did}" in err
-        sd_jwt = env.collect(Offer("from-the-cli", _offer_json(out.strip())), rp)
+        sd_jwt = env.collect(Offer("from-the-cli", CredentialOffer.parse(out.strip())), rp)
         assert env.verify(sd_jwt, rp).claims["permitted"] == {
             "urn:realdid:RealName": ["family_name"],
             "urn:realdid:SiteProof": ["age_over_18", "verified_person"],
@@ -131,11 +130,6 @@ def test_register_prints_the_offer_uri(env: Env, monkeypatch: pytest.MonkeyPatch
         ).startswith("error: forbidden: ")
 
 
-def _offer_json(uri: str) -> dict[str, Any]:
-    parsed = parse_credential_offer(uri)
-    return credential_offer(parsed.issuer, parsed.configuration_ids, parsed.pre_authorized_code)
-
-
 # -- wallet redeem -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "offer",
@@ -147,17 +141,11 @@ def _offer_json(uri: str) -> dict[str, Any]:
             "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fx.test%2Fo", id="by-ref"
         ),
         pytest.param(
-            credential_offer_uri(
-                {
-                    "credential_issuer": "http://evil.test",  # http only on loopback
-                    "credential_configuration_ids": [RP_REGISTRATION],
-                    "grants": {
-                        "urn:ietf:params:oauth:grant-type:pre-authorized_code": {
-                            "pre-authorized_code": "c"
-                        }
-                    },
-                }
-            ),
+            CredentialOffer(
+                "http://evil.test",  # http only on loopback
+                (RP_REGISTRATION,),
+                "c",
+            ).serialize(),
             id="plain-http-issuer",
         ),
     ],

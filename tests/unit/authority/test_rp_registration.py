@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import realdid.wallet._authority as wallet_authority
 from realdid.authority import (
     BUSINESS,
     REAL_NAME,
@@ -22,8 +20,12 @@ from realdid.authority import (
     Role,
     create_authority_app,
 )
-from realdid.credentials import credential_request, parse_credential_offer
-from realdid.wallet import AuthorityClient, AuthorityClientError, redeem_offer
+from realdid.clock import FixedClock
+from realdid.credentials import (
+    CredentialOffer,
+    CredentialRequest,
+)
+from realdid.wallet import AuthorityClient, AuthorityClientError, StoredCredential, redeem_offer
 
 from .conftest import ISSUER_URL, T0, Env, Holder
 from .test_service import refusal, status_of
@@ -57,7 +59,7 @@ def register(env: Env, did: str, **kw: Any) -> Any:
 def test_registration_issues_a_verifiable_rp_registration_credential(env: Env) -> None:
     rp, enterprise = enterprise_rp(env)
     offer = register(env, rp.did)
-    parsed = parse_credential_offer(offer.offer)
+    parsed = CredentialOffer.from_dict(offer.offer)
     assert (parsed.issuer, parsed.configuration_ids) == (ISSUER_URL, (RP_REGISTRATION,))
     assert offer.uri.startswith("openid-credential-offer://?credential_offer=")
 
@@ -157,7 +159,7 @@ def test_registering_again_supersedes_the_previous_registration(env: Env) -> Non
     assert status_of(env, first, rp) == 1  # issued: revoked, published in the status list
     third = register(env, rp.did, permitted={REAL: ["family_name"]})
     # The second (offered, never collected) is revoked too: its access token is dead.
-    request = credential_request(RP_REGISTRATION, [env.proof(rp)])
+    request = CredentialRequest(RP_REGISTRATION, (env.proof(rp),)).to_dict()
     refusal("invalid_token", lambda: env.authority.credential(token, request))
     latest = env.collect(third, rp)
     assert env.verify(latest, rp).claims["permitted"] == {REAL: ["family_name"]}
@@ -275,8 +277,8 @@ def test_registration_over_http(client: TestClient, env: Env) -> None:
     offer = answer.json()
     assert set(offer) == {"credential_offer", "credential_offer_uri"}
     assert offer["credential_offer_uri"].startswith("openid-credential-offer://")
-    parsed = parse_credential_offer(offer["credential_offer_uri"])
-    assert parsed == parse_credential_offer(offer["credential_offer"])
+    parsed = CredentialOffer.parse(offer["credential_offer_uri"])
+    assert parsed == CredentialOffer.from_dict(offer["credential_offer"])
     assert parsed.configuration_ids == (RP_REGISTRATION,)
     # Redeemed over the ordinary OpenID4VCI endpoints with a proof by the RP DID's key.
     token = client.post(
@@ -288,7 +290,7 @@ def test_registration_over_http(client: TestClient, env: Env) -> None:
     ).json()["access_token"]
     issued = client.post(
         "/oid4vci/credential",
-        json=credential_request(RP_REGISTRATION, [env.proof(rp)]),
+        json=CredentialRequest(RP_REGISTRATION, (env.proof(rp),)).to_dict(),
         headers={"Authorization": f"Bearer {token}"},
     )
     assert issued.status_code == 200, issued.text
@@ -376,14 +378,13 @@ class StubWallet:
     def key_id(self, did: str) -> str:
         return self.holder.key_id
 
-    def add_credential(self, entry: dict[str, Any]) -> None:
-        self.credentials.append(entry)
+    def add_credential(self, credential: StoredCredential) -> None:
+        self.credentials.append(credential.to_dict())
 
 
 @pytest.fixture
-def authority_client(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setattr(wallet_authority, "time", types.SimpleNamespace(time=lambda: T0))
-    authority = AuthorityClient(ISSUER_URL, transport=client._transport)
+def authority_client(client: TestClient) -> Iterator[Any]:
+    authority = AuthorityClient(ISSUER_URL, transport=client._transport, clock=FixedClock(T0))
     yield authority
     authority.close()
 
@@ -392,7 +393,7 @@ def test_wallet_redeems_and_stores_an_offer(env: Env, authority_client: Any) -> 
     rp, _ = enterprise_rp(env)
     offer = register(env, rp.did).offer
     wallet = StubWallet(rp)
-    entry = redeem_offer(wallet, authority_client, offer, rp.did, RP_REGISTRATION)  # type: ignore[arg-type]
+    entry = redeem_offer(wallet, authority_client, offer, rp.did, RP_REGISTRATION).to_dict()  # type: ignore[arg-type]
     assert wallet.credentials == [entry]
     assert {k: v for k, v in entry.items() if k != "credential"} == {
         "type": RP_REGISTRATION,

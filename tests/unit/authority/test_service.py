@@ -38,11 +38,11 @@ from realdid.credentials import (
     BUSINESS_TYP,
     SITE_PROOF_TYP,
     CredentialError,
+    CredentialOffer,
+    CredentialRequest,
     Oid4vciError,
-    credential_request,
-    parse_credential_offer,
+    TokenRequest,
     parse_status_reference,
-    token_request_form,
     verify_status_list,
 )
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
@@ -123,7 +123,7 @@ def test_enrollment_issues_a_verifiable_real_name_credential(env: Env) -> None:
     resident = env.residents[0]
     offer = env.enroll(holder, resident)
 
-    parsed = parse_credential_offer(offer.offer)
+    parsed = CredentialOffer.from_dict(offer.offer)
     assert parsed.issuer == ISSUER_URL
     assert parsed.configuration_ids == (REAL_NAME,)
     assert offer.uri.startswith("openid-credential-offer://")
@@ -571,15 +571,17 @@ def test_retry_after_a_lost_answer_offers_the_same_credential(env: Env) -> None:
     assert env.counts()["credentials"] == 1
     assert env.counts()["escrow"] == 1
     assert env.counts()["enrollments"] == 1
-    first_code = parse_credential_offer(first.offer).pre_authorized_code
-    oid4vci_refusal("invalid_grant", lambda: env.authority.token(token_request_form(first_code)))
-    request = credential_request(REAL_NAME, [env.proof(holder)])
+    first_code = CredentialOffer.from_dict(first.offer).pre_authorized_code
+    oid4vci_refusal(
+        "invalid_grant", lambda: env.authority.token(TokenRequest(first_code).to_form())
+    )
+    request = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     oid4vci_refusal("invalid_token", lambda: env.authority.credential(stale_token, request))
 
     token = env.access_token(second)
     env.collect(second, holder, access_token=token)
     assert env.rows("SELECT id, state FROM credentials") == [(first.credential_id, "issued")]
-    again = credential_request(REAL_NAME, [env.proof(holder)])
+    again = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     oid4vci_refusal("invalid_token", lambda: env.authority.credential(token, again))
     assert env.counts()["credentials"] == 1
 
@@ -601,14 +603,14 @@ def test_enrolling_the_same_did_again_after_issuance_replaces_the_credential(env
 def test_pre_authorized_code_is_single_use_and_expires(env: Env) -> None:
     holder = env.resolver.create()
     offer = env.enroll(holder, env.residents[0])
-    code = parse_credential_offer(offer.offer).pre_authorized_code
-    env.authority.token(token_request_form(code))
-    oid4vci_refusal("invalid_grant", lambda: env.authority.token(token_request_form(code)))
-    oid4vci_refusal("invalid_grant", lambda: env.authority.token(token_request_form("nope")))
+    code = CredentialOffer.from_dict(offer.offer).pre_authorized_code
+    env.authority.token(TokenRequest(code).to_form())
+    oid4vci_refusal("invalid_grant", lambda: env.authority.token(TokenRequest(code).to_form()))
+    oid4vci_refusal("invalid_grant", lambda: env.authority.token(TokenRequest("nope").to_form()))
     late = env.enroll(env.resolver.create(), env.residents[1])
     env.clock.advance(env.authority.config.offer_ttl + 1)
-    late_code = parse_credential_offer(late.offer).pre_authorized_code
-    oid4vci_refusal("invalid_grant", lambda: env.authority.token(token_request_form(late_code)))
+    late_code = CredentialOffer.from_dict(late.offer).pre_authorized_code
+    oid4vci_refusal("invalid_grant", lambda: env.authority.token(TokenRequest(late_code).to_form()))
     oid4vci_refusal(
         "unsupported_grant_type",
         lambda: env.authority.token({"grant_type": "authorization_code", "code": "x"}),
@@ -621,23 +623,24 @@ def test_credential_request_errors(env: Env) -> None:
     token = env.access_token(offer)
     credential = env.authority.credential
 
-    wrong_type = credential_request(SITE_PROOF, [env.proof(holder)])
+    wrong_type = CredentialRequest(SITE_PROOF, (env.proof(holder),)).to_dict()
     oid4vci_refusal("invalid_credential_request", lambda: credential(token, wrong_type))
     # A proof by another DID's key: a credential cannot be issued to a DID whose holder did
     # not sign.
-    by_other = credential_request(REAL_NAME, [env.proof(other)])
+    by_other = CredentialRequest(REAL_NAME, (env.proof(other),)).to_dict()
     oid4vci_refusal("invalid_proof", lambda: credential(token, by_other))
-    forged = credential_request(REAL_NAME, [env.proof(holder, signer=other.signer)])
+    forged = CredentialRequest(REAL_NAME, (env.proof(holder, signer=other.signer),)).to_dict()
     oid4vci_refusal("invalid_proof", lambda: credential(token, forged))
     oid4vci_refusal(
         "invalid_nonce",
         lambda: credential(
-            token, credential_request(REAL_NAME, [env.proof(holder, nonce="never-issued")])
+            token,
+            CredentialRequest(REAL_NAME, (env.proof(holder, nonce="never-issued"),)).to_dict(),
         ),
     )
     oid4vci_refusal(
         "invalid_token",
-        lambda: credential(None, credential_request(REAL_NAME, [env.proof(holder)])),
+        lambda: credential(None, CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()),
     )
     oid4vci_refusal("invalid_token", lambda: credential("", {}))
     oid4vci_refusal("invalid_token", lambda: credential("x" * 257, {}))
@@ -646,13 +649,13 @@ def test_credential_request_errors(env: Env) -> None:
 
     # None of that spent the offer: the right proof still collects the credential.
     nonce_holder = env.proof(holder)
-    env.authority.credential(token, credential_request(REAL_NAME, [nonce_holder]))
+    env.authority.credential(token, CredentialRequest(REAL_NAME, (nonce_holder,)).to_dict())
     assert env.rows("SELECT state FROM credentials") == [("issued",)]
     # The c_nonce inside that proof is spent: reusing it for another credential fails.
     holder2 = env.resolver.create()
     token2 = env.access_token(env.enroll(holder2, env.residents[1]))
     used_nonce = json.loads(base64.urlsafe_b64decode(nonce_holder.split(".")[1] + "=="))["nonce"]
-    replay = credential_request(REAL_NAME, [env.proof(holder2, nonce=used_nonce)])
+    replay = CredentialRequest(REAL_NAME, (env.proof(holder2, nonce=used_nonce),)).to_dict()
     oid4vci_refusal("invalid_nonce", lambda: credential(token2, replay))
 
 
@@ -661,14 +664,14 @@ def test_expired_access_token_and_nonce(env: Env) -> None:
     token = env.access_token(env.enroll(holder, env.residents[0]))
     old_nonce = env.proof(holder)  # its c_nonce expires with the token below
     env.clock.advance(env.authority.config.token_ttl + 1)
-    request = credential_request(REAL_NAME, [env.proof(holder)])
+    request = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     error = oid4vci_refusal("invalid_token", lambda: env.authority.credential(token, request))
     assert error.status == 401
     # A fresh offer (enrollment retried), but a c_nonce past its lifetime.
     token = env.access_token(env.enroll(holder, env.residents[0]))
     env.clock.advance(env.authority.config.challenge_ttl - env.authority.config.token_ttl)
     stale = json.loads(base64.urlsafe_b64decode(old_nonce.split(".")[1] + "=="))["nonce"]
-    late = credential_request(REAL_NAME, [env.proof(holder, nonce=stale)])
+    late = CredentialRequest(REAL_NAME, (env.proof(holder, nonce=stale),)).to_dict()
     oid4vci_refusal("invalid_nonce", lambda: env.authority.credential(token, late))
 
 
@@ -676,7 +679,7 @@ def test_holder_did_deactivated_before_collecting(env: Env) -> None:
     holder = env.resolver.create()
     token = env.access_token(env.enroll(holder, env.residents[0]))
     env.resolver.deactivated.add(holder.did)
-    request = credential_request(REAL_NAME, [env.proof(holder)])
+    request = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     oid4vci_refusal("invalid_proof", lambda: env.authority.credential(token, request))
     assert env.rows("SELECT state FROM credentials") == [("offered",)]
 
@@ -687,10 +690,10 @@ def test_site_proof_carries_only_coarse_claims(env: Env) -> None:
     resident = env.residents[3]
     env.collect(env.enroll(root, resident), root)
     offer = env.site_proof(root, site.did)
-    assert parse_credential_offer(offer.offer).configuration_ids == (SITE_PROOF,)
+    assert CredentialOffer.from_dict(offer.offer).configuration_ids == (SITE_PROOF,)
     # The root DID cannot collect it: only the site DID's holder can.
     token = env.access_token(offer)
-    by_root = credential_request(SITE_PROOF, [env.proof(root)])
+    by_root = CredentialRequest(SITE_PROOF, (env.proof(root),)).to_dict()
     oid4vci_refusal("invalid_proof", lambda: env.authority.credential(token, by_root))
     sd_jwt = env.collect(offer, site, access_token=token)
 
@@ -786,7 +789,7 @@ def test_another_resident_cannot_revoke_my_site_proof(env: Env) -> None:
 def test_business_enrollment_issues_a_business_credential(env: Env) -> None:
     holder, enterprise = env.resolver.create(), env.enterprises[0]
     offer = env.enroll_business(holder, enterprise)
-    assert parse_credential_offer(offer.offer).configuration_ids == (BUSINESS,)
+    assert CredentialOffer.from_dict(offer.offer).configuration_ids == (BUSINESS,)
     sd_jwt = env.collect(offer, holder)
     vc = env.verify(sd_jwt, holder)
     assert vc.vct == VCT[BUSINESS]
@@ -876,7 +879,7 @@ def test_operator_revokes_by_id_number_including_uncollected_offers(env: Env) ->
     token = env.access_token(offer)
     officer, _ = env.operator(Role.REVOCATION_OFFICER)
     assert env.authority.revoke(officer, id_number=resident.id_number, reason="death") == 1
-    request = credential_request(REAL_NAME, [env.proof(holder)])
+    request = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     oid4vci_refusal("invalid_token", lambda: env.authority.credential(token, request))
     assert env.rows("SELECT state, pending FROM credentials") == [("revoked", None)]
 

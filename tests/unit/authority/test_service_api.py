@@ -16,9 +16,9 @@ from realdid.authority import Role, create_authority_app
 from realdid.credentials import (
     ENROLLMENT_TYP,
     SITE_PROOF_TYP,
-    credential_request,
+    CredentialOffer,
+    CredentialRequest,
     make_proof_jwt,
-    parse_credential_offer,
 )
 
 from .conftest import ISSUER_URL, Env, Holder
@@ -58,7 +58,7 @@ def apply(client: TestClient, env: Env, holder: Holder, claims: dict[str, Any], 
 
 
 def redeem(client: TestClient, env: Env, offer: dict[str, Any], holder: Holder) -> Any:
-    parsed = parse_credential_offer(offer)
+    parsed = CredentialOffer.from_dict(offer)
     metadata = client.get("/.well-known/openid-credential-issuer").json()
     server = client.get("/.well-known/oauth-authorization-server").json()
     assert server["token_endpoint"].startswith(ISSUER_URL)
@@ -82,7 +82,7 @@ def redeem(client: TestClient, env: Env, offer: dict[str, Any], holder: Holder) 
     )
     return client.post(
         "/oid4vci/credential",
-        json=credential_request(parsed.configuration_ids[0], [proof]),
+        json=CredentialRequest(parsed.configuration_ids[0], (proof,)).to_dict(),
         headers={"Authorization": f"Bearer {access_token}"},
     ), access_token
 
@@ -130,7 +130,7 @@ def test_enrollment_and_issuance_over_http(client: TestClient, env: Env) -> None
     # The access token is spent.
     again = client.post(
         "/oid4vci/credential",
-        json=credential_request("RealName", [env.proof(holder)]),
+        json=CredentialRequest("RealName", (env.proof(holder),)).to_dict(),
         headers={"Authorization": f"Bearer {access_token}"},
     )
     body = problem(again, 401, "invalid_token")
@@ -159,7 +159,7 @@ def test_business_enrollment_over_http(client: TestClient, env: Env) -> None:
     holder = env.resolver.create()
     answer = apply(client, env, holder, env.business_claims(env.enterprises[0]), typ=BUSINESS_TYP)
     assert answer.status_code == 201, answer.text
-    assert parse_credential_offer(answer.json()["credential_offer"]).configuration_ids == (
+    assert CredentialOffer.from_dict(answer.json()["credential_offer"]).configuration_ids == (
         "Business",
     )
     bad = {**env.business_claims(env.enterprises[0]), "uscc": "123"}
@@ -277,7 +277,7 @@ def test_token_endpoint(client: TestClient, env: Env) -> None:
 def test_credential_endpoint_errors(client: TestClient, env: Env) -> None:
     holder, other = env.resolver.create(), env.resolver.create()
     offer = apply(client, env, holder, env.enrollment_claims(env.residents[0])).json()
-    code = parse_credential_offer(offer["credential_offer"]).pre_authorized_code
+    code = CredentialOffer.from_dict(offer["credential_offer"]).pre_authorized_code
     token = env.authority.token(
         {
             "grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
@@ -285,7 +285,9 @@ def test_credential_endpoint_errors(client: TestClient, env: Env) -> None:
         }
     )["access_token"]
     auth = {"Authorization": f"Bearer {token}"}
-    missing = client.post("/oid4vci/credential", json=credential_request("RealName", ["x"]))
+    missing = client.post(
+        "/oid4vci/credential", json=CredentialRequest("RealName", ("x",)).to_dict()
+    )
     problem(missing, 401, "invalid_token")
     assert missing.headers["www-authenticate"].startswith("Bearer")
     problem(
@@ -296,7 +298,7 @@ def test_credential_endpoint_errors(client: TestClient, env: Env) -> None:
     body = problem(
         client.post(
             "/oid4vci/credential",
-            json=credential_request("SiteProof", [env.proof(holder)]),
+            json=CredentialRequest("SiteProof", (env.proof(holder),)).to_dict(),
             headers=auth,
         ),
         400,
@@ -306,7 +308,7 @@ def test_credential_endpoint_errors(client: TestClient, env: Env) -> None:
     problem(
         client.post(
             "/oid4vci/credential",
-            json=credential_request("RealName", [env.proof(other)]),
+            json=CredentialRequest("RealName", (env.proof(other),)).to_dict(),
             headers=auth,
         ),
         400,
@@ -315,7 +317,7 @@ def test_credential_endpoint_errors(client: TestClient, env: Env) -> None:
     problem(
         client.post(
             "/oid4vci/credential",
-            json=credential_request("RealName", [env.proof(holder, nonce="unknown")]),
+            json=CredentialRequest("RealName", (env.proof(holder, nonce="unknown"),)).to_dict(),
             headers=auth,
         ),
         400,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from realdid.wallet import Wallet
+from realdid.wallet import StoredCredential, Wallet
 
 from .conftest import PASSPHRASE, UNREACHABLE, Node, create_did, invoke, one_line_error, succeeds
 
@@ -45,13 +45,15 @@ def test_help() -> None:
 def test_credentials_lists_what_the_wallet_holds(wallet_dir: Path) -> None:
     wallet = Wallet.open(wallet_dir, PASSPHRASE)
     wallet.add_credential(
-        {
-            "type": "urn:realdid:RealName",
-            "did": SITE_DID,
-            "issuer": "did:realdid:QmIssuer",
-            "credential": "eyJ…~",
-            "received_at": 1_700_000_000,
-        }
+        StoredCredential.from_dict(
+            {
+                "type": "urn:realdid:RealName",
+                "did": SITE_DID,
+                "issuer": "did:realdid:QmIssuer",
+                "credential": "eyJ…~",
+                "received_at": 1_700_000_000,
+            }
+        )
     )
     out = succeeds(invoke("wallet", "credentials", "--wallet-dir", wallet_dir)).stdout
     assert out == f"urn:realdid:RealName\t{SITE_DID}\tdid:realdid:QmIssuer\t1700000000\n"

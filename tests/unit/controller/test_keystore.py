@@ -562,3 +562,42 @@ def test_numbers_round_trip_as_json_doubles(tmp_path: Path) -> None:
         assert loaded["big"] == 3.346378280994575e16
         assert loaded["int"] == 2**53 - 1
         assert isinstance(loaded["int"], int)
+
+
+# -- the randomness seam ----------------------------------------------------------------------
+class Counting:
+    """A pinned randomness source: byte ``i`` of draw ``n`` is ``n``, so draws are told apart."""
+
+    def __init__(self) -> None:
+        self.draws: list[int] = []
+
+    def __call__(self, n: int) -> bytes:
+        self.draws.append(n)
+        return bytes([len(self.draws)]) * n
+
+
+def test_salt_and_nonces_come_from_the_injected_source(tmp_path: Path) -> None:
+    wallet_dir = tmp_path / "pinned"
+    source = Counting()
+    store = Keystore.create(
+        wallet_dir, PASSPHRASE, PAYLOAD, opslimit=OPS, memlimit=MEM, random_bytes=source
+    )
+    first = _document(wallet_dir)
+    assert b64url_decode(first["kdf"]["salt"]) == b"\x01" * 16
+    assert b64url_decode(first["nonce"]) == b"\x02" * 24
+    store.save({"changed": True})
+    assert b64url_decode(_document(wallet_dir)["nonce"]) == b"\x03" * 24
+    assert source.draws == [16, 24, 24]
+    reopened = Keystore.open(wallet_dir, PASSPHRASE, random_bytes=source)
+    assert reopened.payload == {"changed": True}
+    reopened.save(PAYLOAD)
+    assert b64url_decode(_document(wallet_dir)["nonce"]) == b"\x04" * 24
+    assert Keystore.open(wallet_dir, PASSPHRASE).payload == PAYLOAD
+
+
+def test_a_short_random_draw_is_refused(tmp_path: Path) -> None:
+    wallet_dir = tmp_path / "pinned"
+    with pytest.raises(ValueError, match="randomness source"):
+        Keystore.create(
+            wallet_dir, PASSPHRASE, PAYLOAD, opslimit=OPS, memlimit=MEM, random_bytes=lambda n: b"x"
+        )

@@ -26,11 +26,8 @@ from realdid.credentials import (
     Oid4vciError,
     Oid4vpError,
     authorization_url,
-    credential_offer,
-    credential_offer_uri,
     error_response_form,
     parse_authorization_url,
-    parse_credential_offer,
     response_form,
     sign_request_object,
     verify_request_object,
@@ -318,7 +315,10 @@ def test_error_response_form_round_trips(error: str, description: str, state: st
 @given(st.one_of(st.text(max_size=300), JSON))
 def test_parse_credential_offer_arbitrary(value: Any) -> None:
     try:
-        parse_credential_offer(value)
+        if isinstance(value, str):
+            CredentialOffer.parse(value)
+        else:
+            CredentialOffer.from_dict(value)
     except Oid4vciError as e:
         _oauth_code(e)
 
@@ -328,7 +328,7 @@ def test_parse_credential_offer_arbitrary(value: Any) -> None:
 def test_parse_credential_offer_uri_of_arbitrary_json(value: Any) -> None:
     uri = "openid-credential-offer://?credential_offer=" + quote(json.dumps(value), safe="")
     try:
-        parse_credential_offer(uri)
+        CredentialOffer.parse(uri)
     except Oid4vciError as e:
         _oauth_code(e)
 
@@ -343,6 +343,9 @@ def test_parse_credential_offer_uri_of_arbitrary_json(value: Any) -> None:
 def test_credential_offer_round_trips(
     host: str, configuration_ids: list[str], code: str, as_uri: bool
 ) -> None:
-    offer = credential_offer(f"https://{host}", configuration_ids, code)
-    parsed = parse_credential_offer(credential_offer_uri(offer) if as_uri else offer)
+    built = CredentialOffer(f"https://{host}", tuple(configuration_ids), code)
+    offer = built.to_dict()
+    parsed = (
+        CredentialOffer.parse(built.serialize()) if as_uri else CredentialOffer.from_dict(offer)
+    )
     assert parsed == CredentialOffer(f"https://{host}", tuple(configuration_ids), code)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import astuple
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -19,25 +20,16 @@ from realdid.credentials import (
     CredentialError,
     CredentialOffer,
     CredentialRequest,
+    CredentialResponse,
+    NonceResponse,
     Oid4vciError,
     ProofOfPossession,
+    TokenRequest,
+    TokenResponse,
     UntrustedIssuerError,
     authorization_server_metadata,
     credential_issuer_metadata,
-    credential_offer,
-    credential_offer_uri,
-    credential_request,
-    credential_response,
     make_proof_jwt,
-    nonce_response,
-    parse_credential_offer,
-    parse_credential_request,
-    parse_credential_response,
-    parse_nonce_response,
-    parse_token_request,
-    parse_token_response,
-    token_request_form,
-    token_response,
     verify_proof_jwt,
 )
 from realdid.crypto import (
@@ -145,37 +137,38 @@ def test_authorization_server_metadata() -> None:
 
 # -- credential offer -------------------------------------------------------------------------
 def test_offer_object_shape() -> None:
-    assert credential_offer(ISSUER, ["RealName"], "code-1") == {
+    assert CredentialOffer(ISSUER, ("RealName",), "code-1").to_dict() == {
         "credential_issuer": ISSUER,
         "credential_configuration_ids": ["RealName"],
         "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": "code-1"}},
     }
     with pytest.raises(ValueError, match="unique"):
-        credential_offer(ISSUER, ["a", "a"], "c")
+        CredentialOffer(ISSUER, ("a", "a"), "c")
 
 
 def test_offer_uri_round_trip_is_url_encoded_json() -> None:
-    offer = credential_offer(ISSUER, ["RealName", "Site"], "c0de/+ &=")
-    uri = credential_offer_uri(offer)
+    offer = CredentialOffer(ISSUER, ("RealName", "Site"), "c0de/+ &=").to_dict()
+    uri = CredentialOffer.from_dict(offer).serialize()
     assert uri.startswith(CREDENTIAL_OFFER_SCHEME + "?credential_offer=%7B")
     query = uri.split("?", 1)[1]
     assert all(c not in query.split("=", 1)[1] for c in '{}" &/+')  # fully percent-encoded
     assert json.loads(parse_qs(urlsplit(uri).query)["credential_offer"][0]) == offer
-    parsed = parse_credential_offer(uri)
+    parsed = CredentialOffer.parse(uri)
     assert parsed == CredentialOffer(ISSUER, ("RealName", "Site"), "c0de/+ &=")
-    assert parse_credential_offer(offer) == parsed
+    assert CredentialOffer.from_dict(offer) == parsed
 
 
 def test_offer_accepts_https_link_loopback_issuer_and_ignores_unknown_members() -> None:
-    offer: dict[str, Any] = credential_offer("http://127.0.0.1:8080/issuer", ["a"], "c")
+    offer: dict[str, Any] = CredentialOffer("http://127.0.0.1:8080/issuer", ("a",), "c").to_dict()
     offer["future_param"] = {"x": 1}
     offer["grants"]["authorization_code"] = {"issuer_state": "s"}
-    link = "https://wallet.example/offer?" + credential_offer_uri(offer).split("?", 1)[1]
-    assert parse_credential_offer(link).issuer == "http://127.0.0.1:8080/issuer"
+    encoded = quote(json.dumps(offer, ensure_ascii=False, separators=(",", ":")), safe="")
+    link = "https://wallet.example/offer?credential_offer=" + encoded
+    assert CredentialOffer.parse(link).issuer == "http://127.0.0.1:8080/issuer"
 
 
 def _offer_with(**changes: Any) -> dict[str, Any]:
-    offer: dict[str, Any] = credential_offer(ISSUER, ["RealName"], "code")
+    offer: dict[str, Any] = CredentialOffer(ISSUER, ("RealName",), "code").to_dict()
     offer.update(changes)
     return offer
 
@@ -218,7 +211,7 @@ def _offer_with(**changes: Any) -> dict[str, Any]:
 )
 def test_malformed_offer_objects(value: Any, message: str) -> None:
     with pytest.raises(Oid4vciError, match=message) as excinfo:
-        parse_credential_offer(value)
+        CredentialOffer.from_dict(value)
     assert _error(excinfo) == "invalid_credential_offer"
 
 
@@ -240,22 +233,23 @@ def test_malformed_offer_objects(value: Any, message: str) -> None:
 )
 def test_malformed_offer_uris(uri: str, message: str) -> None:
     with pytest.raises(Oid4vciError, match=message) as excinfo:
-        parse_credential_offer(uri)
+        CredentialOffer.parse(uri)
     assert _error(excinfo) == "invalid_credential_offer"
 
 
 def test_oversized_offer_uri() -> None:
-    uri = credential_offer_uri(credential_offer(ISSUER, ["a"], "c" * 9000))
+    uri = CredentialOffer(ISSUER, ("a",), "c" * 9000).serialize()
     with pytest.raises(Oid4vciError, match="longer than"):
-        parse_credential_offer(uri)
+        CredentialOffer.parse(uri)
 
 
 # -- token endpoint ---------------------------------------------------------------------------
 def test_token_request_round_trip() -> None:
-    form = token_request_form("code-1")
+    form = TokenRequest("code-1").to_form()
     assert form == {"grant_type": PRE_AUTHORIZED_GRANT, "pre-authorized_code": "code-1"}
-    assert parse_token_request(form) == "code-1"
-    assert parse_token_request({**form, "client_id": "wallet", "other": "x"}) == "code-1"
+    assert TokenRequest.from_form(form).pre_authorized_code == "code-1"
+    extra = {**form, "client_id": "wallet", "other": "x"}
+    assert TokenRequest.from_form(extra).pre_authorized_code == "code-1"
 
 
 @pytest.mark.parametrize(
@@ -296,24 +290,25 @@ def test_token_request_round_trip() -> None:
 )
 def test_malformed_token_requests(form: Any, error: str, message: str) -> None:
     with pytest.raises(Oid4vciError, match=message) as excinfo:
-        parse_token_request(form)
+        TokenRequest.from_form(form)
     assert _error(excinfo) == error
     assert excinfo.value.status == 400
 
 
 def test_token_request_not_a_mapping() -> None:
     with pytest.raises(Oid4vciError) as excinfo:
-        parse_token_request("grant_type=x")  # type: ignore[arg-type]
+        TokenRequest.from_form("grant_type=x")  # type: ignore[arg-type]
     assert _error(excinfo) == "invalid_request"
 
 
 def test_token_response_round_trip() -> None:
-    body = token_response("at-1", 300)
+    body = TokenResponse("at-1", 300).to_dict()
     assert body == {"access_token": "at-1", "token_type": "Bearer", "expires_in": 300}
-    assert parse_token_response(body) == ("at-1", 300)
-    assert parse_token_response({**body, "token_type": "bearer", "c_nonce": "x"}) == ("at-1", 300)
+    assert astuple(TokenResponse.from_dict(body)) == ("at-1", 300)
+    lenient = {**body, "token_type": "bearer", "c_nonce": "x"}
+    assert astuple(TokenResponse.from_dict(lenient)) == ("at-1", 300)
     with pytest.raises(ValueError, match="positive"):
-        token_response("at", 0)
+        TokenResponse("at", 0)
 
 
 @pytest.mark.parametrize(
@@ -334,30 +329,30 @@ def test_token_response_round_trip() -> None:
 )
 def test_malformed_token_responses(body: Any) -> None:
     with pytest.raises(Oid4vciError) as excinfo:
-        parse_token_response(body)
+        TokenResponse.from_dict(body)
     assert _error(excinfo) == "invalid_response"
 
 
 # -- nonce endpoint ---------------------------------------------------------------------------
 def test_nonce_response_round_trip() -> None:
-    assert nonce_response("n") == {"c_nonce": "n"}
-    assert parse_nonce_response({"c_nonce": "n", "extra": 1}) == "n"
+    assert NonceResponse("n").to_dict() == {"c_nonce": "n"}
+    assert NonceResponse.from_dict({"c_nonce": "n", "extra": 1}).c_nonce == "n"
     for body in (None, {}, {"c_nonce": 5}, {"c_nonce": ""}, {"c_nonce": "n" * 1025}):
         with pytest.raises(Oid4vciError):
-            parse_nonce_response(body)
+            NonceResponse.from_dict(body)
 
 
 # -- credential endpoint ----------------------------------------------------------------------
 def test_credential_request_round_trip() -> None:
-    body = credential_request("RealName", ["a.b.c"])
+    body = CredentialRequest("RealName", ("a.b.c",)).to_dict()
     assert body == {"credential_configuration_id": "RealName", "proofs": {"jwt": ["a.b.c"]}}
-    assert parse_credential_request(body) == CredentialRequest("RealName", ("a.b.c",))
-    batch = credential_request("RealName", ["a.b.c", "d.e.f"])
-    assert parse_credential_request(batch, max_proofs=2).proof_jwts == ("a.b.c", "d.e.f")
+    assert CredentialRequest.from_dict(body) == CredentialRequest("RealName", ("a.b.c",))
+    batch = CredentialRequest("RealName", ("a.b.c", "d.e.f")).to_dict()
+    assert CredentialRequest.from_dict(batch, max_proofs=2).proof_jwts == ("a.b.c", "d.e.f")
     # Section 8.2: unrecognised parameters are ignored.
-    assert parse_credential_request({**body, "future": 1}).configuration_id == "RealName"
+    assert CredentialRequest.from_dict({**body, "future": 1}).configuration_id == "RealName"
     with pytest.raises(ValueError, match="at least one"):
-        credential_request("RealName", [])
+        CredentialRequest("RealName", ())
 
 
 _REQ = {"credential_configuration_id": "RealName", "proofs": {"jwt": ["a.b.c"]}}
@@ -409,16 +404,17 @@ _REQ = {"credential_configuration_id": "RealName", "proofs": {"jwt": ["a.b.c"]}}
 )
 def test_malformed_credential_requests(body: Any, error: str, message: str) -> None:
     with pytest.raises(Oid4vciError, match=message) as excinfo:
-        parse_credential_request(body)
+        CredentialRequest.from_dict(body)
     assert _error(excinfo) == error
 
 
 def test_credential_response_round_trip() -> None:
-    body = credential_response(["sd.jwt.vc~d~", "other~"])
+    body = CredentialResponse(("sd.jwt.vc~d~", "other~")).to_dict()
     assert body == {"credentials": [{"credential": "sd.jwt.vc~d~"}, {"credential": "other~"}]}
-    assert parse_credential_response({**body, "notification_id": "n"}) == ["sd.jwt.vc~d~", "other~"]
+    parsed = CredentialResponse.from_dict({**body, "notification_id": "n"})
+    assert list(parsed.credentials) == ["sd.jwt.vc~d~", "other~"]
     with pytest.raises(ValueError, match="at least one"):
-        credential_response([])
+        CredentialResponse(())
 
 
 @pytest.mark.parametrize(
@@ -440,7 +436,7 @@ def test_credential_response_round_trip() -> None:
 )
 def test_malformed_credential_responses(body: Any) -> None:
     with pytest.raises(Oid4vciError) as excinfo:
-        parse_credential_response(body)
+        CredentialResponse.from_dict(body)
     assert _error(excinfo) == "invalid_response"
 
 
@@ -652,8 +648,8 @@ def test_proof_from_request_end_to_end() -> None:
     """Wallet builds the request; issuer parses it and verifies the proof it carries."""
     wallet = LocalSigner.generate(KeyType.P256)
     proof = make_proof_jwt(wallet, key_id=KID, audience=ISSUER, nonce=NONCE, issued_at=T0)
-    request = parse_credential_request(
-        json.loads(json.dumps(credential_request("RealName", [proof])))
+    request = CredentialRequest.from_dict(
+        json.loads(json.dumps(CredentialRequest("RealName", (proof,)).to_dict()))
     )
     (jwt,) = request.proof_jwts
     assert _verify(jwt, wallet).public_key == wallet.public_key

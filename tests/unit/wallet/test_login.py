@@ -9,6 +9,7 @@ wallet sends with ``realdid.credentials.verify``, as a real RP would.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from realdid.clock import FixedClock
 from realdid.controller import Keystore
 from realdid.credentials import (
     AuthorizationRequest,
@@ -45,6 +47,7 @@ from realdid.wallet import (
     ConsentSummary,
     LoginFlowError,
     LoginResult,
+    StoredCredential,
     Wallet,
     login,
 )
@@ -270,7 +273,7 @@ class World:
 
     def site_proof(
         self, wallet: Wallet, authority: str, root: str, site_did: str
-    ) -> dict[str, Any]:
+    ) -> StoredCredential:
         assert authority == AUTHORITY
         assert root == self.root
         self.proofs_issued.append(site_did)
@@ -296,8 +299,9 @@ class World:
             "credential": credential,
             "received_at": now(),
         }
-        wallet.add_credential(entry)
-        return entry
+        stored = StoredCredential.from_dict(entry)
+        wallet.add_credential(stored)
+        return stored
 
     def login(self, target: str | None = None, **kwargs: Any) -> LoginResult:
         kwargs.setdefault("consent", ConsentPolicy.ALLOW)
@@ -352,13 +356,15 @@ def world(tmp_path: Path) -> Iterator[World]:
             index=1,
         )
         wallet.add_credential(
-            {
-                "type": "RealName",
-                "did": root,
-                "issuer": AUTHORITY,
-                "credential": real_name,
-                "received_at": now(),
-            }
+            StoredCredential.from_dict(
+                {
+                    "type": "RealName",
+                    "did": root,
+                    "issuer": AUTHORITY,
+                    "credential": real_name,
+                    "received_at": now(),
+                }
+            )
         )
         rp = FakeRp(rp_did, rp_wallet.signing_key(rp_did), issuer, None)
         built = World(registry, issuer, rp, wallet, tmp_path / "resident", root, [], rp_wallet)
@@ -483,13 +489,25 @@ def test_site_proof_from_before_a_re_enrollment_is_replaced(world: World) -> Non
         index=4,
         issued_at=now() + 5,
     )
-    world.wallet.add_credential(
+    world.wallet.add_credential(StoredCredential.from_dict(
         {"type": "RealName", "did": world.root, "issuer": AUTHORITY, "credential": real_name,
          "received_at": now()}
-    )  # fmt: skip
+    ))  # fmt: skip
     world.rp.nonce = "after-re-enrollment"
     world.login()
     assert world.proofs_issued == [first.holder_did, first.holder_did]
+
+
+def test_the_injected_clock_dates_the_presentation_and_the_log(world: World) -> None:
+    at = now() + 20  # inside every lifetime and skew allowance, but not the system time
+    world.login(clock=FixedClock(at))
+    (entry,) = world.wallet.disclosures
+    assert entry.at == at
+    (vp,) = json.loads(world.rp.posts[-1]["vp_token"])["site"]
+    kb_payload = vp.rsplit("~", 1)[-1].split(".")[1]
+    assert (
+        json.loads(base64.urlsafe_b64decode(kb_payload + "=" * (-len(kb_payload) % 4)))["iat"] == at
+    )
 
 
 # -- consent --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import typer
 
 from realdid.authority import validate_uscc
 from realdid.cli._serve import _demo_sockets, _listen
+from realdid.wallet import StoredCredential
 from realdid.web import DEMO_RPS, DemoSettings, available_sites, demo_enterprises
 from realdid.web._bootstrap import _current_registration, _jwt_payload, secret_file
 
@@ -73,7 +74,8 @@ def jws(payload: dict[str, Any]) -> str:
 
 class StoredWallet:
     def __init__(self, *credentials: dict[str, Any]) -> None:
-        self.credentials = list(credentials)
+        stored = ({"issuer": "https://authority.test", "received_at": 0, **c} for c in credentials)
+        self.credentials = [StoredCredential.from_dict(entry) for entry in stored]
 
 
 def registration(**overrides: Any) -> dict[str, Any]:
