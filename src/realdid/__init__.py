@@ -13,7 +13,8 @@ independent of each other). ``make lint`` enforces this with the import contract
     ledger                                 batches, Merkle proofs, CAS, ledger backends
     did                                    the did:realdid method (pure)
     crypto                                 keys, signers, encodings
-    http | storage | clock                 problems and bounded I/O; SQLite and files; time
+    http | storage | clock | randomness    problems and bounded I/O; SQLite and files; time;
+                                           unguessable values
 """
 
 __version__ = "0.1.0"

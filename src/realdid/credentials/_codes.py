@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-import secrets
+from realdid.randomness import Randomness
 
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8  # 8 x 5 bits = 40 bits
@@ -26,9 +26,10 @@ _ALPHABET = frozenset(CROCKFORD_ALPHABET)
 _MAX_INPUT = 32
 
 
-def new_code() -> str:
-    """A fresh random code, ``XXXX-XXXX`` (40 bits from :mod:`secrets`)."""
-    value = secrets.randbits(5 * CODE_LENGTH)
+def new_code(randomness: Randomness | None = None) -> str:
+    """A fresh random code, ``XXXX-XXXX``: 40 bits from ``randomness`` (:mod:`secrets`)."""
+    source = randomness or Randomness()
+    value = int.from_bytes(source.token_bytes(5 * CODE_LENGTH // 8), "big")
     chars = [CROCKFORD_ALPHABET[(value >> (5 * i)) & 31] for i in range(CODE_LENGTH)]
     return format_code("".join(chars))
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from realdid.clock import Clock, SystemClock
+from realdid.clock import Clock, SystemClock, SystemTimer, Timer
 from realdid.crypto import KeyType, LocalSigner, Signer
 from realdid.did import Did, DidState, resolution_result
 from realdid.ledger import (
@@ -52,8 +51,11 @@ class NodeConfig:
 
 @dataclass(slots=True)
 class Health:
-    error: str | None = None
-    since: float = field(default_factory=time.time)
+    """Why the anchoring loop is stuck (``None``: it is not), and since when on the node's
+    clock (shown on ``/healthz``)."""
+
+    error: str | None
+    since: int
 
 
 class NodeSetupError(Exception):
@@ -92,9 +94,12 @@ class RegistryNode:
         ledger: Ledger | None = None,
         clock: Clock | None = None,
         ledger_signer: Signer | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        #: Measures request latencies for the metrics (a ``FakeTimer`` in tests).
+        self.timer = timer or SystemTimer()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = RegistryStore(config.data_dir / "node.db")
         self.cas = FileContentStore(config.data_dir / "cas")
@@ -105,7 +110,7 @@ class RegistryNode:
             ledger = SoloLedger(config.data_dir / "ledger.db", signer, self.clock)
         self.ledger = ledger
         self.metrics = NodeMetrics()
-        self.health = Health()
+        self.health = Health(None, self.clock.now())
         self.writer = BatchWriter(
             self.store,
             self.cas,
@@ -211,13 +216,13 @@ class RegistryNode:
     def _set_error(self, message: str) -> None:
         if self.health.error != message:
             log.error("node degraded: %s", message)
-            self.health = Health(message)
+            self.health = Health(message, self.clock.now())
         self.metrics.stalled.set(1)
 
     def _clear_error(self) -> None:
         if self.health.error is not None:
             log.info("node recovered")
-            self.health = Health()
+            self.health = Health(None, self.clock.now())
         self.metrics.stalled.set(0)
 
     # -- resolution -------------------------------------------------------------------------------

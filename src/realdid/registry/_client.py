@@ -7,11 +7,11 @@ misbehaves cannot make its clients buffer more than :data:`MAX_RESPONSE_BYTES`.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
+from realdid.clock import SystemTimer, Timer
 from realdid.did import RESOLUTION_MEDIA_TYPE
 from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 
@@ -20,6 +20,8 @@ from ._resolution import ResolutionResult
 
 
 class NodeClient:
+    """One node's HTTP API; ``timer`` paces :meth:`wait_anchored` (a ``FakeTimer`` in tests)."""
+
     def __init__(
         self,
         base_url: str,
@@ -27,6 +29,7 @@ class NodeClient:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        timer: Timer | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise NodeClientError(
@@ -37,6 +40,7 @@ class NodeClient:
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
         self._max_response_bytes = max_response_bytes
+        self._timer = timer or SystemTimer()
 
     def close(self) -> None:
         self._http.close()
@@ -110,7 +114,7 @@ class NodeClient:
         self, operation_hash: str, *, timeout: float = 60.0, interval: float = 0.1
     ) -> dict[str, Any]:
         """Poll until the operation is anchored; raise if it was rejected or time runs out."""
-        deadline = time.monotonic() + timeout
+        deadline = self._timer.monotonic() + timeout
         while True:
             status = self.operation_status(operation_hash)
             if status is not None and status["status"] == "anchored":
@@ -120,6 +124,6 @@ class NodeClient:
                     "operation-rejected",
                     f"operation was rejected by the registry: {status.get('reason')}",
                 )
-            if time.monotonic() > deadline:
+            if self._timer.monotonic() > deadline:
                 raise NodeClientError("timeout", f"operation not anchored within {timeout:.0f} s")
-            time.sleep(interval)
+            self._timer.sleep(interval)

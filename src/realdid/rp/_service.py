@@ -14,7 +14,6 @@ them with their HTTP status); messages never contain personal data.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +64,7 @@ from realdid.crypto import (
     Signer,
 )
 from realdid.did import Did, DidError
+from realdid.randomness import Randomness
 
 from ._errors import LoginError, WalletRefusalError
 from ._resolver import (
@@ -181,6 +181,7 @@ class RelyingParty:
         resolver: DidDocumentResolver,
         status_lists: StatusListCache,
         clock: Clock | None = None,
+        randomness: Randomness | None = None,
     ) -> None:
         if config.key_id.partition("#")[0] != config.client_did:
             raise ValueError("key_id must be a DID URL of client_did")
@@ -195,6 +196,7 @@ class RelyingParty:
         self._resolver = resolver
         self._status = status_lists
         self._clock = clock or SystemClock()
+        self._randomness = randomness or Randomness()
         self._registration = _parse_registration(config.registration, config.client_did)
         self._permitted = {
             vct: self._registration.permitted_claims(vct) for vct in self._registration.permitted
@@ -210,6 +212,7 @@ class RelyingParty:
         node_url: str,
         store_path: Path | str,
         clock: Clock | None = None,
+        randomness: Randomness | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> RelyingParty:
         """The usual wiring: DID documents from a registry node (cached ``did_cache_ttl``),
@@ -230,6 +233,7 @@ class RelyingParty:
                 transport=transport,
             ),
             clock=clock,
+            randomness=randomness,
         )
         rp._closers.append(resolver.close)
         return rp
@@ -255,17 +259,23 @@ class RelyingParty:
 
     # -- creating requests ----------------------------------------------------------------------
     def create_request(self, query: DcqlQuery) -> PendingLogin:
-        """Store a new login request for ``query`` (exactly one credential query)."""
+        """Store a new login request for ``query`` (exactly one credential query).
+
+        Its handles, nonce and short code come from the injected randomness: the transaction
+        is the browser's bearer secret, the nonce binds the wallet's key-binding JWT to this request
+        (OpenID4VP 1.0, replay prevention), so both need a CSPRNG's 256 bits.
+        """
         self._check_query(query)
         now = self._clock.now()
         self._store.purge(now)
+        draw = self._randomness
         for _ in range(8):
             stored = StoredRequest(
-                request_id=secrets.token_urlsafe(16),
-                transaction=secrets.token_urlsafe(32),
-                code=new_code(),
-                nonce=secrets.token_urlsafe(32),
-                state=secrets.token_urlsafe(16),
+                request_id=draw.token(16),
+                transaction=draw.token(32),
+                code=new_code(draw),
+                nonce=draw.token(32),
+                state=draw.token(16),
                 query=query.to_dict(),
                 created_at=now,
                 expires_at=now + self.config.request_ttl,
@@ -275,7 +285,7 @@ class RelyingParty:
             except DuplicateRequestError:
                 continue  # a code collided with a live one (1 in 2**40 per live request)
             return self._pending(stored)
-        raise RuntimeError("could not draw a unique login code")  # pragma: no cover
+        raise RuntimeError("could not draw a unique login code")
 
     def _check_query(self, query: DcqlQuery) -> None:
         try:

@@ -27,9 +27,7 @@ import contextlib
 import json
 import logging
 import random
-import secrets
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,8 +45,10 @@ from realdid.authority import (
     generate_enterprises,
     write_business_csv,
 )
+from realdid.clock import Clock, SystemClock
 from realdid.controller import ensure_anchored
 from realdid.crypto import DEFAULT_POLICY
+from realdid.randomness import Randomness
 from realdid.registry import NodeClient, NodeClientError
 from realdid.rp import (
     HttpDidResolver,
@@ -118,11 +118,17 @@ class DemoRelyingParty:
 
 @dataclass
 class DemoRuntime:
-    """Owns the demo apps (served at once, 503 until ready) and their bootstrap thread."""
+    """Owns the demo apps (served at once, 503 until ready) and their bootstrap thread.
+
+    ``clock`` and ``randomness`` reach every relying party and site it builds, and the
+    secrets it creates on first start (defaults: the system clock, :mod:`secrets`).
+    """
 
     settings: DemoSettings
     authority: AuthorityRuntime
     retry: float = RETRY_SECONDS
+    clock: Clock = field(default_factory=SystemClock)
+    randomness: Randomness = field(default_factory=Randomness)
     apps: dict[str, DeferredApp] = field(init=False)
     relying_parties: dict[str, DemoRelyingParty] = field(init=False, default_factory=dict)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
@@ -179,7 +185,7 @@ class DemoRuntime:
         demo_dir = self.settings.demo_dir
         demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         enterprises = self._ensure_enterprises(demo_dir)
-        passphrase = secret_file(demo_dir / "wallet-passphrase", lambda: secrets.token_urlsafe(32))
+        passphrase = secret_file(demo_dir / "wallet-passphrase", lambda: self.randomness.token(32))
         node = NodeClient(self.settings.node_url)
         issuer_client = AuthorityClient(self.settings.authority_url)
         try:
@@ -244,7 +250,7 @@ class DemoRuntime:
                 legal_representative=enterprise.legal_representative,
             )
             log.info("demo: %s enrolled as a business", spec.key)
-        registration = _current_registration(wallet, did, spec)
+        registration = _current_registration(wallet, did, spec, self.clock)
         if registration is None:
             offer = authority.register_relying_party(
                 self._operator(authority),
@@ -259,9 +265,9 @@ class DemoRuntime:
         if issuer is None:  # cannot happen once the authority is ready
             raise TimeoutError("the authority has no issuer identity yet")
         trusted = frozenset({issuer.did})
-        resolver = HttpDidResolver(self.settings.node_url, ttl=60)
+        resolver = HttpDidResolver(self.settings.node_url, ttl=60, clock=self.clock)
         status_lists = StatusListCache(
-            resolver=resolver, trusted_issuers=trusted, policy=DEFAULT_POLICY
+            resolver=resolver, trusted_issuers=trusted, clock=self.clock, policy=DEFAULT_POLICY
         )
         rp = RelyingParty(
             RelyingPartyConfig(
@@ -275,6 +281,8 @@ class DemoRuntime:
             store=LoginRequestStore(rp_dir / "logins.db"),
             resolver=resolver,
             status_lists=status_lists,
+            clock=self.clock,
+            randomness=self.randomness,
         )
         self._closers += [resolver.close, rp.close]
         return DemoRelyingParty(spec, did, rp)
@@ -295,18 +303,25 @@ class DemoRuntime:
         session_secret = base64.b64decode(
             secret_file(
                 demo_dir / "session-secret",
-                lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+                lambda: base64.b64encode(self.randomness.token_bytes(32)).decode(),
             )
         )
         forum = create_forum_app(
             self.relying_parties["forum"].rp,
             session_secret=session_secret,
             db_path=demo_dir / "forum" / "forum.db",
+            clock=self.clock,
+            randomness=self.randomness,
         )
         self._closers.append(forum.state.db.close)
         self.apps["forum"].set(forum)
         self.apps["hotel"].set(
-            create_hotel_app(self.relying_parties["hotel"].rp, session_secret=session_secret)
+            create_hotel_app(
+                self.relying_parties["hotel"].rp,
+                session_secret=session_secret,
+                clock=self.clock,
+                randomness=self.randomness,
+            )
         )
         self._build_oidc(demo_dir, session_secret)
 
@@ -315,7 +330,9 @@ class DemoRuntime:
         bridge_dir = demo_dir / "bridge"
         bridge_url = self.settings.url(BRIDGE_OFFSET)
         site_url = self.settings.url(OIDC_SITE_OFFSET)
-        client_secret = secret_file(bridge_dir / "oidc-client-secret", secrets.token_urlsafe)
+        client_secret = secret_file(
+            bridge_dir / "oidc-client-secret", lambda: self.randomness.token(32)
+        )
         client = BridgeClient(
             client_id=OIDC_CLIENT_ID,
             client_secret=client_secret,
@@ -324,7 +341,7 @@ class DemoRuntime:
             sector_identifier=urllib.parse.urlsplit(site_url).netloc,
             name=SITE_NAMES["oidc"],
         )
-        keys = load_or_create_bridge_keys(bridge_dir / "keys")
+        keys = load_or_create_bridge_keys(bridge_dir / "keys", randomness=self.randomness)
         bridge = create_bridge_app(
             issuer=bridge_url,
             rp=self.relying_parties["bridge"].rp,
@@ -334,6 +351,8 @@ class DemoRuntime:
             db_path=bridge_dir / "bridge.db",
             session_secret=derive_secret(session_secret, "bridge"),
             lifetimes=self.settings.bridge_lifetimes,
+            clock=self.clock,
+            randomness=self.randomness,
         )
         self._closers.append(bridge.state.store.close)
         self.apps["bridge"].set(bridge)
@@ -344,6 +363,7 @@ class DemoRuntime:
                 client_secret=client_secret,
                 base_url=site_url,
                 session_secret=derive_secret(session_secret, "oidc-site"),
+                randomness=self.randomness,
             )
         )
 
@@ -357,8 +377,11 @@ def _credential(wallet: Wallet, did: str, credential_type: str) -> str | None:
     return None
 
 
-def _current_registration(wallet: Wallet, did: str, spec: DemoRp) -> str | None:
-    """The stored RpRegistration if it is unexpired and says what ``spec`` asks for."""
+def _current_registration(
+    wallet: Wallet, did: str, spec: DemoRp, clock: Clock | None = None
+) -> str | None:
+    """The stored RpRegistration if it says what ``spec`` asks for and is valid for at least
+    another day on ``clock`` (the system clock by default)."""
     credential = _credential(wallet, did, RP_REGISTRATION)
     if credential is None:
         return None
@@ -368,7 +391,7 @@ def _current_registration(wallet: Wallet, did: str, spec: DemoRp) -> str | None:
         payload.get("purpose") != spec.purpose
         or payload.get("permitted") != wanted
         or payload.get("sub") != did
-        or int(payload.get("exp", 0)) < time.time() + 86400
+        or int(payload.get("exp", 0)) < (clock or SystemClock()).now() + 86400
     ):
         return None
     return credential

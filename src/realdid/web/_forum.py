@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from typing import Any
 from fastapi import FastAPI, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
+from realdid.randomness import Randomness
 from realdid.rp import RelyingParty
 from realdid.rp.pages import csrf_ok, csrf_token, render_page
 from realdid.storage import connect_sqlite
@@ -83,9 +84,13 @@ class Post:
 
 
 class ForumDatabase:
-    """Accounts (per-site DID → pseudonym) and posts in one SQLite file; thread-safe."""
+    """Accounts (per-site DID → pseudonym) and posts in one SQLite file; thread-safe.
 
-    def __init__(self, path: Path | str) -> None:
+    Accounts, posts and used logins are stamped with ``clock`` (default: the system clock).
+    """
+
+    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         # FULL (SQLite's default, kept): an acknowledged post survives power loss.
         self._db = connect_sqlite(path, synchronous="FULL", check_same_thread=False)
@@ -111,7 +116,7 @@ class ForumDatabase:
                 name = pseudonym_for(did, length)
                 try:
                     self._db.execute(
-                        "INSERT INTO accounts VALUES (?, ?, ?)", (did, name, int(time.time()))
+                        "INSERT INTO accounts VALUES (?, ?, ?)", (did, name, self._clock.now())
                     )
                 except sqlite3.IntegrityError:
                     continue
@@ -125,13 +130,12 @@ class ForumDatabase:
         login completed must not be able to complete that login a second time.
         """
         digest = hashlib.sha256(transaction.encode()).digest()
+        now = self._clock.now()
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO used_logins VALUES (?, ?)", (digest, int(time.time()))
+                "INSERT OR IGNORE INTO used_logins VALUES (?, ?)", (digest, now)
             )
-            self._db.execute(
-                "DELETE FROM used_logins WHERE used_at < ?", (int(time.time()) - USED_LOGIN_TTL,)
-            )
+            self._db.execute("DELETE FROM used_logins WHERE used_at < ?", (now - USED_LOGIN_TTL,))
         return cursor.rowcount == 1
 
     def pseudonym(self, did: str) -> str | None:
@@ -145,7 +149,7 @@ class ForumDatabase:
         with self._lock:
             self._db.execute(
                 "INSERT INTO posts (did, body, created_at) VALUES (?, ?, ?)",
-                (did, body, int(time.time())),
+                (did, body, self._clock.now()),
             )
 
     def posts(self, limit: int = PAGE_POSTS) -> list[Post]:
@@ -162,14 +166,24 @@ def _utc(seconds: int) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path | str) -> FastAPI:
+def create_forum_app(
+    rp: RelyingParty,
+    *,
+    session_secret: bytes,
+    db_path: Path | str,
+    clock: Clock | None = None,
+    randomness: Randomness | None = None,
+) -> FastAPI:
     """The forum as an ASGI app; ``rp`` is this site's relying party (its base URL is ours).
 
     The app's database is ``app.state.db``; whoever serves the app closes it when done (the
     app may run under several servers or test clients, so it does not close it itself).
+    ``clock`` stamps accounts and posts; ``randomness`` draws the CSRF tokens and login-page
+    script nonces (defaults: the system clock, :mod:`secrets`).
     """
-    db = ForumDatabase(db_path)
-    app = SITE.app(rp, session_secret=session_secret)
+    randomness = randomness or Randomness()
+    db = ForumDatabase(db_path, clock=clock)
+    app = SITE.app(rp, session_secret=session_secret, randomness=randomness)
     app.state.db = db
 
     def member(request: Request) -> dict[str, Any] | None:
@@ -186,7 +200,7 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
             title=context.pop("title", SITE_NAME),
             site_name=SITE_NAME,
             member=member(request),
-            csrf=csrf_token(request.session),
+            csrf=csrf_token(request.session, randomness),
             **context,
         )
 
@@ -206,7 +220,7 @@ def create_forum_app(rp: RelyingParty, *, session_secret: bytes, db_path: Path |
             "verified": login.claims.get("verified_person") is True,
             "adult": login.claims.get("age_over_18") is True,
         }
-        csrf_token(request.session)
+        csrf_token(request.session, randomness)
         return RedirectResponse("/", status_code=303)
 
     @app.post("/posts")

@@ -12,9 +12,7 @@ encrypted) nor in a log.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,9 @@ from typing import Any
 from fastapi import FastAPI, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
+from realdid.randomness import Randomness
 from realdid.rp import RelyingParty
 from realdid.rp.pages import csrf_ok, csrf_token, render_page
 
@@ -61,17 +61,30 @@ class Guest:
 
 
 class GuestBook:
-    """Checked-in guests in memory only, bounded and expiring with the session."""
+    """Checked-in guests in memory only, bounded and expiring with the session.
 
-    def __init__(self, *, ttl: int = SESSION_MAX_AGE, max_entries: int = MAX_GUESTS) -> None:
+    A guest expires ``ttl`` seconds after ``checked_in_at`` on ``clock``; the session's key
+    to its guest is drawn from ``randomness``.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: int = SESSION_MAX_AGE,
+        max_entries: int = MAX_GUESTS,
+        clock: Clock | None = None,
+        randomness: Randomness | None = None,
+    ) -> None:
         self._ttl = ttl
         self._max = max_entries
+        self._clock = clock or SystemClock()
+        self._randomness = randomness or Randomness()
         self._lock = threading.Lock()
         self._guests: OrderedDict[str, Guest] = OrderedDict()
-        self._used: OrderedDict[bytes, float] = OrderedDict()
+        self._used: OrderedDict[bytes, int] = OrderedDict()
 
     def add(self, guest: Guest) -> str:
-        key = secrets.token_urlsafe(24)
+        key = self._randomness.token(24)
         with self._lock:
             self._guests[key] = guest
             while len(self._guests) > self._max:
@@ -83,7 +96,7 @@ class GuestBook:
             return None
         with self._lock:
             guest = self._guests.get(key)
-            if guest is not None and guest.checked_in_at + self._ttl < time.time():
+            if guest is not None and guest.checked_in_at + self._ttl < self._clock.now():
                 del self._guests[key]
                 return None
         return guest
@@ -92,7 +105,7 @@ class GuestBook:
         """Mark a completed check-in transaction used; False if it already was (a replayed
         copy of the pre-check-in session cookie cannot check in a second time)."""
         digest = hashlib.sha256(transaction.encode()).digest()
-        now = time.time()
+        now = self._clock.now()
         with self._lock:
             while self._used and next(iter(self._used.values())) + USED_LOGIN_TTL < now:
                 self._used.popitem(last=False)
@@ -109,10 +122,22 @@ class GuestBook:
                 self._guests.pop(key, None)
 
 
-def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
-    """The hotel check-in as an ASGI app; ``rp`` is this site's relying party."""
-    book = GuestBook()
-    app = SITE.app(rp, session_secret=session_secret)
+def create_hotel_app(
+    rp: RelyingParty,
+    *,
+    session_secret: bytes,
+    clock: Clock | None = None,
+    randomness: Randomness | None = None,
+) -> FastAPI:
+    """The hotel check-in as an ASGI app; ``rp`` is this site's relying party.
+
+    ``clock`` times check-ins and their expiry; ``randomness`` draws the guest keys, CSRF
+    tokens and login-page script nonces (defaults: the system clock, :mod:`secrets`).
+    """
+    clock = clock or SystemClock()
+    randomness = randomness or Randomness()
+    book = GuestBook(clock=clock, randomness=randomness)
+    app = SITE.app(rp, session_secret=session_secret, randomness=randomness)
     app.state.guests = book
 
     @app.get("/")
@@ -121,7 +146,7 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
         context: dict[str, Any] = {
             "title": SITE_NAME,
             "site_name": SITE_NAME,
-            "csrf": csrf_token(request.session),
+            "csrf": csrf_token(request.session, randomness),
         }
         if guest is not None:
             return render_page("hotel_done.html", templates=templates(), guest=guest, **context)
@@ -139,9 +164,9 @@ def create_hotel_app(rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
         book.remove(request.session.get("guest"))
         request.session.clear()
         request.session["guest"] = book.add(
-            Guest(family + given, mask_id_number(id_number), int(time.time()))
+            Guest(family + given, mask_id_number(id_number), clock.now())
         )
-        csrf_token(request.session)
+        csrf_token(request.session, randomness)
         return RedirectResponse("/", status_code=303)
 
     @app.post("/checkout")

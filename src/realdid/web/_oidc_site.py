@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
+from realdid.randomness import Randomness
 from realdid.rp.pages import SecurityHeaders, csrf_ok, csrf_token, render_error, render_page
 
 from ._pages import templates
@@ -45,8 +46,12 @@ def create_oidc_site_app(
     base_url: str,
     session_secret: bytes,
     transport: Any = None,
+    randomness: Randomness | None = None,
 ) -> FastAPI:
-    """The demo OIDC client site. ``transport`` (an httpx transport) is for in-process tests."""
+    """The demo OIDC client site. ``transport`` (an httpx transport) is for in-process tests;
+    ``randomness`` draws the logout form's CSRF token (``state``, ``nonce`` and the PKCE
+    verifier are Authlib's own, as in any stock client)."""
+    randomness = randomness or Randomness()
     client_kwargs: dict[str, Any] = {"scope": SCOPE, "code_challenge_method": "S256"}
     if transport is not None:
         client_kwargs["transport"] = transport
@@ -81,7 +86,7 @@ def create_oidc_site_app(
             title=SITE_NAME,
             site_name=SITE_NAME,
             user=user if isinstance(user, dict) else None,
-            csrf=csrf_token(request.session),
+            csrf=csrf_token(request.session, randomness),
         )
 
     @app.get("/auth/login")

@@ -16,7 +16,7 @@ Each site signs its session cookie with its own key derived from the demo secret
 Example::
 
     site = DemoSite("Harbour Hotel", "hotel", "hotel_session", 3600, "check-in", query, claims)
-    app = site.app(rp, session_secret=secret)
+    app = site.app(rp, session_secret=secret, randomness=Randomness())
 
     @app.get("/login/complete")
     def complete(request: Request) -> Response:
@@ -36,6 +36,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from realdid.credentials import DcqlQuery
+from realdid.randomness import Randomness
 from realdid.rp import RelyingParty, VerifiedLogin, login_routes
 from realdid.rp.pages import SecurityHeaders, login_failure_message, render_error, start_login
 
@@ -62,8 +63,11 @@ class DemoSite:
     def _verb(self) -> str:
         return self.step.replace("-", " ")  # "sign in", "check in"
 
-    def app(self, rp: RelyingParty, *, session_secret: bytes) -> FastAPI:
-        """The site's ASGI app with the login routes and its session; the site adds its pages."""
+    def app(self, rp: RelyingParty, *, session_secret: bytes, randomness: Randomness) -> FastAPI:
+        """The site's ASGI app with the login routes and its session; the site adds its pages.
+
+        ``randomness`` draws the login page's script nonce.
+        """
         app = FastAPI(title=self.name, docs_url=None, redoc_url=None, openapi_url=None)
         app.include_router(login_routes(rp))
 
@@ -76,6 +80,7 @@ class DemoSite:
                 title=f"{self._verb.capitalize()} — {self.name}",
                 site_name=self.name,
                 claims=list(self.claims),
+                randomness=randomness,
             )
 
         app.add_middleware(SecurityHeaders)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from realdid.clock import FakeTimer, FixedClock
 from realdid.crypto import LocalSigner
 from realdid.did import CreateOperation, DocumentContent, ParsedOperation, commitment_of, to_dict
 from realdid.ledger import LedgerIntegrityError, verify_registry
@@ -59,6 +60,33 @@ def test_node_with_a_missing_batch_file_starts_degraded_and_says_why(tmp_path: P
         assert "batch-unavailable" in health.json()["error"]
         assert "realdid_observer_stalled 1.0" in client.get("/metrics").text
         assert client.get(f"/1.0/identifiers/{did}").status_code == 404  # stalled, not skipped
+
+
+def test_degraded_since_is_the_nodes_clock(tmp_path: Path) -> None:
+    data_dir, _ = anchored_node_dir(tmp_path / "a")
+    fresh = tmp_path / "b"
+    fresh.mkdir()
+    for name in ("ledger.db", "solo-ledger.key"):
+        (fresh / name).write_bytes((data_dir / name).read_bytes())
+    clock = FixedClock(1_780_000_000)
+    node = RegistryNode(NodeConfig(data_dir=fresh, batch_interval=0.02), clock=clock)
+    with TestClient(create_app(node)) as client:
+        clock.advance(30)  # the node goes on failing after start-up: since stays
+        health = client.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert health["since"] == 1_780_000_000
+
+
+def test_resolution_latency_is_measured_on_the_nodes_timer(tmp_path: Path) -> None:
+    data_dir, did = anchored_node_dir(tmp_path)
+    node = RegistryNode(NodeConfig(data_dir=data_dir), timer=FakeTimer(5.0))
+    with TestClient(create_app(node)) as client:
+        assert client.get(f"/1.0/identifiers/{did}").status_code == 200
+        metrics = client.get("/metrics").text
+    # Timed on the fake timer, which no real time moves.
+    lines = metrics.splitlines()
+    assert "realdid_resolution_seconds_count 1.0" in lines
+    assert "realdid_resolution_seconds_sum 0.0" in lines
 
 
 def test_a_ledger_whose_key_is_missing_is_refused_and_no_key_is_invented(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from realdid.credentials import (
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner, PublicKey
 from realdid.did import CreateOperation, DocumentContent, PublicKeyEntry, commitment_of
 from realdid.did import verification_key as did_verification_key
+from realdid.randomness import Randomness
 from realdid.rp import (
     LoginRequestStore,
     PendingLogin,
@@ -344,6 +345,7 @@ def build_rp(
     status: StatusServer,
     *,
     store_path: str = ":memory:",
+    randomness: Randomness | None = None,
     **config: Any,
 ) -> RpEnv:
     rp_holder = resolver.create(KeyType.P256)
@@ -371,6 +373,7 @@ def build_rp(
         resolver=resolver,
         status_lists=cache,
         clock=clock,
+        randomness=randomness,
     )
     return RpEnv(clock, resolver, issuer, rp_holder, status, store, cache, rp, registration)
 

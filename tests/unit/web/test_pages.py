@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.responses import PlainTextResponse
 
+from realdid.randomness import Randomness
 from realdid.rp.pages import (
     SecurityHeaders,
     claim_label,
@@ -152,6 +153,20 @@ def test_csrf_token_is_stable_per_session_and_checked_in_constant_time() -> None
     assert not csrf_ok(session, "")
     assert not csrf_ok(session, None)
     assert not csrf_ok({}, token)  # a session without a token accepts nothing
+
+
+def test_csrf_token_is_drawn_from_the_injected_source() -> None:
+    session: dict[str, Any] = {}
+    token = csrf_token(session, Randomness.seeded(4))
+    assert token == Randomness.seeded(4).token(32)
+    assert csrf_token(session, Randomness.seeded(5)) == token  # made once per session
+
+
+def test_login_page_script_nonce_is_drawn_from_the_injected_source() -> None:
+    html, headers, _ = login_page(randomness=Randomness.seeded(6))
+    nonce = Randomness.seeded(6).token(16)
+    assert f'<script nonce="{nonce}">' in html
+    assert headers["content-security-policy"].endswith(f"script-src 'nonce-{nonce}'")
 
 
 def test_derived_secrets_differ_per_site() -> None:

@@ -16,7 +16,6 @@ everything else stays server-side, so completing someone else's login is impossi
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.http import PayloadTooLargeError, read_bounded_body
+from realdid.randomness import Randomness
 from realdid.rp import LoginError, PendingLogin, RelyingParty, login_routes
 from realdid.rp.pages import SecurityHeaders, render_error, render_login
 
@@ -74,6 +74,7 @@ def create_bridge_app(
     db_path: Path | str,
     session_secret: bytes,
     clock: Clock | None = None,
+    randomness: Randomness | None = None,
     lifetimes: Lifetimes | None = None,
     mount_login_routes: bool = True,
 ) -> FastAPI:
@@ -82,7 +83,8 @@ def create_bridge_app(
     ``rp`` is the bridge's own relying party towards wallets (registered for SiteProof
     ``verified_person`` + ``age_over_18``); its OpenID4VP routes are mounted here unless
     ``mount_login_routes`` is false (tests with a stand-in). ``signing_key`` is a P-256
-    private key (see :func:`~._keys.load_or_create_bridge_keys`).
+    private key (see :func:`~._keys.load_or_create_bridge_keys`). ``randomness`` draws the
+    authorization ids, codes, access tokens and login-page script nonces (:mod:`secrets`).
     """
     if issuer.endswith("/") or not issuer.startswith(("https://", "http://")):
         raise ValueError("issuer must be an absolute http(s) URL without a trailing slash")
@@ -90,12 +92,14 @@ def create_bridge_app(
         raise ValueError("signing_key must be a P-256 private key")
     entitled = _entitled_scopes(rp)
     store = BridgeStore(db_path)
+    randomness = randomness or Randomness()
     server = BridgeServer(
         issuer=issuer,
         clients=clients,
         entitled_scopes=entitled,
         store=store,
         clock=clock or SystemClock(),
+        randomness=randomness,
         signing_key=signing_key,
         pairwise_secret=pairwise_secret,
         lifetimes=lifetimes or Lifetimes(),
@@ -271,7 +275,7 @@ class _LoginFlow:
             )
             return self.server.handle_error_response(request, unavailable)
         authorization = StoredAuthorization(
-            id=secrets.token_urlsafe(32),
+            id=self.server.randomness.token(32),
             client_id=client.client_id,
             params=tuple(params),
             transaction=pending.transaction,
@@ -303,6 +307,7 @@ class _LoginFlow:
             complete_url=f"/authorize/complete?{handle}",
             purpose=purpose,
             claims=list(wallet_claims),
+            randomness=self.server.randomness,
         )
 
     def _refusal(self, request: BridgeRequest, error: OAuth2Error) -> Response:

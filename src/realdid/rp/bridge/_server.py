@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from joserfc.jwk import ECKey
 from starlette.responses import Response
 
 from realdid.clock import Clock
+from realdid.randomness import Randomness
 
 from ._keys import key_id, pairwise_subject
 from ._store import BridgeStore, StoredCode, StoredToken
@@ -75,6 +77,10 @@ SCOPE_CLAIMS: Mapping[str, str] = {
 }
 SUPPORTED_SCOPES: tuple[str, ...] = ("openid", *SCOPE_CLAIMS)
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: The symbols of an authorization code: Authlib's own alphabet, kept when the code is drawn
+#: from the bridge's randomness instead of Authlib's generator.
+_CODE_ALPHABET = string.ascii_letters + string.digits
+_ACCESS_TOKEN_BYTES = 32
 
 
 # -- clients ----------------------------------------------------------------------------------
@@ -300,6 +306,13 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
         server: BridgeServer = self.server
         return server
 
+    def generate_authorization_code(self) -> str:
+        """Authlib's code format (43 of 62 symbols), drawn from the bridge's randomness."""
+        draw = self.bridge.randomness.randbelow
+        return "".join(
+            _CODE_ALPHABET[draw(len(_CODE_ALPHABET))] for _ in range(self.AUTHORIZATION_CODE_LENGTH)
+        )
+
     def create_authorization_response(self, redirect_uri: str, grant_user: Any) -> Any:
         if not grant_user:
             raise AccessDeniedError(
@@ -457,6 +470,7 @@ class BridgeServer(AuthorizationServer):  # type: ignore[misc]
         entitled_scopes: frozenset[str],
         store: BridgeStore,
         clock: Clock,
+        randomness: Randomness,
         signing_key: ECKey,
         pairwise_secret: bytes,
         lifetimes: Lifetimes,
@@ -470,6 +484,7 @@ class BridgeServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = issuer
         self.store = store
         self.clock = clock
+        self.randomness = randomness
         self.signing_key = signing_key
         self.kid = key_id(signing_key)
         self.pairwise_secret = pairwise_secret
@@ -480,13 +495,16 @@ class BridgeServer(AuthorizationServer):  # type: ignore[misc]
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
-                _new_access_token, None, lambda client, grant_type: lifetimes.access_token
+                self._new_access_token, None, lambda client, grant_type: lifetimes.access_token
             ),
         )
         self.register_grant(
             _CodeGrant, [_StrictPkce(required=True), _OpenIdCode(self), _require_openid]
         )
         self.token_validator = _TokenValidator(self)
+
+    def _new_access_token(self, **_: Any) -> str:
+        return self.randomness.token(_ACCESS_TOKEN_BYTES)
 
     # What Authlib asks a framework integration / deployment to provide:
     def query_client(self, client_id: str) -> _Client | None:
@@ -548,7 +566,3 @@ class BridgeServer(AuthorizationServer):  # type: ignore[misc]
             else (name, value)
             for name, value in headers
         ]
-
-
-def _new_access_token(**_: Any) -> str:
-    return secrets.token_urlsafe(32)

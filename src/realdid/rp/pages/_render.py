@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import secrets
 import urllib.parse
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.responses import HTMLResponse
+
+from realdid.randomness import Randomness
 
 from ._security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 
@@ -135,18 +136,20 @@ def render_login(
     purpose: str,
     claims: list[str],
     site_url: str | None = None,
+    randomness: Randomness | None = None,
 ) -> HTMLResponse:
     """The shared "Sign in with RealDID" page for one pending login request.
 
     ``poll_url`` answers ``{"state", "error"}`` (the RP SDK's transaction route); when it says
     ``done`` the page goes to ``complete_url``, which reads the outcome server-side. The QR
     SVG is our own output (segno) and is inserted unescaped; everything else is escaped.
-    ``site_url`` defaults to the scheme and host of the request URI.
+    ``site_url`` defaults to the scheme and host of the request URI. The polling script runs
+    under a fresh CSP nonce per response, drawn from ``randomness``.
     """
     base = site_url if site_url is not None else site_base_url(pending)
     return render_page(
         "login.html",
-        script_nonce=secrets.token_urlsafe(16),
+        script_nonce=(randomness or Randomness()).token(16),
         title=title,
         site_name=site_name,
         qr_svg=pending.qr_svg(),
@@ -169,9 +172,11 @@ def start_login(
     title: str,
     site_name: str,
     claims: list[str],
+    randomness: Randomness | None = None,
 ) -> HTMLResponse:
     """Create a login request, keep its transaction in ``session["login_tx"]`` (only this
-    browser can complete it) and render the login page polling it."""
+    browser can complete it) and render the login page polling it (its script nonce from
+    ``randomness``)."""
     pending = rp.create_request(query)
     session["login_tx"] = pending.transaction
     return render_login(
@@ -182,4 +187,5 @@ def start_login(
         complete_url="/login/complete",
         purpose=rp.purpose,
         claims=claims,
+        randomness=randomness,
     )

@@ -9,12 +9,13 @@ clickjacked), forms only post back to the site itself. Forms carry a per-session
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from realdid.randomness import Randomness
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; connect-src 'self';"
@@ -53,11 +54,12 @@ class SecurityHeaders:
 CSRF_KEY = "csrf"
 
 
-def csrf_token(session: MutableMapping[str, Any]) -> str:
-    """The session's anti-CSRF token, made on first use (the session cookie is also Lax)."""
+def csrf_token(session: MutableMapping[str, Any], randomness: Randomness | None = None) -> str:
+    """The session's anti-CSRF token, drawn from ``randomness`` on first use (the session
+    cookie is also Lax)."""
     token = session.get(CSRF_KEY)
     if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
+        token = (randomness or Randomness()).token(32)
         session[CSRF_KEY] = token
     return token
 

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey
 
 from realdid.clock import FixedClock
 from realdid.credentials import DcqlQuery
+from realdid.randomness import Randomness
 from realdid.rp import LoginOutcome, PendingLogin, VerifiedLogin
 from realdid.rp.bridge import BridgeClient, create_bridge_app
 
@@ -111,7 +112,12 @@ class Bridge:
     app: Any
 
 
-def make_bridge(tmp_path: Any, *, clients: tuple[BridgeClient, ...] = (NEWS, SHOP)) -> Bridge:
+def make_bridge(
+    tmp_path: Any,
+    *,
+    clients: tuple[BridgeClient, ...] = (NEWS, SHOP),
+    randomness: Randomness | None = None,
+) -> Bridge:
     clock = FixedClock(int(time.time()))
     rp = FakeRp(clock)
     key = ECKey.generate_key("P-256", private=True)
@@ -124,6 +130,7 @@ def make_bridge(tmp_path: Any, *, clients: tuple[BridgeClient, ...] = (NEWS, SHO
         db_path=tmp_path / "bridge.db",
         session_secret=b"s" * 32,
         clock=clock,
+        randomness=randomness,
         mount_login_routes=False,
     )
     client = TestClient(app, base_url=ISSUER, follow_redirects=False)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from realdid.randomness import Randomness
 from realdid.web._oidc_site import create_oidc_site_app
 
 from ._fakes import ISSUER, NEWS, SITE_DID, Bridge, TestClient, make_bridge
@@ -24,7 +25,7 @@ def bridge(tmp_path: Path) -> Bridge:
     return make_bridge(tmp_path)
 
 
-def _site(bridge: Bridge) -> TestClient:
+def _site(bridge: Bridge, randomness: Randomness | None = None) -> TestClient:
     app = create_oidc_site_app(
         bridge_issuer=ISSUER,
         client_id=NEWS.client_id,
@@ -32,6 +33,7 @@ def _site(bridge: Bridge) -> TestClient:
         base_url=SITE,
         session_secret=b"n" * 32,
         transport=httpx2.ASGITransport(app=bridge.app),
+        randomness=randomness,
     )
     return TestClient(app, base_url=SITE, follow_redirects=False)
 
@@ -104,3 +106,14 @@ def test_logout_needs_the_csrf_token(bridge: Bridge) -> None:
     token = site.get("/").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     assert site.post("/logout", data={"csrf": token}).status_code == 303
     assert 'id="oidc-sub"' not in site.get("/").text
+
+
+def test_the_logout_csrf_token_comes_from_the_sites_randomness(bridge: Bridge) -> None:
+    site = _site(bridge, Randomness.seeded(13))
+    _sign_in(bridge, site)
+    token = site.get("/").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    # Drawn for the anonymous home page; the sign-in callback clears the session, so the
+    # signed-in page draws the second token.
+    replay = Randomness.seeded(13)
+    replay.token(32)
+    assert token == replay.token(32)
