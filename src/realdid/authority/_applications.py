@@ -23,12 +23,12 @@ from typing import Any
 from realdid.clock import Clock
 from realdid.credentials import Application, verify_application
 from realdid.crypto import PublicKey
+from realdid.randomness import Randomness
 
 from ._config import AuthorityConfig
 from ._errors import EnrollmentError
 from ._issuance import Issuance
 from ._lockouts import FailureLockouts
-from ._randomness import Randomness
 from ._resolver import DidKeyResolver
 from ._store import AuthorityDatabase
 

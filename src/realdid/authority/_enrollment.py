@@ -33,6 +33,7 @@ from typing import Any
 
 from realdid.clock import Clock
 from realdid.credentials import BUSINESS_TYP, ENROLLMENT_TYP, SITE_PROOF_TYP
+from realdid.randomness import Randomness
 
 from ._applications import MAX_NAME, Applications, claim_name, claim_text, normal_name
 from ._audit import AuditLog
@@ -56,12 +57,11 @@ from ._face import FaceMatcher, decode_face
 from ._id_numbers import validate_id_number
 from ._issuance import Issuance, Offer
 from ._lockouts import FailureLockouts
-from ._randomness import Randomness
 from ._register import PopulationRegister
 from ._resolver import DidKeyResolver
 from ._revocation import Revocation
 from ._secrets import ServiceSecrets
-from ._store import AuthorityDatabase
+from ._store import RECORD_ID_BYTES, AuthorityDatabase
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class Enrollment:
             else:
                 if current is not None:
                     self.revocation.end_enrollment(tx, current[0], "superseded", "re-enrollment")
-                enrollment_id = self.randomness.record_id()
+                enrollment_id = self.randomness.token(RECORD_ID_BYTES)
                 escrow_id = self._write_escrow(
                     tx, enrollment_id, {"did": did, "kind": kind, **identity}
                 )
@@ -385,7 +385,7 @@ class Enrollment:
         self, tx: sqlite3.Connection, enrollment_id: str, record: Mapping[str, str]
     ) -> str:
         """Seal the DID-to-identity link to the trustees' key (the service cannot open it)."""
-        escrow_id = self.randomness.record_id()
+        escrow_id = self.randomness.token(RECORD_ID_BYTES)
         now = self.clock.now()
         sealed = seal_record(
             self.escrow,

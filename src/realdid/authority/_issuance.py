@@ -45,6 +45,7 @@ from realdid.credentials import (
     verify_proof_jwt,
 )
 from realdid.crypto import PublicKey
+from realdid.randomness import Randomness
 
 from ._claims import (
     BUSINESS,
@@ -56,11 +57,10 @@ from ._claims import (
 )
 from ._config import AuthorityConfig
 from ._identity import IssuerIdentity
-from ._randomness import Randomness
 from ._resolver import DidKeyError, DidKeyResolver
 from ._secrets import ServiceSecrets
 from ._status_lists import StatusLists
-from ._store import AuthorityDatabase
+from ._store import RECORD_ID_BYTES, AuthorityDatabase
 
 _CODE_BYTES = 32  # pre-authorized codes and access tokens
 _NONCE_BYTES = 24
@@ -245,7 +245,7 @@ class Issuance:
         selectively_disclosable: Set[str],
     ) -> str:
         """Record an ``offered`` credential in ``tx``: its claims sealed, its status index drawn."""
-        credential_id = self.randomness.record_id()
+        credential_id = self.randomness.token(RECORD_ID_BYTES)
         status = self.status_lists.allocate(tx)
         pending = {
             "holder": holder_did,

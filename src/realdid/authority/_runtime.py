@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realdid.clock import Clock, SystemClock
+from realdid.randomness import Randomness
 from realdid.registry import NodeClient, NodeClientError
 from realdid.storage import write_private_file
 
@@ -32,7 +33,6 @@ from ._config import AuthorityConfig
 from ._escrow import X25519EscrowKey, X25519EscrowPublicKey
 from ._face import FaceMatcher
 from ._identity import WalletIssuer
-from ._randomness import Randomness
 from ._register import SqliteRegister
 from ._resolver import RegistryKeyResolver
 from ._secrets import ServiceSecrets

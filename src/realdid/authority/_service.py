@@ -52,6 +52,7 @@ from typing import Any
 
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialConfiguration
+from realdid.randomness import Randomness
 
 from ._applications import Applications
 from ._audit import AuditLog
@@ -64,7 +65,6 @@ from ._identity import IssuerIdentity
 from ._issuance import Issuance, Offer
 from ._lockouts import FailureLockouts
 from ._operators import Operator, OperatorStore, Role
-from ._randomness import Randomness
 from ._register import PopulationRegister
 from ._resolver import DidKeyResolver
 from ._revocation import Revocation

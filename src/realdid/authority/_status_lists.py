@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from realdid.clock import Clock
 from realdid.credentials import StatusList, StatusValue, sign_status_list
+from realdid.randomness import Randomness
 
 from ._config import AuthorityConfig
 from ._identity import IssuerIdentity
-from ._randomness import Randomness
 from ._store import AuthorityDatabase
 
 

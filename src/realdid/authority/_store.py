@@ -22,6 +22,8 @@ from pathlib import Path
 from realdid.storage import connect_sqlite
 
 SCHEMA_VERSION = 1
+#: Primary keys of enrollments, escrow records and credentials: 128 random bits, base64url.
+RECORD_ID_BYTES = 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from realdid.authority import Offer, Role
-from realdid.authority._randomness import Randomness
 from realdid.authority._runtime import PASSPHRASE_ENV, issuer_passphrase
 from realdid.clock import FixedClock
 from realdid.credentials import (
@@ -28,6 +27,7 @@ from realdid.credentials import (
     parse_status_reference,
 )
 from realdid.crypto import b64url_encode
+from realdid.randomness import Randomness
 
 from .conftest import T0, Env, build_env
 
