@@ -55,19 +55,11 @@ def declared_code(code: str) -> str:
 
 
 class EnrollmentError(AuthorityError):
-    """A request was refused; ``code`` is the stable problem type.
-
-    ``status`` is :attr:`http_status` under the name the service's callers read on both
-    kinds of refusal they handle, this one and :class:`~realdid.credentials.Oid4vciError`.
-    """
+    """A request was refused; ``code`` is the stable problem type."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = declared_code(code)
-
-    @property
-    def status(self) -> int:
-        return self.http_status
 
 
 class RegisterImportError(AuthorityError):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from ._anchoring import ensure_anchored
 from ._controller import (
-    ControllerError,
     DidController,
     DidRecord,
     DidStateError,
@@ -33,6 +32,7 @@ from ._controller import (
     UnknownDidError,
     site_tag,
 )
+from ._errors import ControllerError
 from ._keystore import (
     DEFAULT_MEMLIMIT,
     DEFAULT_OPSLIMIT,

@@ -57,6 +57,7 @@ from realdid.did import (
 )
 from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
 
+from ._errors import ControllerError
 from ._keystore import WALLET_FILENAME, Keystore
 from ._seed import derive_signer, new_mnemonic, normalize_mnemonic, seed_from_mnemonic
 
@@ -67,16 +68,6 @@ COMMITMENT_SCAN_LIMIT = 1000
 #: ``index`` of a per-site DID record: site DIDs are not numbered (their path has no index).
 SITE_INDEX = -1
 _SITE_TAG_PREFIX = b"realdid/site/"
-
-
-class ControllerError(Exception):
-    """The root of the controller's errors (the wallet's :class:`~realdid.wallet.WalletError`
-    derives from it too)."""
-
-    code = "controller-error"
-
-    def diagnostics(self) -> str:
-        return str(self)
 
 
 class UnknownDidError(ControllerError):

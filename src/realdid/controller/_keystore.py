@@ -46,6 +46,8 @@ import nacl.utils
 from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
 from realdid.storage import write_private_file
 
+from ._errors import ControllerError
+
 __all__ = [
     "DEFAULT_MEMLIMIT",
     "DEFAULT_OPSLIMIT",
@@ -99,7 +101,7 @@ _KDF_FIELDS: Final = ("name", "opslimit", "memlimit", "salt")
 
 
 # -- errors -----------------------------------------------------------------------------------
-class KeystoreError(Exception):
+class KeystoreError(ControllerError):
     """Base of every keystore error. ``code`` is short and stable (CLI and HTTP mapping).
 
     Messages never contain the passphrase, payload or file path (architecture section 10:

@@ -27,6 +27,8 @@ from mnemonic import Mnemonic
 
 from realdid.crypto import KeyType, LocalSigner
 
+from ._errors import ControllerError
+
 __all__ = [
     "InvalidDerivationPathError",
     "InvalidMnemonicError",
@@ -64,7 +66,7 @@ _ENGLISH: Final = Mnemonic("english")
 _WORD_INDEX: Final = frozenset(_ENGLISH.wordlist)
 
 
-class InvalidMnemonicError(ValueError):
+class InvalidMnemonicError(ControllerError, ValueError):
     """A recovery phrase is not a valid English BIP-39 mnemonic.
 
     Messages name the position of a bad word but never the word itself: the phrase is the
@@ -77,7 +79,7 @@ class InvalidMnemonicError(ValueError):
         return f"{self}; check the recovery phrase and try again"
 
 
-class InvalidDerivationPathError(ValueError):
+class InvalidDerivationPathError(ControllerError, ValueError):
     """A derivation path does not match the wallet's path grammar."""
 
     code = "invalid-derivation-path"

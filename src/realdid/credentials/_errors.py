@@ -13,6 +13,7 @@ class CredentialError(Exception):
     """Base of every error raised by :mod:`realdid.credentials`."""
 
     code = "credential-error"
+    http_status = 400  # malformed or unverifiable credentials come from outside
 
     def diagnostics(self) -> str:
         return f"{self.code}: {self}"

@@ -88,7 +88,7 @@ _STATUS_401 = frozenset({"invalid_token", "invalid_client"})
 class Oid4vciError(CredentialError):
     """An OpenID4VCI protocol error carrying the OAuth-style ``error`` code to send back.
 
-    ``status`` is the HTTP status for the error response: 401 for ``invalid_token`` (RFC
+    ``http_status`` is the HTTP status for the error response: 401 for ``invalid_token`` (RFC
     6750 section 3.1) and ``invalid_client`` (RFC 6749 section 5.2), 400 otherwise. Errors
     raised while the *wallet* parses something use the local codes
     ``invalid_credential_offer`` and ``invalid_response``, which never go on the wire.
@@ -96,11 +96,13 @@ class Oid4vciError(CredentialError):
 
     code = "oid4vci-error"
 
-    def __init__(self, error: str, description: str, *, status: int | None = None) -> None:
+    def __init__(self, error: str, description: str, *, http_status: int | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
-        self.status = status if status is not None else (401 if error in _STATUS_401 else 400)
+        self.http_status = (
+            http_status if http_status is not None else (401 if error in _STATUS_401 else 400)
+        )
 
     def diagnostics(self) -> str:
         return f"{self.error}: {self.description}"

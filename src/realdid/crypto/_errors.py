@@ -8,6 +8,7 @@ class CryptoError(Exception):
     """
 
     code = "crypto-error"
+    http_status = 400  # bad keys and signatures come from outside
 
     def diagnostics(self) -> str:
         return str(self)

@@ -9,6 +9,7 @@ class DidError(Exception):
     """
 
     code = "did-error"
+    http_status = 400  # malformed or refused operations come from outside
 
     def diagnostics(self) -> str:
         return str(self)

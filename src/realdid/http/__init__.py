@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._body import PayloadTooLargeError, read_bounded_body
 from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
+from ._errors import HttpError
 from ._problems import (
     MAX_DETAIL_CHARS,
     MAX_PROBLEM_BYTES,
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_RESPONSE_BYTES",
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
+    "HttpError",
     "PayloadTooLargeError",
     "Problem",
     "ProblemTable",

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from ._errors import HttpError
+
 __all__ = ["PayloadTooLargeError", "read_bounded_body"]
 
 
-class PayloadTooLargeError(Exception):
+class PayloadTooLargeError(HttpError):
     """The request body is (or declares itself) larger than the handler accepts.
 
     ``code`` and ``http_status`` are those of the ``payload-too-large`` problem (RFC 9110

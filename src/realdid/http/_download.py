@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from ._errors import HttpError
+
 __all__ = ["MAX_RESPONSE_BYTES", "ResponseTooLargeError", "download"]
 
 #: Cap on any single answer from a RealDID service: far above the largest legitimate
@@ -36,18 +38,19 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
-class ResponseTooLargeError(Exception):
-    """A server answered with more than ``max_length`` bytes (announced or actually sent)."""
+class ResponseTooLargeError(HttpError):
+    """A server answered with more than ``max_length`` bytes (announced or actually sent).
+
+    Should it reach a service's own HTTP edge, the service answers 502: the fault is upstream.
+    """
 
     code = "response-too-large"
+    http_status = 502
 
     def __init__(self, url: str, max_length: int) -> None:
         super().__init__(f"the answer from {url} is larger than {max_length} bytes")
         self.url = url
         self.max_length = max_length
-
-    def diagnostics(self) -> str:
-        return str(self)
 
 
 def download(

@@ -34,6 +34,7 @@ class LedgerError(Exception):
     """Base of ledger errors. ``code`` maps onto an RFC 9457 problem ``type``."""
 
     code = "ledger-error"
+    http_status = 500  # the ledger is the service's own state
 
     def diagnostics(self) -> str:
         return str(self)
@@ -43,6 +44,7 @@ class LedgerUnavailableError(LedgerError):
     """The ledger could not be reached or did not accept the anchor; retry later."""
 
     code = "ledger-unavailable"
+    http_status = 503
 
 
 class LedgerIntegrityError(LedgerError):
@@ -55,6 +57,7 @@ class InvalidAnchorRequestError(LedgerError):
     """The anchor request is malformed (hashes not lowercase hex SHA-256, bad count)."""
 
     code = "invalid-anchor-request"
+    http_status = 400
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,15 @@ Example (a node on embedded defaults, served by uvicorn)::
 """
 
 from ._app import create_app
+from ._errors import NodeError
 from ._problem_types import NODE_PROBLEMS
 from ._service import NodeConfig, NodeSetupError, RegistryNode
 
-__all__ = ["NODE_PROBLEMS", "NodeConfig", "NodeSetupError", "RegistryNode", "create_app"]
+__all__ = [
+    "NODE_PROBLEMS",
+    "NodeConfig",
+    "NodeError",
+    "NodeSetupError",
+    "RegistryNode",
+    "create_app",
+]

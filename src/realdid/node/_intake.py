@@ -17,7 +17,6 @@ import concurrent.futures
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from realdid.clock import Clock
 from realdid.did import (
@@ -31,14 +30,18 @@ from realdid.did import (
 )
 from realdid.ledger import OperationOutcome, RegistryStore
 
+from ._errors import NodeError
 
-@dataclass(frozen=True, slots=True)
-class IntakeRefusedError(Exception):
-    """An operation refused at intake; ``code`` selects the RFC 9457 problem type."""
 
-    code: str
-    detail: str
-    index: int = 0
+class IntakeRefusedError(NodeError):
+    """An operation refused at intake; ``code`` selects the RFC 9457 problem type and
+    ``index`` is the refused operation's position in its submission."""
+
+    def __init__(self, code: str, detail: str, index: int = 0) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.index = index
 
 
 def precheck_all(operations: Sequence[ParsedOperation], store: RegistryStore) -> None:

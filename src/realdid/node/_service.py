@@ -31,6 +31,7 @@ from realdid.ledger import (
 )
 from realdid.storage import write_private_file
 
+from ._errors import NodeError
 from ._metrics import NodeMetrics
 from ._peers import PeerBatchSource
 
@@ -58,13 +59,10 @@ class Health:
     since: int
 
 
-class NodeSetupError(Exception):
+class NodeSetupError(NodeError):
     """The data directory cannot be used as it is; the message says what to do."""
 
     code = "node-setup"
-
-    def diagnostics(self) -> str:
-        return str(self)
 
 
 def load_or_create_key(path: Path, ledger_path: Path) -> LocalSigner:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 class NodeClientError(Exception):
     """A request to a registry node failed: refused (``code`` from its RFC 9457 problem),
-    unreachable, or answered with something unusable."""
+    unreachable, or answered with something unusable.
+
+    ``http_status`` is 502 (Bad Gateway): should a service's own request fail because the
+    node failed it, the fault is upstream.
+    """
+
+    code = "node-client-error"
+    http_status = 502
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

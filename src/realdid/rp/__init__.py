@@ -24,7 +24,7 @@ A website builds one :class:`RelyingParty` and mounts :func:`login_routes`::
     # poll rp.outcome(transaction) until .state == "done"; the account is .login.subject.
 """
 
-from ._errors import LOGIN_ERRORS, LOGIN_PROBLEMS, LoginError
+from ._errors import LOGIN_ERRORS, LOGIN_PROBLEMS, LoginError, RpError
 from ._http import MAX_RESPONSE_BYTES, login_routes
 from ._resolver import (
     DidDocumentResolver,
@@ -57,6 +57,7 @@ __all__ = [
     "RelyingPartyConfig",
     "ResolvedDid",
     "ResolverUnavailableError",
+    "RpError",
     "StatusListCache",
     "StatusReferenceError",
     "StatusUnavailableError",

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from realdid.http import ProblemTable, ProblemType
 
-__all__ = ["LOGIN_ERRORS", "LOGIN_PROBLEMS", "LoginError", "WalletRefusalError"]
+__all__ = ["LOGIN_ERRORS", "LOGIN_PROBLEMS", "LoginError", "RpError", "WalletRefusalError"]
 
 #: code -> (HTTP status, title). Stable: sites and wallets key on these codes.
 LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
@@ -56,20 +56,36 @@ LOGIN_PROBLEMS = ProblemTable(
 )
 
 
-class LoginError(Exception):
-    """The root of the relying party's errors: a refused login step.
+class RpError(Exception):
+    """The root of :mod:`realdid.rp` errors (the SDK, the OIDC bridge, the login pages).
 
-    ``code`` is stable (see :data:`LOGIN_ERRORS`); ``status`` is the HTTP status of this
+    Like every package's error root it carries a stable ``code`` and the ``http_status``
+    the relying party's HTTP face answers it with.
+    """
+
+    code = "rp-error"
+    http_status = 500
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+class LoginError(RpError):
+    """A refused login step.
+
+    ``code`` is stable (see :data:`LOGIN_ERRORS`); ``http_status`` is the HTTP status of this
     refusal, the code's own unless the step says otherwise (a request object fetched by an
     unknown id is 404 and an expired one 410 on its own URL, while the same codes are a
     400 inside a posted response). The HTTP face answers with :attr:`problem_type`.
     """
 
-    def __init__(self, code: str, message: str | None = None, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str | None = None, *, http_status: int | None = None
+    ) -> None:
         default_status, title = LOGIN_ERRORS[code]
         super().__init__(message or title)
         self.code = code
-        self.status = status or default_status
+        self.http_status = http_status or default_status
         self.title = title
         self.message = message or title
 
@@ -77,9 +93,9 @@ class LoginError(Exception):
     def problem_type(self) -> ProblemType:
         """The code's entry in :data:`LOGIN_PROBLEMS`, at this refusal's status."""
         listed = LOGIN_PROBLEMS[self.code]
-        if listed.status == self.status:
+        if listed.status == self.http_status:
             return listed
-        return replace(listed, status=self.status)
+        return replace(listed, status=self.http_status)
 
     def diagnostics(self) -> str:
         return f"{self.code}: {self.message}"

@@ -22,6 +22,8 @@ from realdid.crypto import CryptoError, EncodingError, PublicKey
 from realdid.did import Did, DidError, verification_key
 from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
 
+from ._errors import RpError
+
 #: Default bound on cached documents (~100k holders at a few hundred bytes each).
 DEFAULT_MAX_ENTRIES = 100_000
 
@@ -54,8 +56,11 @@ class ResolvedDid:
         return self._authentication[0]
 
 
-class ResolverUnavailableError(Exception):
+class ResolverUnavailableError(RpError):
     """The registry could not answer (network, server error): retry later, trust nothing."""
+
+    code = "resolver-unavailable"
+    http_status = 503
 
 
 class DidDocumentResolver(Protocol):

@@ -321,9 +321,9 @@ class RelyingParty:
         """The signed request object served at ``request_uri``."""
         stored = self._store.by_id(request_id) if _handle(request_id) else None
         if stored is None:
-            raise LoginError("unknown-request", "no such login request", status=404)
+            raise LoginError("unknown-request", "no such login request", http_status=404)
         if self._clock.now() >= stored.expires_at:
-            raise LoginError("expired-request", "the login request has expired", status=410)
+            raise LoginError("expired-request", "the login request has expired", http_status=410)
         if stored.answered:
             raise LoginError("request-answered")
         request = AuthorizationRequest(

@@ -31,17 +31,24 @@ from realdid.credentials import (
 from realdid.crypto import AlgorithmPolicy, PublicKey
 from realdid.http import ResponseTooLargeError, download
 
+from ._errors import RpError
 from ._resolver import DidDocumentResolver, ResolverUnavailableError, issuer_key
 
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
 
 
-class StatusUnavailableError(Exception):
+class StatusUnavailableError(RpError):
     """The status list cannot be fetched or verified now, and no fresh copy is cached."""
 
+    code = "status-unavailable"
+    http_status = 503
 
-class StatusReferenceError(Exception):
+
+class StatusReferenceError(RpError):
     """The credential points outside the list it names (its index does not exist)."""
+
+    code = "status-reference-invalid"
+    http_status = 400
 
 
 @dataclass(frozen=True, slots=True)

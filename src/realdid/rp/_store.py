@@ -22,6 +22,8 @@ from typing import Any
 
 from realdid.storage import connect_sqlite
 
+from ._errors import RpError
+
 #: Seconds a row outlives its request's expiry before it is purged.
 KEEP_AFTER_EXPIRY = 600
 #: Purge at most this often (seconds); purging runs on the write path.
@@ -64,8 +66,10 @@ class StoredRequest:
     outcome: dict[str, Any] | None = None
 
 
-class DuplicateRequestError(Exception):
+class DuplicateRequestError(RpError):
     """An id, transaction, code or state collided with a stored row (draw again)."""
+
+    code = "duplicate-request"
 
 
 class LoginRequestStore:

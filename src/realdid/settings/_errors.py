@@ -12,6 +12,7 @@ class SettingsError(Exception):
     """
 
     code = "settings-invalid"
+    http_status = 500  # a service that cannot be configured cannot serve
 
     def diagnostics(self) -> str:
         return str(self)

@@ -40,12 +40,17 @@ from realdid.credentials import (
 from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download, parse_problem
 from realdid.registry import NodeClientError
 
+from ._errors import WalletError
 from ._stored import StoredCredential
 from ._wallet import Wallet
 
 
-class AuthorityClientError(NodeClientError):
-    """The authority refused (``code`` from its problem ``type``) or could not be reached."""
+class AuthorityClientError(WalletError, NodeClientError):
+    """The authority refused (``code`` from its problem ``type``) or could not be reached.
+
+    A :class:`WalletError` (the wallet's one root) and, like the node client's errors, a
+    :class:`~realdid.registry.NodeClientError`: both are a remote service's answer.
+    """
 
 
 class AuthorityClient:

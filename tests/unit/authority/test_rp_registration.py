@@ -108,7 +108,7 @@ def test_only_an_enrolled_enterprise_can_register(env: Env) -> None:
     for did in (root.did, env.resolver.create().did, revoked.did, "did:realdid:QmNobody"):
         error = refusal("not-an-enterprise", lambda did=did: register(env, did))
         assert isinstance(error, EnrollmentError)
-        assert error.status == 409
+        assert error.http_status == 409
         assert did not in str(error)
     assert (env.counts(), env.audit_actions()) == before
     register(env, offered_only.did)  # the enrollment, not the collected credential, counts
@@ -135,7 +135,7 @@ def test_permitted_claims_are_checked(env: Env, permitted: Any) -> None:
     rp, _ = enterprise_rp(env)
     before = (env.counts(), env.audit_actions())
     error = refusal("invalid-permitted-claims", lambda: register(env, rp.did, permitted=permitted))
-    assert getattr(error, "status", None) == 400
+    assert getattr(error, "http_status", None) == 400
     assert (env.counts(), env.audit_actions()) == before
 
 

@@ -390,7 +390,7 @@ def test_enrollment_refusals_are_precise_and_change_nothing(
     before = env.counts()
     error = refusal(code, lambda: env.authority.enroll(jws, client=CLIENT))
     if isinstance(error, EnrollmentError):
-        assert error.status == status
+        assert error.http_status == status
     assert env.counts() == before
     assert env.rows("SELECT count(*) FROM enrollments") == [(0,)]
     # The refusal is not a dead end: the same DID can still enroll correctly afterwards.
@@ -425,9 +425,9 @@ def test_unknown_id_and_wrong_name_are_indistinguishable(env: Env) -> None:
         error = refusal(IDENTITY_MISMATCH, partial(env.authority.enroll, jws, client=CLIENT))
         assert isinstance(error, EnrollmentError)
         errors.append(error)
-    assert (errors[0].code, errors[0].status, str(errors[0])) == (
+    assert (errors[0].code, errors[0].http_status, str(errors[0])) == (
         errors[1].code,
-        errors[1].status,
+        errors[1].http_status,
         str(errors[1]),
     )
     reasons = [
@@ -443,7 +443,7 @@ def test_did_enrolled_for_one_resident_cannot_enroll_another(env: Env) -> None:
     jws = env.application(holder, env.enrollment_claims(env.residents[1]))
     error = refusal("did-already-enrolled", lambda: env.authority.enroll(jws, client=CLIENT))
     assert isinstance(error, EnrollmentError)
-    assert error.status == 409
+    assert error.http_status == 409
     assert env.counts() == before
     # Resident B can still enroll with a DID of their own.
     env.enroll(env.resolver.create(), env.residents[1])
@@ -472,7 +472,7 @@ def test_subject_locks_after_max_failures_even_with_correct_data(strict: Env) ->
     before = env.counts()
     locked = refusal("too-many-attempts", lambda: env.enroll(holder, resident, client="10.0.1.1"))
     assert isinstance(locked, EnrollmentError)
-    assert locked.status == 429
+    assert locked.http_status == 429
     assert env.counts() == before
     # Other residents are unaffected.
     env.enroll(env.resolver.create(), env.residents[1], client="10.0.1.1")
@@ -496,7 +496,7 @@ def test_an_unknown_id_locks_the_same_way(strict: Env) -> None:
         jws = env.application(env.resolver.create(), claims)
         error = refusal("too-many-attempts", partial(env.authority.enroll, jws, client="x"))
         assert isinstance(error, EnrollmentError)
-        answers.append((error.code, error.status, str(error)))
+        answers.append((error.code, error.http_status, str(error)))
     assert answers[0] == answers[1]
 
 
@@ -666,7 +666,7 @@ def test_expired_access_token_and_nonce(env: Env) -> None:
     env.clock.advance(env.authority.config.token_ttl + 1)
     request = CredentialRequest(REAL_NAME, (env.proof(holder),)).to_dict()
     error = oid4vci_refusal("invalid_token", lambda: env.authority.credential(token, request))
-    assert error.status == 401
+    assert error.http_status == 401
     # A fresh offer (enrollment retried), but a c_nonce past its lifetime.
     token = env.access_token(env.enroll(holder, env.residents[0]))
     env.clock.advance(env.authority.config.challenge_ttl - env.authority.config.token_ttl)
@@ -754,7 +754,7 @@ def test_site_proof_refusals(env: Env) -> None:
     before = env.counts()
     not_enrolled = refusal("not-enrolled", lambda: env.site_proof(stranger, site.did))
     assert isinstance(not_enrolled, EnrollmentError)
-    assert not_enrolled.status == 403
+    assert not_enrolled.http_status == 403
     refusal("invalid-application", lambda: env.site_proof(root, root.did))
     refusal("invalid-application", lambda: env.site_proof(root, other_root.did))
     refusal("did-not-found", lambda: env.site_proof(root, "did:realdid:QmNotAnchored"))
@@ -840,7 +840,7 @@ def test_business_refusals(env: Env, change: dict[str, Any], code: str, status: 
     jws = env.application(holder, claims, typ=BUSINESS_TYP)
     before = env.counts()
     error = refusal(code, lambda: env.authority.enroll_business(jws, client=CLIENT))
-    assert getattr(error, "status", 400) == status
+    assert getattr(error, "http_status", 400) == status
     assert env.counts() == before
 
 
@@ -906,7 +906,7 @@ def test_revocation_refusals(env: Env) -> None:
         lambda: env.authority.revoke(officer, did="did:realdid:QmNobody", reason="fraud"),
     )
     assert isinstance(missing, EnrollmentError)
-    assert missing.status == 404
+    assert missing.http_status == 404
     refusal(
         "enrollment-not-found",
         lambda: env.authority.revoke(officer, id_number=env.residents[2].id_number, reason="fraud"),
@@ -1078,7 +1078,7 @@ def test_death_blocks_online_reenrollment_but_lost_document_does_not(env: Env) -
     before = env.counts()
     blocked = refusal("enrollment-blocked", lambda: env.enroll(env.resolver.create(), dead))
     assert isinstance(blocked, EnrollmentError)
-    assert blocked.status == 403
+    assert blocked.http_status == 403
     assert env.counts() == before
     again = env.resolver.create()
     env.collect(env.enroll(again, lost), again)

@@ -65,11 +65,11 @@ def _error(excinfo: pytest.ExceptionInfo[Oid4vciError]) -> str:
 def test_error_carries_code_status_and_safe_json() -> None:
     err = Oid4vciError("invalid_proof", 'bad "kid" \\ é')
     assert isinstance(err, CredentialError)
-    assert (err.error, err.status) == ("invalid_proof", 400)
+    assert (err.error, err.http_status) == ("invalid_proof", 400)
     assert err.to_dict() == {"error": "invalid_proof", "error_description": "bad ?kid? ? ?"}
-    assert Oid4vciError("invalid_token", "expired").status == 401
-    assert Oid4vciError("invalid_client", "x").status == 401
-    assert Oid4vciError("invalid_grant", "x", status=400).status == 400
+    assert Oid4vciError("invalid_token", "expired").http_status == 401
+    assert Oid4vciError("invalid_client", "x").http_status == 401
+    assert Oid4vciError("invalid_grant", "x", http_status=400).http_status == 400
     assert err.diagnostics().startswith("invalid_proof: ")
 
 
@@ -292,7 +292,7 @@ def test_malformed_token_requests(form: Any, error: str, message: str) -> None:
     with pytest.raises(Oid4vciError, match=message) as excinfo:
         TokenRequest.from_form(form)
     assert _error(excinfo) == error
-    assert excinfo.value.status == 400
+    assert excinfo.value.http_status == 400
 
 
 def test_token_request_not_a_mapping() -> None:
@@ -519,7 +519,7 @@ def _assert_invalid(jwt: str, signer: LocalSigner, message: str, **kw: Any) -> N
     with pytest.raises(Oid4vciError, match=message) as excinfo:
         _verify(jwt, signer, **kw)
     assert _error(excinfo) == "invalid_proof"
-    assert excinfo.value.status == 400
+    assert excinfo.value.http_status == 400
 
 
 SIGNER = LocalSigner.generate()

@@ -25,7 +25,7 @@ def test_unknown_codes(env: RpEnv, typed: str) -> None:
     env.request()
     with pytest.raises(LoginError) as caught:
         env.rp.authorization_url_for_code(typed)
-    assert (caught.value.code, caught.value.status) == ("unknown-code", 404)
+    assert (caught.value.code, caught.value.http_status) == ("unknown-code", 404)
 
 
 def test_codes_expire_with_their_request(env: RpEnv) -> None:

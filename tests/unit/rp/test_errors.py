@@ -30,7 +30,7 @@ def refused(env: RpEnv, form: dict[str, str], code: str) -> LoginError:
     with pytest.raises(LoginError) as caught:
         env.rp.verify_response(form)
     assert caught.value.code == code, caught.value.diagnostics()
-    assert caught.value.status == LOGIN_ERRORS[code][0]
+    assert caught.value.http_status == LOGIN_ERRORS[code][0]
     return caught.value
 
 
@@ -57,7 +57,7 @@ def test_request_beyond_the_registration_is_not_entitled(
 ) -> None:
     with pytest.raises(LoginError) as caught:
         env.request(vct, claims)
-    assert (caught.value.code, caught.value.status) == ("not-entitled", 400)
+    assert (caught.value.code, caught.value.http_status) == ("not-entitled", 400)
     assert env.store.count() == 0
 
 
@@ -126,7 +126,7 @@ def test_registration_must_be_the_rps_own(env: RpEnv) -> None:
 def test_request_object_of_unknown_and_expired_requests(env: RpEnv) -> None:
     with pytest.raises(LoginError) as caught:
         env.rp.request_object("no-such-request")
-    assert (caught.value.code, caught.value.status) == ("unknown-request", 404)
+    assert (caught.value.code, caught.value.http_status) == ("unknown-request", 404)
     with pytest.raises(LoginError) as caught:
         env.rp.request_object("x" * 10_000)
     assert caught.value.code == "unknown-request"
@@ -134,7 +134,7 @@ def test_request_object_of_unknown_and_expired_requests(env: RpEnv) -> None:
     env.clock.advance(300)
     with pytest.raises(LoginError) as caught:
         env.rp.request_object(pending.request_id)
-    assert (caught.value.code, caught.value.status) == ("expired-request", 410)
+    assert (caught.value.code, caught.value.http_status) == ("expired-request", 410)
     assert env.rp.outcome(pending.transaction).state == "expired"
 
 
@@ -143,7 +143,7 @@ def test_request_object_of_an_answered_request(env: RpEnv) -> None:
     env.rp.verify_response(wallet.answer(credential))
     with pytest.raises(LoginError) as caught:
         env.rp.request_object(wallet.pending.request_id)
-    assert (caught.value.code, caught.value.status) == ("request-answered", 410)
+    assert (caught.value.code, caught.value.http_status) == ("request-answered", 410)
 
 
 # -- the response ------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def test_status_unavailable_without_a_fresh_copy(env: RpEnv) -> None:
     env.status.down = True
     wallet = Wallet(env, env.request())
     error = refused(env, wallet.answer(credential), "status-unavailable")
-    assert error.status == 503
+    assert error.http_status == 503
     failed_with(env, wallet, "status-unavailable")
 
 
@@ -458,7 +458,7 @@ def test_registry_unavailable(env: RpEnv) -> None:
     wallet = Wallet(env, env.request())
     env.resolver.fail = ResolverUnavailableError("down")
     error = refused(env, wallet.answer(credential), "registry-unavailable")
-    assert error.status == 503
+    assert error.http_status == 503
 
 
 def test_unexpected_errors_are_recorded_and_propagate(env: RpEnv) -> None:

@@ -24,6 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from realdid.randomness import Randomness
+from realdid.rp import RpError
 from realdid.storage import write_private_file
 
 SIGNING_KEY_FILE = "bridge-signing-key.pem"
@@ -31,7 +32,7 @@ PAIRWISE_SECRET_FILE = "bridge-pairwise-secret"  # noqa: S105 (a file name)
 _SECRET_BYTES = 32
 
 
-class BridgeKeyError(Exception):
+class BridgeKeyError(RpError):
     """A key file exists but is not what the bridge wrote (stable ``code``)."""
 
     code = "bridge-key-file"
