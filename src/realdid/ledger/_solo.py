@@ -30,7 +30,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from realdid.clock import Clock
@@ -48,6 +47,7 @@ from realdid.storage import connect_sqlite
 from ._interface import (
     Anchor,
     AnchorRequest,
+    ClosedOnExit,
     LedgerError,
     LedgerIntegrityError,
     LedgerUnavailableError,
@@ -199,7 +199,7 @@ def _anchor_from_row(row: sqlite3.Row) -> Anchor:
     )
 
 
-class SoloLedger:
+class SoloLedger(ClosedOnExit):
     """The solo :class:`~realdid.ledger.Ledger` backend.
 
     Safe to share between threads: calls are serialised by a lock. Several processes may
@@ -364,17 +364,6 @@ class SoloLedger:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> SoloLedger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- verification -----------------------------------------------------------------------
     def verify(self, expected_signer: PublicKey | None = None) -> VerifyReport:

@@ -10,13 +10,13 @@ in two steps (propose, then accept with the successor's key)::
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from eth_typing import HexStr
 from web3.contract import Contract
 
 from realdid.clock import SystemTimer, Timer
+from realdid.ledger._interface import ClosedOnExit
 
 from ._contract import ContractErrors, anchor_abi, checksum_address
 from ._rpc import RetryingRpc
@@ -25,7 +25,7 @@ from ._transactions import Transactor, local_account
 __all__ = ["EvmAnchorAdmin"]
 
 
-class EvmAnchorAdmin:
+class EvmAnchorAdmin(ClosedOnExit):
     """The admin role of a deployed ``RealDIDAnchor``: governs the consortium's anchorers.
 
     Each method is one transaction signed with the admin key, and returns once it is mined
@@ -106,14 +106,3 @@ class EvmAnchorAdmin:
 
     def close(self) -> None:
         self._rpc.close()
-
-    def __enter__(self) -> EvmAnchorAdmin:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

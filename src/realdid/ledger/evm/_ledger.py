@@ -15,7 +15,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from eth_typing import HexStr
@@ -27,6 +26,7 @@ from realdid.clock import Clock, SystemClock, SystemTimer, Timer
 from realdid.ledger._interface import (
     Anchor,
     AnchorRequest,
+    ClosedOnExit,
     LedgerError,
     LedgerIntegrityError,
 )
@@ -54,7 +54,7 @@ _OPERATION_COUNT_BITS: Final = 32
 _MAX_PENDING: Final = 64
 
 
-class EvmLedger:
+class EvmLedger(ClosedOnExit):
     """The evm :class:`~realdid.ledger.Ledger` backend.
 
     ``anchorer_key=None`` opens a read-only follower. Use one instance per state file.
@@ -285,14 +285,3 @@ class EvmLedger:
         with self._anchor_lock:
             self._follower.close()
             self._rpc.close()
-
-    def __enter__(self) -> EvmLedger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
