@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from eth_typing import HexStr
-from web3.contract import Contract
 
-from realdid.clock import SystemTimer, Timer
+from realdid.clock import Timer
 from realdid.ledger._interface import ClosedOnExit
 
-from ._contract import ContractErrors, anchor_abi, checksum_address
-from ._rpc import RetryingRpc
-from ._transactions import Transactor, local_account
+from ._connection import AnchorConnection
+from ._contract import checksum_address
+from ._transactions import local_account
 
 __all__ = ["EvmAnchorAdmin"]
 
@@ -47,21 +46,18 @@ class EvmAnchorAdmin(ClosedOnExit):
         timer: Timer | None = None,
     ) -> None:
         account = local_account(admin_key, "admin")
-        self._address = checksum_address(contract_address)
-        timer = timer if timer is not None else SystemTimer()
-        self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
-        )
-        self._contract: Contract = self._rpc.w3.eth.contract(
-            address=self._address, abi=anchor_abi()
-        )
-        self._transactor = Transactor(
-            self._rpc,
-            account,
-            ContractErrors(anchor_abi()),
-            receipt_timeout=receipt_timeout,
-            poll_interval=poll_interval,
+        connection = AnchorConnection.open(
+            rpc_url,
+            contract_address,
+            request_timeout=request_timeout,
+            retry_timeout=retry_timeout,
             timer=timer,
+        )
+        self._address = connection.address
+        self._rpc = connection.rpc
+        self._contract = connection.contract
+        self._transactor = connection.transactor(
+            account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
         )
 
     @property

@@ -19,7 +19,6 @@ from typing import Final
 
 from eth_typing import HexStr
 from hexbytes import HexBytes
-from web3.contract import Contract
 from web3.types import TxReceipt
 
 from realdid.clock import Clock, SystemClock, SystemTimer, Timer
@@ -31,6 +30,7 @@ from realdid.ledger._interface import (
     LedgerIntegrityError,
 )
 
+from ._connection import AnchorConnection
 from ._contract import (
     AnchoredEvents,
     ContractErrors,
@@ -90,26 +90,23 @@ class EvmLedger(ClosedOnExit):
         if from_block < 0:
             raise ValueError("from_block must not be negative")
         account = None if anchorer_key is None else local_account(anchorer_key, "anchorer")
-        self._address = checksum_address(contract_address)
+        connection = AnchorConnection.open(
+            rpc_url,
+            contract_address,
+            request_timeout=request_timeout,
+            retry_timeout=retry_timeout,
+            timer=timer,
+        )
+        self._address = connection.address
         self._confirmations = confirmations
-        timer = timer if timer is not None else SystemTimer()
-        self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
-        )
-        self._contract: Contract = self._rpc.w3.eth.contract(
-            address=self._address, abi=anchor_abi()
-        )
+        self._rpc = connection.rpc
+        self._contract = connection.contract
         self._events = AnchoredEvents(self._contract)
         self._transactor = (
             None
             if account is None
-            else Transactor(
-                self._rpc,
-                account,
-                ContractErrors(anchor_abi()),
-                receipt_timeout=receipt_timeout,
-                poll_interval=poll_interval,
-                timer=timer,
+            else connection.transactor(
+                account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
             )
         )
         self._pending: OrderedDict[AnchorRequest, SentTransaction] = OrderedDict()
