@@ -42,7 +42,7 @@ from realdid.crypto import (
     sha256,
     verify_signature,
 )
-from realdid.storage import connect_sqlite
+from realdid.storage import connect_sqlite, immediate_transaction
 
 from ._interface import (
     Anchor,
@@ -278,8 +278,7 @@ class SoloLedger(ClosedOnExit):
         signer, signer_id = self._signer, self._signer_id
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(self._conn):
                     pinned = self._meta("signer")
                     if pinned is not None and pinned != signer_id:
                         raise LedgerIntegrityError(
@@ -323,11 +322,6 @@ class SoloLedger(ClosedOnExit):
                         self._conn.execute(
                             "INSERT INTO meta (key, value) VALUES ('signer', ?)", (signer_id,)
                         )
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as e:
                 raise LedgerUnavailableError(f"solo ledger could not append: {e}") from e
         return Anchor(
