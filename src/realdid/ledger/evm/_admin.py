@@ -46,17 +46,10 @@ class EvmAnchorAdmin(ClosedOnExit):
         timer: Timer | None = None,
     ) -> None:
         account = local_account(admin_key, "admin")
-        connection = AnchorConnection.open(
-            rpc_url,
-            contract_address,
-            request_timeout=request_timeout,
-            retry_timeout=retry_timeout,
-            timer=timer,
+        self._chain = AnchorConnection.open(
+            rpc_url, contract_address, request_timeout, retry_timeout, timer
         )
-        self._address = connection.address
-        self._rpc = connection.rpc
-        self._contract = connection.contract
-        self._transactor = connection.transactor(
+        self._transactor = self._chain.transactor(
             account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
         )
 
@@ -67,7 +60,7 @@ class EvmAnchorAdmin(ClosedOnExit):
 
     @property
     def contract_address(self) -> str:
-        return self._address
+        return self._chain.address
 
     def add_anchorer(self, account: str) -> None:
         """Permit ``account`` to anchor (no-op if it already may)."""
@@ -87,18 +80,20 @@ class EvmAnchorAdmin(ClosedOnExit):
 
     def is_anchorer(self, account: str) -> bool:
         checked = checksum_address(account)
-        result = self._rpc.call(
-            "isAnchorer", lambda: self._contract.functions.isAnchorer(checked).call()
+        result = self._chain.rpc.call(
+            "isAnchorer", lambda: self._chain.contract.functions.isAnchorer(checked).call()
         )
         return bool(result)
 
     def admin(self) -> str:
         """The current admin according to the contract."""
-        return str(self._rpc.call("admin", lambda: self._contract.functions.admin().call()))
+        return str(
+            self._chain.rpc.call("admin", lambda: self._chain.contract.functions.admin().call())
+        )
 
     def _transact(self, function: str, *args: Any) -> None:
-        data = HexStr(self._contract.encode_abi(function, args=list(args)))
-        self._transactor.transact(self._address, data, function)
+        data = HexStr(self._chain.contract.encode_abi(function, args=list(args)))
+        self._transactor.transact(self._chain.address, data, function)
 
     def close(self) -> None:
-        self._rpc.close()
+        self._chain.rpc.close()

@@ -38,12 +38,14 @@ class AnchorConnection:
         cls,
         rpc_url: str,
         contract_address: str,
-        *,
         request_timeout: float,
         retry_timeout: float,
         timer: Timer | None,
     ) -> AnchorConnection:
-        """Connect to ``rpc_url``; :class:`ValueError` when ``contract_address`` is no address."""
+        """Connect to ``rpc_url``; :class:`ValueError` when ``contract_address`` is no address.
+
+        ``request_timeout`` bounds one JSON-RPC call, ``retry_timeout`` the retries of a
+        transient failure (:class:`RetryingRpc`)."""
         address = checksum_address(contract_address)
         timer = timer if timer is not None else SystemTimer()
         rpc = RetryingRpc.over_http(

@@ -90,22 +90,15 @@ class EvmLedger(ClosedOnExit):
         if from_block < 0:
             raise ValueError("from_block must not be negative")
         account = None if anchorer_key is None else local_account(anchorer_key, "anchorer")
-        connection = AnchorConnection.open(
-            rpc_url,
-            contract_address,
-            request_timeout=request_timeout,
-            retry_timeout=retry_timeout,
-            timer=timer,
+        self._chain = AnchorConnection.open(
+            rpc_url, contract_address, request_timeout, retry_timeout, timer
         )
-        self._address = connection.address
         self._confirmations = confirmations
-        self._rpc = connection.rpc
-        self._contract = connection.contract
-        self._events = AnchoredEvents(self._contract)
+        self._events = AnchoredEvents(self._chain.contract)
         self._transactor = (
             None
             if account is None
-            else connection.transactor(
+            else self._chain.transactor(
                 account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
             )
         )
@@ -114,17 +107,17 @@ class EvmLedger(ClosedOnExit):
         try:
             state = FollowerState.open(
                 Path(state_path),
-                self._address,
+                self._chain.address,
                 from_block,
                 clock if clock is not None else SystemClock(),
             )
         except BaseException:
-            self._rpc.close()
+            self._chain.rpc.close()
             raise
         self._follower = AnchorFollower(
-            self._rpc,
+            self._chain.rpc,
             self._events,
-            self._address,
+            self._chain.address,
             state,
             confirmations=confirmations,
             log_page_blocks=log_page_blocks,
@@ -188,7 +181,7 @@ class EvmLedger(ClosedOnExit):
 
     @property
     def contract_address(self) -> str:
-        return self._address
+        return self._chain.address
 
     @property
     def confirmations(self) -> int:
@@ -212,7 +205,7 @@ class EvmLedger(ClosedOnExit):
         request.check(operation_count_bits=_OPERATION_COUNT_BITS)
         transactor = self._transactor
         data = HexStr(
-            self._contract.encode_abi(
+            self._chain.contract.encode_abi(
                 "anchor",
                 args=[
                     bytes.fromhex(request.batch_hash),
@@ -225,19 +218,19 @@ class EvmLedger(ClosedOnExit):
             self._follower.check_chain()
             receipt: TxReceipt | None = None
             earlier = self._pending.get(request)
-            if earlier is not None and self._rpc.call(
+            if earlier is not None and self._chain.rpc.call(
                 "eth_getTransactionByHash", lambda: transactor.is_known(earlier.tx_hash)
             ):
                 log.info("waiting for the earlier transaction %s", earlier.tx_hash.to_0x_hex())
                 receipt = transactor.wait_receipt(earlier)
             if receipt is None:
-                sent = transactor.send(self._address, data, "anchor")
+                sent = transactor.send(self._chain.address, data, "anchor")
                 self._pending[request] = sent
                 while len(self._pending) > _MAX_PENDING:
                     self._pending.popitem(last=False)
                 receipt = transactor.wait_receipt(sent)
             self._pending.pop(request, None)
-            transactor.check_status(receipt, self._address, data)
+            transactor.check_status(receipt, self._chain.address, data)
             return self._anchor_from_receipt(receipt, request)
 
     def _anchor_from_receipt(self, receipt: TxReceipt, request: AnchorRequest) -> Anchor:
@@ -245,10 +238,10 @@ class EvmLedger(ClosedOnExit):
         if len(entries) != 1:
             raise LedgerIntegrityError(
                 f"transaction {receipt['transactionHash'].to_0x_hex()} holds {len(entries)} "
-                f"Anchored events of {self._address}, expected 1"
+                f"Anchored events of {self._chain.address}, expected 1"
             )
         block_hash = HexBytes(receipt["blockHash"])
-        block = self._rpc.call("eth_getBlockByHash", lambda: self._follower.block(block_hash))
+        block = self._chain.rpc.call("eth_getBlockByHash", lambda: self._follower.block(block_hash))
         anchor = self._events.decode(entries[0], int(block["timestamp"]))
         if (anchor.batch_hash, anchor.merkle_root, anchor.operation_count) != (
             request.batch_hash,
@@ -281,4 +274,4 @@ class EvmLedger(ClosedOnExit):
     def close(self) -> None:
         with self._anchor_lock:
             self._follower.close()
-            self._rpc.close()
+            self._chain.rpc.close()
