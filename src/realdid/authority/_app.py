@@ -20,7 +20,6 @@ members that OAuth clients read. Request bodies are read with a cap
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,13 @@ from starlette.responses import JSONResponse, Response
 
 from realdid import __version__
 from realdid.credentials import CredentialError, Oid4vciError
-from realdid.http import PayloadTooLargeError, problem_response, read_bounded_body
+from realdid.http import (
+    MalformedFormError,
+    PayloadTooLargeError,
+    parse_form,
+    problem_response,
+    read_bounded_body,
+)
 
 from ._errors import AuthorityError
 from ._operators import Operator, Role
@@ -82,13 +87,9 @@ async def _json_body(request: Request) -> Any:
 def _form(body: bytes) -> dict[str, str]:
     """An application/x-www-form-urlencoded body; a repeated parameter is an error (RFC 6749 3.2)."""
     try:
-        pairs = urllib.parse.parse_qsl(body.decode("ascii"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise Oid4vciError("invalid_request", "the form body does not parse") from e
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        raise Oid4vciError("invalid_request", "a form parameter is repeated")
-    return fields
+        return parse_form(body)
+    except MalformedFormError as e:
+        raise Oid4vciError("invalid_request", str(e)) from e
 
 
 def _bearer(request: Request) -> str | None:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from faker import Faker
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
@@ -30,7 +29,7 @@ from realdid.clock import Clock, SystemClock
 
 from ._errors import AuthorityError, RegisterImportError
 from ._register import CsvBackedRegister, check_name_field
-from ._synthetic import county_region_codes, write_rows
+from ._synthetic import county_region_codes, seeded_names, write_rows
 
 BUSINESS_CSV_COLUMNS = (
     "uscc",
@@ -271,8 +270,7 @@ def generate_enterprises(count: int, rng: random.Random) -> Iterator[Enterprise]
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    names = Faker("zh_CN")  # seeded below: deterministic per run
-    names.seed_instance(rng.getrandbits(64))
+    names = seeded_names(rng)
     regions = county_region_codes()
     seen: set[str] = set()
     while len(seen) < count:

@@ -14,13 +14,13 @@ and tests. Example::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 import struct
 from dataclasses import dataclass
 from typing import Protocol
+
+from realdid.crypto import EncodingError, b64url_decode, b64url_encode
 
 from ._errors import AuthorityError
 
@@ -38,19 +38,18 @@ class FaceCaptureError(AuthorityError):
 
 def encode_face(vector: bytes) -> str:
     """A template or capture as unpadded base64url (RFC 4648 §5)."""
-    return base64.urlsafe_b64encode(vector).rstrip(b"=").decode("ascii")
+    return b64url_encode(vector)
 
 
 def decode_face(text: str) -> bytes:
     """Parse unpadded base64url into a checked face vector (:func:`face_vector`)."""
-    if _BASE64URL.fullmatch(text) is None:
+    # A length of 4n+1 is not base64url at all: its last character would carry no whole byte.
+    if _BASE64URL.fullmatch(text) is None or len(text) % 4 == 1:
         raise FaceCaptureError("face data must be unpadded base64url")
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as e:
-        raise FaceCaptureError("face data must be unpadded base64url") from e
-    if encode_face(raw) != text:
-        raise FaceCaptureError("face data is not canonical base64url")
+        raw = b64url_decode(text)
+    except EncodingError as e:  # what is left: trailing bits set, a second spelling
+        raise FaceCaptureError("face data is not canonical base64url") from e
     face_vector(raw)
     return raw
 

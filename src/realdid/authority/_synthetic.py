@@ -80,6 +80,13 @@ def _capture(template: list[float], rng: random.Random) -> bytes:
     return _pack([x / norm for x in noisy])
 
 
+def seeded_names(rng: random.Random) -> Faker:
+    """Faker's ``zh_CN`` locale seeded from ``rng``: one seed always yields the same names."""
+    names = Faker("zh_CN")
+    names.seed_instance(rng.getrandbits(64))
+    return names
+
+
 def generate_residents(count: int, rng: random.Random) -> Iterator[tuple[Resident, bytes]]:
     """Yield ``count`` synthetic residents, each with a matching face capture.
 
@@ -88,8 +95,7 @@ def generate_residents(count: int, rng: random.Random) -> Iterator[tuple[Residen
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    names = Faker("zh_CN")  # seeded below: deterministic per run
-    names.seed_instance(rng.getrandbits(64))
+    names = seeded_names(rng)
     regions = county_region_codes()
     seen: set[str] = set()
     produced = 0

@@ -47,6 +47,8 @@ authority_app = typer.Typer(help="Identity authority: population register.", no_
 register_app = typer.Typer(help="The population register.", no_args_is_help=True)
 authority_app.add_typer(register_app, name="register")
 TOKEN_ENV = "REALDID_OPERATOR_TOKEN"  # noqa: S105 - a variable name
+AuthorityDataDir = Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed for a reproducible file.")]
 
 
 # -- the registers ---------------------------------------------------------------------------------
@@ -57,9 +59,7 @@ def register_generate(
     captures: Annotated[
         Path | None, typer.Option("--captures", help="Sidecar of id_number,capture lines.")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for a reproducible file.")
-    ] = None,
+    seed: Seed = None,
 ) -> None:
     """Write COUNT synthetic residents (never real people) as a register CSV."""
     rng = _rng(seed)
@@ -71,7 +71,7 @@ def register_generate(
 @register_app.command("import")
 def register_import(
     file: Annotated[Path, typer.Argument(help="Register CSV.")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    data_dir: AuthorityDataDir,
 ) -> None:
     """Import a register CSV into DATA_DIR/register.db; all or nothing."""
     n, total = _import(SqliteRegister, data_dir / "register.db", file)
@@ -86,9 +86,7 @@ authority_app.add_typer(business_app, name="business")
 def business_generate(
     count: Annotated[int, typer.Option("--count", min=0, help="Number of enterprises.")],
     out: Annotated[Path, typer.Option("--out", help="Business register CSV to write.")],
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for a reproducible file.")
-    ] = None,
+    seed: Seed = None,
 ) -> None:
     """Write COUNT synthetic enterprises (never real ones) as a business register CSV."""
     rng = _rng(seed)
@@ -100,7 +98,7 @@ def business_generate(
 @business_app.command("import")
 def business_import(
     file: Annotated[Path, typer.Argument(help="Business register CSV.")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    data_dir: AuthorityDataDir,
 ) -> None:
     """Import a business register CSV into DATA_DIR/business.db; all or nothing."""
     n, total = _import(SqliteBusinessRegister, data_dir / "business.db", file)
@@ -130,7 +128,7 @@ authority_app.add_typer(operator_app, name="operator")
 
 @operator_app.command("add")
 def operator_add(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    data_dir: AuthorityDataDir,
     name: Annotated[
         str, typer.Option("--name", help="Who the operator is (shown in the audit log).")
     ],
@@ -341,7 +339,7 @@ AUTHORITY_SERVE_OPTIONS = {  # setting -> the option of `realdid authority serve
 @authority_app.command("serve")
 def authority_serve(
     ctx: typer.Context,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")],
+    data_dir: AuthorityDataDir,
     node: Annotated[
         str, typer.Option("--node", help="Registry node base URL the authority resolves through.")
     ],

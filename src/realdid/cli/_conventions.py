@@ -69,3 +69,10 @@ AuthorityUrl = Annotated[
 Wait = Annotated[
     bool, typer.Option("--wait", help="Return only once the operation is anchored and resolvable.")
 ]
+# The chain a node follows or anchors on with ``--ledger evm`` (``serve``, ``ledger verify``).
+ChainUrl = Annotated[
+    str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
+]
+ChainAnchorContract = Annotated[
+    str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
+]

@@ -19,7 +19,7 @@ from realdid.ledger import verify_registry
 from realdid.settings import LedgerKind
 from realdid.storage import write_private_file
 
-from ._conventions import fail, user_errors
+from ._conventions import ChainAnchorContract, ChainUrl, fail, user_errors
 
 if TYPE_CHECKING:
     from realdid.ledger import EvmLedger
@@ -81,12 +81,8 @@ def ledger_verify(
     ledger: Annotated[
         LedgerKind, typer.Option(help="The node's ledger backend.")
     ] = LedgerKind.SOLO,
-    evm_url: Annotated[
-        str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
-    ] = None,
-    anchor_contract: Annotated[
-        str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
-    ] = None,
+    evm_url: ChainUrl = None,
+    anchor_contract: ChainAnchorContract = None,
 ) -> None:
     """Re-verify the ledger, every batch file and the index derived from them.
 

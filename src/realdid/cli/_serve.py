@@ -15,7 +15,7 @@ import typer
 
 from realdid.settings import Flag, LedgerKind, RealDIDSettings, SettingsError, load_settings
 
-from ._conventions import fail, user_errors
+from ._conventions import ChainAnchorContract, ChainUrl, fail, user_errors
 from ._ledger import open_evm_ledger
 
 if TYPE_CHECKING:
@@ -71,12 +71,8 @@ def serve(
         LedgerKind,
         typer.Option(help="solo: embedded signed block log; evm: anchor contract on an EVM chain."),
     ] = LedgerKind.SOLO,
-    evm_url: Annotated[
-        str | None, typer.Option("--evm-url", help="JSON-RPC URL of the EVM chain (--ledger evm).")
-    ] = None,
-    anchor_contract: Annotated[
-        str | None, typer.Option("--anchor-contract", help="Address of the RealDIDAnchor contract.")
-    ] = None,
+    evm_url: ChainUrl = None,
+    anchor_contract: ChainAnchorContract = None,
     anchorer_key_file: Annotated[
         Path | None,
         typer.Option(

@@ -48,23 +48,6 @@ from realdid.storage import write_private_file
 
 from ._errors import ControllerError
 
-__all__ = [
-    "DEFAULT_MEMLIMIT",
-    "DEFAULT_OPSLIMIT",
-    "PASSPHRASE_ENV",
-    "WALLET_FILENAME",
-    "Keystore",
-    "KeystoreCorruptError",
-    "KeystoreError",
-    "KeystoreExistsError",
-    "KeystoreNotFoundError",
-    "PassphraseMismatchError",
-    "PayloadTooLargeError",
-    "WeakPassphraseError",
-    "WrongPassphraseError",
-    "read_passphrase",
-]
-
 WALLET_FILENAME: Final = "wallet.json"
 PASSPHRASE_ENV: Final = "REALDID_PASSPHRASE"  # noqa: S105 - the variable name, not a secret
 

@@ -3,7 +3,8 @@
 * RFC 9457 problem details: :class:`ProblemType` and the per-service :class:`ProblemTable`
   (each service declares its codes in its own package), :func:`problem_body`,
   :func:`problem_response`, and :func:`parse_problem` for clients;
-* :func:`read_bounded_body`: a request body read with a size cap;
+* :func:`read_bounded_body`: a request body read with a size cap, and :func:`parse_form`
+  for a form body that repeats no parameter;
 * :func:`download`: its client-side twin, an answer read with a size cap (streamed, so
   the cap holds before the body is buffered).
 
@@ -13,7 +14,7 @@ and httpx.
 
 from __future__ import annotations
 
-from ._body import PayloadTooLargeError, read_bounded_body
+from ._body import MalformedFormError, PayloadTooLargeError, parse_form, read_bounded_body
 from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._errors import HttpError
 from ._problems import (
@@ -36,12 +37,14 @@ __all__ = [
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
     "HttpError",
+    "MalformedFormError",
     "PayloadTooLargeError",
     "Problem",
     "ProblemTable",
     "ProblemType",
     "ResponseTooLargeError",
     "download",
+    "parse_form",
     "parse_problem",
     "problem_body",
     "problem_response",

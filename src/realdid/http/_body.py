@@ -15,11 +15,13 @@ Example (inside a handler)::
 
 from __future__ import annotations
 
+import urllib.parse
+
 from starlette.requests import Request
 
 from ._errors import HttpError
 
-__all__ = ["PayloadTooLargeError", "read_bounded_body"]
+__all__ = ["MalformedFormError", "PayloadTooLargeError", "parse_form", "read_bounded_body"]
 
 
 class PayloadTooLargeError(HttpError):
@@ -52,3 +54,30 @@ async def read_bounded_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLargeError(limit)
     return bytes(body)
+
+
+class MalformedFormError(HttpError, ValueError):
+    """A form body that does not parse or repeats a parameter; each service answers it with
+    its own protocol's error (OpenID4VCI ``invalid_request``, OpenID4VP ``invalid-response``)."""
+
+    code = "malformed-form"
+    http_status = 400
+
+
+def parse_form(body: bytes, *, strict: bool = False) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict; :class:`MalformedFormError`
+    for one that is not ASCII, does not parse, or repeats a parameter (RFC 6749 section 3.1
+    and 3.2: a parameter must not be included more than once).
+
+    ``strict`` also refuses a non-empty body with a field that has no ``=``.
+    """
+    try:
+        pairs = urllib.parse.parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, strict_parsing=strict and bool(body)
+        )
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MalformedFormError("the form body does not parse") from e
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise MalformedFormError("a form parameter is repeated")
+    return fields

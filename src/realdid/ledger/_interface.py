@@ -14,10 +14,29 @@ Every backend checks a request the same way before ordering it::
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class ClosedOnExit(ABC):
+    """A backend holding a connection (SQLite file, JSON-RPC client): ``with`` closes it.
+
+    The ledgers and the anchor admin are opened by commands and tests for one block of
+    work; leaving the block, however it ends, must release the file or the socket.
+    """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; the object is unusable afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def is_hex_digest(value: object) -> bool:

@@ -30,7 +30,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from realdid.clock import Clock
@@ -43,11 +42,12 @@ from realdid.crypto import (
     sha256,
     verify_signature,
 )
-from realdid.storage import connect_sqlite
+from realdid.storage import connect_sqlite, immediate_transaction
 
 from ._interface import (
     Anchor,
     AnchorRequest,
+    ClosedOnExit,
     LedgerError,
     LedgerIntegrityError,
     LedgerUnavailableError,
@@ -199,7 +199,7 @@ def _anchor_from_row(row: sqlite3.Row) -> Anchor:
     )
 
 
-class SoloLedger:
+class SoloLedger(ClosedOnExit):
     """The solo :class:`~realdid.ledger.Ledger` backend.
 
     Safe to share between threads: calls are serialised by a lock. Several processes may
@@ -278,8 +278,7 @@ class SoloLedger:
         signer, signer_id = self._signer, self._signer_id
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(self._conn):
                     pinned = self._meta("signer")
                     if pinned is not None and pinned != signer_id:
                         raise LedgerIntegrityError(
@@ -323,11 +322,6 @@ class SoloLedger:
                         self._conn.execute(
                             "INSERT INTO meta (key, value) VALUES ('signer', ?)", (signer_id,)
                         )
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as e:
                 raise LedgerUnavailableError(f"solo ledger could not append: {e}") from e
         return Anchor(
@@ -364,17 +358,6 @@ class SoloLedger:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> SoloLedger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- verification -----------------------------------------------------------------------
     def verify(self, expected_signer: PublicKey | None = None) -> VerifyReport:

@@ -14,14 +14,18 @@ Verification resolves DIDs and fetches status lists, so it runs in the thread po
 
 from __future__ import annotations
 
-import urllib.parse
-
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from realdid.credentials import REQUEST_OBJECT_MEDIA_TYPE
-from realdid.http import PayloadTooLargeError, problem_response, read_bounded_body
+from realdid.http import (
+    MalformedFormError,
+    PayloadTooLargeError,
+    parse_form,
+    problem_response,
+    read_bounded_body,
+)
 
 from ._errors import LoginError
 from ._service import RelyingParty
@@ -40,15 +44,9 @@ def problem(error: LoginError) -> JSONResponse:
 def _form(body: bytes) -> dict[str, str]:
     """A form body; a repeated parameter is refused (RFC 6749 section 3.1)."""
     try:
-        pairs = urllib.parse.parse_qsl(
-            body.decode("ascii"), keep_blank_values=True, strict_parsing=bool(body)
-        )
-    except (UnicodeDecodeError, ValueError) as e:
-        raise LoginError("invalid-response", "the form body does not parse") from e
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        raise LoginError("invalid-response", "a form parameter is repeated")
-    return fields
+        return parse_form(body, strict=True)
+    except MalformedFormError as e:
+        raise LoginError("invalid-response", str(e)) from e
 
 
 def login_routes(rp: RelyingParty) -> APIRouter:

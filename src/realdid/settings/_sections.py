@@ -63,6 +63,13 @@ def _flags(*flags: str) -> dict[str, Any]:
     return {"flags": list(flags)}
 
 
+def _listen_host(description: str, *flags: str) -> Any:
+    """An interface to listen on: the loopback one unless the operator opens it up."""
+    return Field(
+        default="127.0.0.1", min_length=1, description=description, json_schema_extra=_flags(*flags)
+    )
+
+
 def _positive_seconds(default: int, description: str) -> Any:
     return Field(default=default, gt=0, description=f"{description} (seconds).")
 
@@ -80,12 +87,7 @@ class NodeSection(_Section):
         " (required by realdid serve).",
         json_schema_extra=_flags("serve --data-dir"),
     )
-    host: str = Field(
-        default="127.0.0.1",
-        min_length=1,
-        description="Interface to listen on.",
-        json_schema_extra=_flags("serve --host"),
-    )
+    host: str = _listen_host("Interface to listen on.", "serve --host")
     port: int = Field(
         default=8080,
         ge=1,
@@ -178,11 +180,8 @@ class NodeSection(_Section):
 class AuthoritySection(_Section):
     """``[authority]``: the identity authority (beside the node, or alone)."""
 
-    host: str = Field(
-        default="127.0.0.1",
-        min_length=1,
-        description="Interface the authority listens on.",
-        json_schema_extra=_flags("serve --host", "authority serve --host"),
+    host: str = _listen_host(
+        "Interface the authority listens on.", "serve --host", "authority serve --host"
     )
     port: int = Field(
         default=8081,
@@ -296,11 +295,8 @@ class AuthoritySection(_Section):
 class DemoSection(_Section):
     """``[demo]``: the demo relying parties beside the authority (ADR 0012)."""
 
-    host: str = Field(
-        default="127.0.0.1",
-        min_length=1,
-        description="Interface the demo sites listen on; also their public host.",
-        json_schema_extra=_flags("serve --host"),
+    host: str = _listen_host(
+        "Interface the demo sites listen on; also their public host.", "serve --host"
     )
     port: int = Field(
         default=0,

@@ -29,10 +29,12 @@ Example::
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["IN_MEMORY", "Synchronous", "connect_sqlite"]
+__all__ = ["IN_MEMORY", "Synchronous", "connect_sqlite", "immediate_transaction"]
 
 #: SQLite's name for a private, in-memory database (tests).
 IN_MEMORY = ":memory:"
@@ -85,6 +87,26 @@ def connect_sqlite(
         conn.close()
         raise
     return conn
+
+
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any
+    exception, even ``KeyboardInterrupt``, so no half-written transaction stays open.
+
+    SQLite rolls some failed statements back itself (a full disk, an I/O error): then there
+    is nothing left to roll back, and the original error is the one raised. A body that
+    decides to give up may ``ROLLBACK`` itself and leave the block; nothing is committed.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _checked(synchronous: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import realdid.storage._sqlite
-from realdid.storage import IN_MEMORY, connect_sqlite
+from realdid.storage import IN_MEMORY, connect_sqlite, immediate_transaction
 
 # PRAGMA synchronous reads back as a number.
 FULL, NORMAL = 2, 1
@@ -114,3 +114,55 @@ def test_read_only_never_creates_a_database(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError):
         connect_sqlite(tmp_path / "missing.db", synchronous="FULL", read_only=True)
     assert not (tmp_path / "missing.db").exists()
+
+
+# -- immediate_transaction ---------------------------------------------------------------------
+def _table(tmp_path: Path) -> sqlite3.Connection:
+    conn = connect_sqlite(tmp_path / "t.db", synchronous="NORMAL")
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    return conn
+
+
+def test_a_transaction_commits_what_its_block_wrote(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    with immediate_transaction(conn):
+        assert conn.in_transaction
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("error", [ValueError("no"), KeyboardInterrupt()])
+def test_any_exception_rolls_the_block_back_and_propagates(
+    tmp_path: Path, error: BaseException
+) -> None:
+    conn = _table(tmp_path)
+
+    def write_then_fail() -> None:
+        with immediate_transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+            raise error
+
+    with pytest.raises(type(error)):
+        write_then_fail()
+    assert not conn.in_transaction
+    assert conn.execute("SELECT x FROM t").fetchall() == []
+
+
+def test_a_block_that_rolls_back_itself_commits_nothing(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    with immediate_transaction(conn):
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.execute("ROLLBACK")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT x FROM t").fetchall() == []
+
+
+def test_the_write_lock_is_taken_up_front(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    other = connect_sqlite(tmp_path / "t.db", synchronous="NORMAL")
+    other.execute("PRAGMA busy_timeout=0")
+    with immediate_transaction(conn), pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("BEGIN IMMEDIATE")
+    other.close()
+    conn.close()

@@ -10,22 +10,21 @@ in two steps (propose, then accept with the successor's key)::
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from eth_typing import HexStr
-from web3.contract import Contract
 
-from realdid.clock import SystemTimer, Timer
+from realdid.clock import Timer
+from realdid.ledger._interface import ClosedOnExit
 
-from ._contract import ContractErrors, anchor_abi, checksum_address
-from ._rpc import RetryingRpc
-from ._transactions import Transactor, local_account
+from ._connection import AnchorConnection
+from ._contract import checksum_address
+from ._transactions import local_account
 
 __all__ = ["EvmAnchorAdmin"]
 
 
-class EvmAnchorAdmin:
+class EvmAnchorAdmin(ClosedOnExit):
     """The admin role of a deployed ``RealDIDAnchor``: governs the consortium's anchorers.
 
     Each method is one transaction signed with the admin key, and returns once it is mined
@@ -47,21 +46,11 @@ class EvmAnchorAdmin:
         timer: Timer | None = None,
     ) -> None:
         account = local_account(admin_key, "admin")
-        self._address = checksum_address(contract_address)
-        timer = timer if timer is not None else SystemTimer()
-        self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
+        self._chain = AnchorConnection.open(
+            rpc_url, contract_address, request_timeout, retry_timeout, timer
         )
-        self._contract: Contract = self._rpc.w3.eth.contract(
-            address=self._address, abi=anchor_abi()
-        )
-        self._transactor = Transactor(
-            self._rpc,
-            account,
-            ContractErrors(anchor_abi()),
-            receipt_timeout=receipt_timeout,
-            poll_interval=poll_interval,
-            timer=timer,
+        self._transactor = self._chain.transactor(
+            account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
         )
 
     @property
@@ -71,7 +60,7 @@ class EvmAnchorAdmin:
 
     @property
     def contract_address(self) -> str:
-        return self._address
+        return self._chain.address
 
     def add_anchorer(self, account: str) -> None:
         """Permit ``account`` to anchor (no-op if it already may)."""
@@ -91,29 +80,20 @@ class EvmAnchorAdmin:
 
     def is_anchorer(self, account: str) -> bool:
         checked = checksum_address(account)
-        result = self._rpc.call(
-            "isAnchorer", lambda: self._contract.functions.isAnchorer(checked).call()
+        result = self._chain.rpc.call(
+            "isAnchorer", lambda: self._chain.contract.functions.isAnchorer(checked).call()
         )
         return bool(result)
 
     def admin(self) -> str:
         """The current admin according to the contract."""
-        return str(self._rpc.call("admin", lambda: self._contract.functions.admin().call()))
+        return str(
+            self._chain.rpc.call("admin", lambda: self._chain.contract.functions.admin().call())
+        )
 
     def _transact(self, function: str, *args: Any) -> None:
-        data = HexStr(self._contract.encode_abi(function, args=list(args)))
-        self._transactor.transact(self._address, data, function)
+        data = HexStr(self._chain.contract.encode_abi(function, args=list(args)))
+        self._transactor.transact(self._chain.address, data, function)
 
     def close(self) -> None:
-        self._rpc.close()
-
-    def __enter__(self) -> EvmAnchorAdmin:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._chain.rpc.close()

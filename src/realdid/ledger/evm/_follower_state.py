@@ -26,7 +26,7 @@ from realdid.ledger._interface import (
     LedgerIntegrityError,
     LedgerUnavailableError,
 )
-from realdid.storage import connect_sqlite
+from realdid.storage import connect_sqlite, immediate_transaction
 
 __all__ = ["FollowerState", "ScanPosition"]
 
@@ -185,8 +185,7 @@ class FollowerState:
         ``False`` when another writer moved the position past ``start - 1`` meanwhile.
         """
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._conn):
                 if int(self._meta("scanned_block") or -1) != start - 1:
                     self._conn.execute("ROLLBACK")
                     return False
@@ -216,11 +215,6 @@ class FollowerState:
                 self._set_meta("scanned_block", str(end))
                 self._set_meta("scanned_block_hash", end_hash)
                 self._set_meta("scanned_at", str(self._clock.now()))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as e:
             raise LedgerUnavailableError(f"EVM follower state could not be written: {e}") from e
         if anchors:

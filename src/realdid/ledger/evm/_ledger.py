@@ -15,22 +15,22 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from eth_typing import HexStr
 from hexbytes import HexBytes
-from web3.contract import Contract
 from web3.types import TxReceipt
 
 from realdid.clock import Clock, SystemClock, SystemTimer, Timer
 from realdid.ledger._interface import (
     Anchor,
     AnchorRequest,
+    ClosedOnExit,
     LedgerError,
     LedgerIntegrityError,
 )
 
+from ._connection import AnchorConnection
 from ._contract import (
     AnchoredEvents,
     ContractErrors,
@@ -54,7 +54,7 @@ _OPERATION_COUNT_BITS: Final = 32
 _MAX_PENDING: Final = 64
 
 
-class EvmLedger:
+class EvmLedger(ClosedOnExit):
     """The evm :class:`~realdid.ledger.Ledger` backend.
 
     ``anchorer_key=None`` opens a read-only follower. Use one instance per state file.
@@ -90,26 +90,16 @@ class EvmLedger:
         if from_block < 0:
             raise ValueError("from_block must not be negative")
         account = None if anchorer_key is None else local_account(anchorer_key, "anchorer")
-        self._address = checksum_address(contract_address)
+        self._chain = AnchorConnection.open(
+            rpc_url, contract_address, request_timeout, retry_timeout, timer
+        )
         self._confirmations = confirmations
-        timer = timer if timer is not None else SystemTimer()
-        self._rpc = RetryingRpc.over_http(
-            rpc_url, request_timeout=request_timeout, retry_timeout=retry_timeout, timer=timer
-        )
-        self._contract: Contract = self._rpc.w3.eth.contract(
-            address=self._address, abi=anchor_abi()
-        )
-        self._events = AnchoredEvents(self._contract)
+        self._events = AnchoredEvents(self._chain.contract)
         self._transactor = (
             None
             if account is None
-            else Transactor(
-                self._rpc,
-                account,
-                ContractErrors(anchor_abi()),
-                receipt_timeout=receipt_timeout,
-                poll_interval=poll_interval,
-                timer=timer,
+            else self._chain.transactor(
+                account, receipt_timeout=receipt_timeout, poll_interval=poll_interval
             )
         )
         self._pending: OrderedDict[AnchorRequest, SentTransaction] = OrderedDict()
@@ -117,17 +107,17 @@ class EvmLedger:
         try:
             state = FollowerState.open(
                 Path(state_path),
-                self._address,
+                self._chain.address,
                 from_block,
                 clock if clock is not None else SystemClock(),
             )
         except BaseException:
-            self._rpc.close()
+            self._chain.rpc.close()
             raise
         self._follower = AnchorFollower(
-            self._rpc,
+            self._chain.rpc,
             self._events,
-            self._address,
+            self._chain.address,
             state,
             confirmations=confirmations,
             log_page_blocks=log_page_blocks,
@@ -191,7 +181,7 @@ class EvmLedger:
 
     @property
     def contract_address(self) -> str:
-        return self._address
+        return self._chain.address
 
     @property
     def confirmations(self) -> int:
@@ -215,7 +205,7 @@ class EvmLedger:
         request.check(operation_count_bits=_OPERATION_COUNT_BITS)
         transactor = self._transactor
         data = HexStr(
-            self._contract.encode_abi(
+            self._chain.contract.encode_abi(
                 "anchor",
                 args=[
                     bytes.fromhex(request.batch_hash),
@@ -228,19 +218,19 @@ class EvmLedger:
             self._follower.check_chain()
             receipt: TxReceipt | None = None
             earlier = self._pending.get(request)
-            if earlier is not None and self._rpc.call(
+            if earlier is not None and self._chain.rpc.call(
                 "eth_getTransactionByHash", lambda: transactor.is_known(earlier.tx_hash)
             ):
                 log.info("waiting for the earlier transaction %s", earlier.tx_hash.to_0x_hex())
                 receipt = transactor.wait_receipt(earlier)
             if receipt is None:
-                sent = transactor.send(self._address, data, "anchor")
+                sent = transactor.send(self._chain.address, data, "anchor")
                 self._pending[request] = sent
                 while len(self._pending) > _MAX_PENDING:
                     self._pending.popitem(last=False)
                 receipt = transactor.wait_receipt(sent)
             self._pending.pop(request, None)
-            transactor.check_status(receipt, self._address, data)
+            transactor.check_status(receipt, self._chain.address, data)
             return self._anchor_from_receipt(receipt, request)
 
     def _anchor_from_receipt(self, receipt: TxReceipt, request: AnchorRequest) -> Anchor:
@@ -248,10 +238,10 @@ class EvmLedger:
         if len(entries) != 1:
             raise LedgerIntegrityError(
                 f"transaction {receipt['transactionHash'].to_0x_hex()} holds {len(entries)} "
-                f"Anchored events of {self._address}, expected 1"
+                f"Anchored events of {self._chain.address}, expected 1"
             )
         block_hash = HexBytes(receipt["blockHash"])
-        block = self._rpc.call("eth_getBlockByHash", lambda: self._follower.block(block_hash))
+        block = self._chain.rpc.call("eth_getBlockByHash", lambda: self._follower.block(block_hash))
         anchor = self._events.decode(entries[0], int(block["timestamp"]))
         if (anchor.batch_hash, anchor.merkle_root, anchor.operation_count) != (
             request.batch_hash,
@@ -284,15 +274,4 @@ class EvmLedger:
     def close(self) -> None:
         with self._anchor_lock:
             self._follower.close()
-            self._rpc.close()
-
-    def __enter__(self) -> EvmLedger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+            self._chain.rpc.close()
