@@ -13,6 +13,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format bench clean venv
 
+# -- PostgreSQL (issue 11): the server binaries the tests start a private server from --
+POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) /usr/lib/postgresql/initdb)
+ENGINE_SUITES ?= tests/integration tests/e2e
+/usr/lib/postgresql/initdb:
+	@echo "installing PostgreSQL for the database tests (Debian package)"
+	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql
+	@test -n "$$(ls /usr/lib/postgresql/*/bin/initdb)"
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -37,8 +45,11 @@ run: $(STAMP)
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
 	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT) --demo-port $(DEMO_PORT)
 
-test: $(STAMP) node_modules/.stamp $(CHROMIUM)
+# The integration and end-to-end suites run twice: on SQLite, then on PostgreSQL (a private
+# server the tests start themselves from Debian's postgresql package).
+test: $(STAMP) node_modules/.stamp $(CHROMIUM) $(POSTGRES)
 	$(BIN)/python -m pytest -q
+	REALDID_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q $(ENGINE_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

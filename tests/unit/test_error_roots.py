@@ -25,6 +25,7 @@ from realdid.node import NodeError
 from realdid.registry import NodeClientError
 from realdid.rp import RpError
 from realdid.settings import SettingsError
+from realdid.storage import StorageError
 from realdid.wallet import WalletError
 
 ROOTS: dict[str, type[Exception]] = {
@@ -39,12 +40,13 @@ ROOTS: dict[str, type[Exception]] = {
     "registry": NodeClientError,
     "rp": RpError,
     "settings": SettingsError,
+    "storage": StorageError,
     "wallet": WalletError,
 }
 
 # Packages that raise nothing of their own: the CLI turns the others' errors into one line;
-# storage, clock and randomness hand the standard library's errors through; web serves pages.
-WITHOUT_ERRORS = {"cli", "storage", "web"}
+# clock and randomness hand the standard library's errors through; web serves pages.
+WITHOUT_ERRORS = {"cli", "web"}
 
 
 def _package_errors() -> list[tuple[str, type[BaseException]]]:

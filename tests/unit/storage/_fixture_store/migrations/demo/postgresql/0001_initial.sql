@@ -1,0 +1,6 @@
+-- The test store: one table of named counters.
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL,
+    blob BYTEA
+);
