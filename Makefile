@@ -15,7 +15,6 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # -- PostgreSQL (issue 11): the server binaries the tests start a private server from --
 POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) /usr/lib/postgresql/initdb)
-ENGINE_SUITES ?= tests/integration tests/e2e
 /usr/lib/postgresql/initdb:
 	@echo "installing PostgreSQL for the database tests (Debian package)"
 	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql
@@ -45,11 +44,11 @@ run: $(STAMP)
 	@echo "In a second terminal: source $(BIN)/activate && realdid --help (see README walk-through)"
 	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT) --demo-port $(DEMO_PORT)
 
-# The integration and end-to-end suites run twice: on SQLite, then on PostgreSQL (a private
-# server the tests start themselves from Debian's postgresql package).
+# The storage tests start a private PostgreSQL server from Debian's postgresql package.
+# (Issue 11, next step: once the stores run on realdid.storage.Database, a second pass runs
+# the integration and end-to-end suites with REALDID_TEST_ENGINE=postgresql.)
 test: $(STAMP) node_modules/.stamp $(CHROMIUM) $(POSTGRES)
 	$(BIN)/python -m pytest -q
-	REALDID_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q $(ENGINE_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -13,9 +13,8 @@ Databases (issue 11): ``store_at(name)`` gives where a store named ``name`` keep
 in this test — a SQLite file in ``tmp_path``, or a fresh PostgreSQL database of the
 session's private server (:class:`realdid.storage.TemporaryPostgres`, started on first use).
 The engine is the ``engine`` fixture: ``both_engines`` parametrises a test over SQLite and
-PostgreSQL; otherwise it is ``REALDID_TEST_ENGINE`` (default ``sqlite``), which ``make
-test`` sets to ``postgresql`` for its second pass over the integration and end-to-end
-suites.
+PostgreSQL; otherwise it is ``REALDID_TEST_ENGINE`` (default ``sqlite``), so a whole suite
+can be run on PostgreSQL by setting it.
 """
 
 from __future__ import annotations
