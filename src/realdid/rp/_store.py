@@ -1,8 +1,9 @@
 """Server-side state of login requests: nonce, state, code, expiry, single use, outcome.
 
-One SQLite table, so several worker threads (or a restart) see the same requests. The
-single-use mark is one ``UPDATE ... WHERE answered = 0`` that also records the outcome:
-SQLite serialises writers, so of two responses posted at the same moment exactly one sees
+One table (``migrations/logins``), on SQLite or PostgreSQL (:mod:`realdid.storage`), so
+several worker threads, processes (or a restart) see the same requests. The single-use mark
+is one ``UPDATE ... WHERE answered = 0`` that also records the outcome: on either engine
+the row lock makes exactly one of two responses posted at the same moment see
 ``rowcount == 1``.
 
 Rows are kept :data:`KEEP_AFTER_EXPIRY` seconds after their request expires (so the page
@@ -14,13 +15,11 @@ data of the site's user, kept only that long.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from realdid.storage import connect_sqlite
+from realdid.storage import Database, IntegrityError, StoreLocation, migrations_of, open_database
 
 from ._errors import RpError
 
@@ -29,21 +28,6 @@ KEEP_AFTER_EXPIRY = 600
 #: Purge at most this often (seconds); purging runs on the write path.
 PURGE_INTERVAL = 60
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS login_requests (
-    request_id  TEXT PRIMARY KEY,
-    transaction_id TEXT NOT NULL UNIQUE,
-    code        TEXT NOT NULL UNIQUE,
-    nonce       TEXT NOT NULL,
-    state       TEXT NOT NULL UNIQUE,
-    query       TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    answered    INTEGER NOT NULL DEFAULT 0,
-    outcome     TEXT
-);
-CREATE INDEX IF NOT EXISTS login_requests_expiry ON login_requests (expires_at);
-"""
 _COLUMNS = (
     "request_id, transaction_id, code, nonce, state, query, created_at, expires_at, answered, "
     "outcome"
@@ -73,26 +57,28 @@ class DuplicateRequestError(RpError):
 
 
 class LoginRequestStore:
-    """Thread-safe SQLite store of login requests (``":memory:"`` for tests)."""
+    """Thread-safe store of login requests: a SQLite file (``":memory:"`` for tests), a
+    ``postgresql://`` URL (schema ``logins``), or an open :class:`Database`.
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        # NORMAL: a request lost to power loss only makes the person start the login again.
-        self._conn = connect_sqlite(
-            path, synchronous="NORMAL", timeout=30.0, check_same_thread=False
+    Every write is ``durable=False``: a request lost to power loss only makes the person
+    start the login again.
+    """
+
+    def __init__(self, where: Database | StoreLocation) -> None:
+        self._db = open_database(
+            where, store="logins", migrations=migrations_of("realdid.rp", "logins")
         )
-        self._conn.executescript(_SCHEMA)
+        self._purge_lock = threading.Lock()
         self._last_purge = 0
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def insert(self, request: StoredRequest) -> None:
         """Store a new request; :class:`DuplicateRequestError` if any unique value is taken."""
-        with self._lock:
-            try:
-                self._conn.execute(
+        try:
+            with self._db.transaction(durable=False) as tx:
+                tx.execute(
                     f"INSERT INTO login_requests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,0,NULL)",  # noqa: S608
                     (
                         request.request_id,
@@ -105,12 +91,12 @@ class LoginRequestStore:
                         request.expires_at,
                     ),
                 )
-            except sqlite3.IntegrityError as e:
-                raise DuplicateRequestError(str(e)) from e
+        except IntegrityError as e:
+            raise DuplicateRequestError(str(e)) from e
 
     def _one(self, column: str, value: str) -> StoredRequest | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 f"SELECT {_COLUMNS} FROM login_requests WHERE {column} = ?",  # noqa: S608
                 (value,),
             ).fetchone()
@@ -130,8 +116,8 @@ class LoginRequestStore:
 
     def finish(self, request_id: str, outcome: dict[str, Any]) -> bool:
         """Mark the request answered with ``outcome``; False if it was answered already."""
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._db.transaction(durable=False) as tx:
+            cursor = tx.execute(
                 "UPDATE login_requests SET answered = 1, outcome = ?"
                 " WHERE request_id = ? AND answered = 0",
                 (json.dumps(outcome, separators=(",", ":"), ensure_ascii=False), request_id),
@@ -140,18 +126,19 @@ class LoginRequestStore:
 
     def purge(self, now: int, *, force: bool = False) -> int:
         """Delete rows expired more than :data:`KEEP_AFTER_EXPIRY` ago (at most once a minute)."""
-        with self._lock:
+        with self._purge_lock:
             if not force and now - self._last_purge < PURGE_INTERVAL:
                 return 0
             self._last_purge = now
-            cursor = self._conn.execute(
+        with self._db.transaction(durable=False) as tx:
+            cursor = tx.execute(
                 "DELETE FROM login_requests WHERE expires_at < ?", (now - KEEP_AFTER_EXPIRY,)
             )
             return cursor.rowcount
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM login_requests").fetchone()[0])
+        with self._db.reading() as tx:
+            return int(tx.execute("SELECT count(*) FROM login_requests").fetchone()[0])
 
 
 def _row(row: tuple[Any, ...]) -> StoredRequest:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from realdid.rp import LoginError, LoginRequestStore, StoredRequest
 from realdid.rp._store import KEEP_AFTER_EXPIRY, DuplicateRequestError
+from realdid.storage import StoreLocation
 
 from .conftest import RpEnv, Wallet
 
@@ -134,3 +136,58 @@ def test_single_use_across_two_processes_sharing_the_file(tmp_path: Path) -> Non
     assert sorted(results) == [False, True]
     first.close()
     second.close()
+
+
+# -- the same store on PostgreSQL (issue 11): the behaviour above, on both engines ---------
+
+
+def test_store_behaves_alike_on_both_engines(
+    both_engines: str, store_at: Callable[[str], StoreLocation]
+) -> None:
+    where = store_at("logins")
+    store = LoginRequestStore(where)
+    store.insert(stored(1))
+    store.insert(stored(3, expires_at=100))
+    for column in ("request_id", "transaction", "code", "state"):
+        with pytest.raises(DuplicateRequestError):
+            store.insert(stored(2, **{column: getattr(stored(1), column)}))
+    assert store.by_id("r1") == store.by_state("s1") == store.by_code("C1") == stored(1)
+    assert store.by_transaction("t1") == stored(1)
+    assert store.by_id("nope") is None
+    assert store.finish("r1", {"state": "failed", "error": "revoked"})
+    assert not store.finish("r1", {"state": "done", "login": {}})
+    assert store.purge(100 + KEEP_AFTER_EXPIRY + 1, force=True) == 1
+    assert store.count() == 1
+    store.close()
+    reopened = LoginRequestStore(where)  # state survives a restart
+    row = reopened.by_id("r1")
+    assert row is not None
+    assert row.answered
+    assert row.outcome == {"state": "failed", "error": "revoked"}
+    reopened.close()
+
+
+def test_single_use_across_stores_on_both_engines(
+    both_engines: str, store_at: Callable[[str], StoreLocation]
+) -> None:
+    """Eight workers with their own connections claim one request at once: one wins."""
+    import threading
+
+    where = store_at("logins")
+    stores = [LoginRequestStore(where) for _ in range(8)]
+    stores[0].insert(stored(1))
+    results: list[bool] = []
+    barrier = threading.Barrier(len(stores))
+
+    def claim(store: LoginRequestStore) -> None:
+        barrier.wait()
+        results.append(store.finish("r1", {"state": "failed", "error": "x"}))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+    for store in stores:
+        store.close()

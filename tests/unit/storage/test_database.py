@@ -244,3 +244,15 @@ def test_both_engines_ship_the_same_migration_steps() -> None:
     sqlite = [(m.version, m.name) for m in load_migrations(MIGRATIONS, "sqlite")]
     postgres = [(m.version, m.name) for m in load_migrations(MIGRATIONS, "postgresql")]
     assert sqlite == postgres
+
+
+def test_every_store_of_the_project_ships_the_same_steps_for_both_engines() -> None:
+    import realdid
+
+    stores = sorted(Path(realdid.__file__).parent.glob("**/migrations/*"))
+    assert stores, "no store migrations found in src/realdid"
+    for folder in stores:
+        sqlite = [(m.version, m.name) for m in load_migrations(folder, "sqlite")]
+        postgres = [(m.version, m.name) for m in load_migrations(folder, "postgresql")]
+        assert sqlite == postgres, folder
+        assert sqlite, folder
