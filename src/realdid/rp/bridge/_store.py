@@ -1,4 +1,4 @@
-"""SQLite storage of the bridge: authorizations in progress, authorization codes, tokens.
+"""Storage of the bridge (SQLite or PostgreSQL, :mod:`realdid.storage`): authorizations in progress, authorization codes, tokens.
 
 Codes and access tokens are bearer secrets, so only their SHA-256 is stored: a copy of the
 database lets nobody redeem a code or call ``/userinfo``. Codes and tokens carry the
@@ -12,53 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, TypeVar
 
-from realdid.storage import connect_sqlite
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS authorizations (
-    id TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
-    params TEXT NOT NULL,
-    transaction_handle TEXT NOT NULL,
-    pending TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS codes (
-    code_hash TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
-    redirect_uri TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    nonce TEXT,
-    code_challenge TEXT NOT NULL,
-    code_challenge_method TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    claims TEXT NOT NULL,
-    auth_time INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    used INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS codes_by_nonce ON codes (client_id, nonce);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    claims TEXT NOT NULL,
-    auth_time INTEGER NOT NULL,
-    issued_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    code_hash TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tokens_by_code ON tokens (code_hash);
-"""
+from realdid.storage import Database, StoreLocation, migrations_of, open_database
 
 
 def secret_hash(secret: str) -> str:
@@ -132,22 +90,25 @@ _TOKEN_COLUMNS = _columns(StoredToken)
 
 
 class BridgeStore:
-    """Thread-safe SQLite store (WAL on files; ``":memory:"`` for tests)."""
+    """Thread-safe store: a SQLite file (WAL; ``":memory:"`` for tests), a
+    ``postgresql://`` URL (schema ``bridge``), or an open :class:`Database`.
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        # NORMAL: what power loss can take is a sign-in in progress, which the person repeats.
-        self._db = connect_sqlite(path, synchronous="NORMAL", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+    Writes are ``durable=False``: what power loss can take is a sign-in in progress, which
+    the person repeats.
+    """
+
+    def __init__(self, where: Database | StoreLocation) -> None:
+        self._db = open_database(
+            where, store="bridge", migrations=migrations_of("realdid.rp.bridge", "bridge")
+        )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     # -- authorizations ---------------------------------------------------------------------
     def add_authorization(self, item: StoredAuthorization) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._db.transaction(durable=False) as tx:
+            tx.execute(
                 "INSERT INTO authorizations"
                 " (id, client_id, params, transaction_handle, pending, expires_at, used)"
                 " VALUES (?, ?, ?, ?, ?, ?, 0)",
@@ -162,8 +123,8 @@ class BridgeStore:
             )
 
     def authorization(self, authorization_id: str) -> StoredAuthorization | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT id, client_id, params, transaction_handle, pending, expires_at, used"
                 " FROM authorizations WHERE id = ?",
                 (authorization_id,),
@@ -182,8 +143,8 @@ class BridgeStore:
 
     def use_authorization(self, authorization_id: str) -> bool:
         """Mark the authorization completed; False if it already was (exactly one wins)."""
-        with self._lock:
-            cursor = self._db.execute(
+        with self._db.transaction(durable=False) as tx:
+            cursor = tx.execute(
                 "UPDATE authorizations SET used = 1 WHERE id = ? AND used = 0",
                 (authorization_id,),
             )
@@ -191,8 +152,8 @@ class BridgeStore:
 
     # -- codes --------------------------------------------------------------------------------
     def add_code(self, code: str, item: StoredCode) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._db.transaction(durable=False) as tx:
+            tx.execute(
                 "INSERT INTO codes (code_hash, client_id, redirect_uri, scope, nonce,"
                 " code_challenge, code_challenge_method, subject, claims, auth_time,"
                 " expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
@@ -219,26 +180,26 @@ class BridgeStore:
         consumed (that client cannot burn it) and simply does not exist for the caller.
         """
         digest = secret_hash(code)
-        with self._lock:
-            row = self._db.execute(
+        with self._db.transaction(durable=False) as tx:
+            row = tx.execute(
                 f"SELECT {_CODE_COLUMNS} FROM codes WHERE code_hash = ? AND client_id = ?",  # noqa: S608
                 (digest, client_id),
             ).fetchone()
             if row is None:
                 return None
-            taken = self._db.execute(
+            taken = tx.execute(
                 "UPDATE codes SET used = 1 WHERE code_hash = ? AND used = 0", (digest,)
             ).rowcount
             if taken != 1:
-                self._db.execute("UPDATE tokens SET revoked = 1 WHERE code_hash = ?", (digest,))
+                tx.execute("UPDATE tokens SET revoked = 1 WHERE code_hash = ?", (digest,))
                 return None
         stored = _record(StoredCode, row)
         return None if now >= stored.expires_at else stored
 
     def nonce_used(self, client_id: str, nonce: str) -> bool:
         """Whether a code was already issued to ``client_id`` for this ``nonce`` (replay)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT 1 FROM codes WHERE client_id = ? AND nonce = ? LIMIT 1",
                 (client_id, nonce),
             ).fetchone()
@@ -246,8 +207,8 @@ class BridgeStore:
 
     # -- tokens -------------------------------------------------------------------------------
     def add_token(self, access_token: str, item: StoredToken, code_hash: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._db.transaction(durable=False) as tx:
+            tx.execute(
                 "INSERT INTO tokens (token_hash, client_id, scope, subject, claims, auth_time,"
                 " issued_at, expires_at, code_hash, revoked)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
@@ -265,8 +226,8 @@ class BridgeStore:
             )
 
     def token(self, access_token: str) -> StoredToken | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",  # noqa: S608
                 (secret_hash(access_token),),
             ).fetchone()
@@ -276,16 +237,16 @@ class BridgeStore:
     def purge(self, now: int, keep_codes_for: int) -> None:
         """Delete expired rows. Used codes stay ``keep_codes_for`` seconds past expiry, so a
         late replay is still recognised and revokes the tokens it produced."""
-        with self._lock:
-            self._db.execute("DELETE FROM authorizations WHERE expires_at < ?", (now,))
-            self._db.execute("DELETE FROM codes WHERE expires_at < ?", (now - keep_codes_for,))
-            self._db.execute("DELETE FROM tokens WHERE expires_at < ?", (now,))
+        with self._db.transaction(durable=False) as tx:
+            tx.execute("DELETE FROM authorizations WHERE expires_at < ?", (now,))
+            tx.execute("DELETE FROM codes WHERE expires_at < ?", (now - keep_codes_for,))
+            tx.execute("DELETE FROM tokens WHERE expires_at < ?", (now,))
 
     def counts(self) -> Mapping[str, int]:
         """Row counts per table (tests and diagnostics)."""
         tables: Sequence[str] = ("authorizations", "codes", "tokens")
-        with self._lock:
+        with self._db.reading() as tx:
             return {
-                t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])  # noqa: S608
+                t: int(tx.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])  # noqa: S608
                 for t in tables
             }
