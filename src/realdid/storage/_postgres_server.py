@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import psycopg
-
 from ._database import StorageError
 
 __all__ = ["PostgresNotInstalledError", "TemporaryPostgres", "postgres_binaries"]
@@ -144,6 +142,8 @@ class TemporaryPostgres:
         """A new empty database; its URL."""
         if not name.replace("_", "").isalnum() or not name.islower():
             raise ValueError(f"database names here are lower-case alphanumerics, not {name!r}")
+        import psycopg  # noqa: PLC0415 - importing psycopg costs ~0.2 s; SQLite users never pay it
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # name is checked above
         return self.url(name)
@@ -157,6 +157,8 @@ class TemporaryPostgres:
             raise RuntimeError(f"{command[0]} failed: {result.stderr.decode(errors='replace')}")
 
     def _wait_ready(self, timeout: float) -> None:
+        import psycopg  # noqa: PLC0415 - see create_database
+
         deadline = time.monotonic() + timeout
         while True:
             if self._process is not None and self._process.poll() is not None:

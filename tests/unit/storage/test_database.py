@@ -256,3 +256,18 @@ def test_every_store_of_the_project_ships_the_same_steps_for_both_engines() -> N
         postgres = [(m.version, m.name) for m in load_migrations(folder, "postgresql")]
         assert sqlite == postgres, folder
         assert sqlite, folder
+
+
+def test_sqlite_users_do_not_load_the_postgresql_driver() -> None:
+    # psycopg costs ~0.2 s to import: every CLI command would pay it on SQLite.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, realdid.cli, realdid.storage, realdid.rp, realdid.rp.bridge;"
+        "print('psycopg' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
