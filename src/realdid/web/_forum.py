@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
@@ -30,7 +27,7 @@ from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty
 from realdid.rp.pages import csrf_ok, csrf_token, render_page
-from realdid.storage import connect_sqlite
+from realdid.storage import Database, StoreLocation, migrations_of, open_database
 
 from ._pages import templates
 from ._site import DemoSite
@@ -43,24 +40,6 @@ MAX_POST_CHARS = 2000
 PAGE_POSTS = 50
 SESSION_MAX_AGE = 8 * 3600
 USED_LOGIN_TTL = 86400  # longer than any login request lives
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    did TEXT PRIMARY KEY,
-    pseudonym TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS used_logins (
-    transaction_hash BLOB PRIMARY KEY,
-    used_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS posts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    did TEXT NOT NULL REFERENCES accounts(did),
-    body TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-"""
 
 
 def login_query() -> DcqlQuery:
@@ -84,21 +63,21 @@ class Post:
 
 
 class ForumDatabase:
-    """Accounts (per-site DID → pseudonym) and posts in one SQLite file; thread-safe.
+    """Accounts (per-site DID → pseudonym) and posts; thread-safe. ``where`` is a SQLite
+    file, a ``postgresql://`` URL (schema ``forum``) or an open :class:`Database`.
 
     Accounts, posts and used logins are stamped with ``clock`` (default: the system clock).
+    Every write is durable: an acknowledged post survives power loss.
     """
 
-    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
+    def __init__(self, where: Database | StoreLocation, *, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
-        self._lock = threading.Lock()
-        # FULL (SQLite's default, kept): an acknowledged post survives power loss.
-        self._db = connect_sqlite(path, synchronous="FULL", check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(
+            where, store="forum", migrations=migrations_of("realdid.web", "forum")
+        )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def account(self, did: str) -> str:
         """The pseudonym of ``did``, creating the account on first login.
@@ -106,21 +85,25 @@ class ForumDatabase:
         On the (rare) clash of the 6-hex-digit name with another DID the name grows until it
         is unique, so a member name always belongs to exactly one account.
         """
-        with self._lock:
-            row = self._db.execute(
-                "SELECT pseudonym FROM accounts WHERE did = ?", (did,)
-            ).fetchone()
+        select = "SELECT pseudonym FROM accounts WHERE did = ?"
+        with self._db.transaction() as tx:
+            row = tx.execute(select, (did,)).fetchone()
             if row is not None:
                 return str(row[0])
             for length in range(6, 65, 2):
                 name = pseudonym_for(did, length)
-                try:
-                    self._db.execute(
-                        "INSERT INTO accounts VALUES (?, ?, ?)", (did, name, self._clock.now())
-                    )
-                except sqlite3.IntegrityError:
-                    continue
-                return name
+                # ON CONFLICT, not a caught IntegrityError: on PostgreSQL a failed statement
+                # aborts the whole transaction.
+                inserted = tx.execute(
+                    "INSERT INTO accounts (did, pseudonym, created_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING pseudonym",
+                    (did, name, self._clock.now()),
+                ).fetchone()
+                if inserted is not None:
+                    return name
+                row = tx.execute(select, (did,)).fetchone()  # another login made it meanwhile
+                if row is not None:
+                    return str(row[0])
         raise RuntimeError("no unique pseudonym")  # unreachable: SHA-256 hex is unique per DID
 
     def use_login(self, transaction: str) -> bool:
@@ -131,30 +114,30 @@ class ForumDatabase:
         """
         digest = hashlib.sha256(transaction.encode()).digest()
         now = self._clock.now()
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO used_logins VALUES (?, ?)", (digest, now)
+        with self._db.transaction() as tx:
+            cursor = tx.execute(
+                "INSERT INTO used_logins (transaction_hash, used_at) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (digest, now),
             )
-            self._db.execute("DELETE FROM used_logins WHERE used_at < ?", (now - USED_LOGIN_TTL,))
-        return cursor.rowcount == 1
+            tx.execute("DELETE FROM used_logins WHERE used_at < ?", (now - USED_LOGIN_TTL,))
+            return cursor.rowcount == 1
 
     def pseudonym(self, did: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT pseudonym FROM accounts WHERE did = ?", (did,)
-            ).fetchone()
+        with self._db.reading() as tx:
+            row = tx.execute("SELECT pseudonym FROM accounts WHERE did = ?", (did,)).fetchone()
         return None if row is None else str(row[0])
 
     def add_post(self, did: str, body: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._db.transaction() as tx:
+            tx.execute(
                 "INSERT INTO posts (did, body, created_at) VALUES (?, ?, ?)",
                 (did, body, self._clock.now()),
             )
 
     def posts(self, limit: int = PAGE_POSTS) -> list[Post]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._db.reading() as tx:
+            rows = tx.execute(
                 "SELECT a.pseudonym, p.body, p.created_at FROM posts p"
                 " JOIN accounts a ON a.did = p.did ORDER BY p.id DESC LIMIT ?",
                 (limit,),
@@ -170,7 +153,7 @@ def create_forum_app(
     rp: RelyingParty,
     *,
     session_secret: bytes,
-    db_path: Path | str,
+    db_path: StoreLocation,
     clock: Clock | None = None,
     randomness: Randomness | None = None,
 ) -> FastAPI:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from realdid.storage import StoreLocation
 from realdid.web import create_forum_app, pseudonym_for
 from realdid.web._forum import MAX_POST_CHARS, ForumDatabase, login_query
 
@@ -273,14 +275,16 @@ def test_oid4vp_routes_are_mounted(forum: TestClient, rp: FakeRp) -> None:
 
 
 # -- the database ---------------------------------------------------------------------------
-def test_pseudonym_clash_grows_the_name() -> None:
-    db = ForumDatabase(":memory:")
+def test_pseudonym_clash_grows_the_name(
+    both_engines: str, store_at: Callable[[str], StoreLocation]
+) -> None:
+    db = ForumDatabase(store_at("forum"))
     try:
         name = db.account("did:realdid:a")
         assert name == pseudonym_for("did:realdid:a")
         # Simulate a clash: another DID whose 6-hex name is already taken.
-        with db._lock:
-            db._db.execute("UPDATE accounts SET pseudonym = ?", (pseudonym_for("did:realdid:b"),))
+        with db._db.transaction() as tx:
+            tx.execute("UPDATE accounts SET pseudonym = ?", (pseudonym_for("did:realdid:b"),))
         grown = db.account("did:realdid:b")
         assert grown == pseudonym_for("did:realdid:b", 8)
         assert db.account("did:realdid:b") == grown
@@ -302,5 +306,22 @@ def test_accounts_and_posts_survive_a_restart(tmp_path: Path, rp: FakeRp) -> Non
         posts = db.posts()
         assert [p.body for p in posts] == ["persisted", "persisted"]
         assert {p.author for p in posts} == {pseudonym_for(FORUM_DID)}
+    finally:
+        db.close()
+
+
+def test_used_logins_and_posts_on_both_engines(
+    both_engines: str, store_at: Callable[[str], StoreLocation]
+) -> None:
+    db = ForumDatabase(store_at("forum"))
+    try:
+        assert db.use_login("tx-1")
+        assert not db.use_login("tx-1")  # a copied cookie cannot complete the login again
+        db.account("did:realdid:a")
+        db.add_post("did:realdid:a", "first")
+        db.add_post("did:realdid:a", "second")
+        assert [p.body for p in db.posts()] == ["second", "first"]
+        assert db.pseudonym("did:realdid:a") == pseudonym_for("did:realdid:a")
+        assert db.pseudonym("did:realdid:nobody") is None
     finally:
         db.close()

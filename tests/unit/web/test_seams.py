@@ -43,8 +43,8 @@ def test_a_forum_account_is_created_at_the_clocks_time(
     db.account("did:realdid:a")
     clock.advance(60)
     db.account("did:realdid:a")  # an existing account keeps its time
-    with db._lock:
-        (created,) = db._db.execute("SELECT created_at FROM accounts").fetchone()
+    with db._db.reading() as tx:
+        (created,) = tx.execute("SELECT created_at FROM accounts").fetchone()
     assert created == T0
 
 
