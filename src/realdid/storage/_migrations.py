@@ -26,7 +26,18 @@ from importlib.resources.abc import Traversable
 
 from ._database import Engine, StorageError
 
-__all__ = ["Migration", "check_versions", "load_migrations", "migrations_of", "statements_of"]
+__all__ = [
+    "MIGRATIONS_TABLE",
+    "Migration",
+    "check_versions",
+    "load_migrations",
+    "migrations_of",
+    "statements_of",
+]
+
+#: Where each database records the steps applied to it (the same on both engines).
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL)"""
 
 _FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 

@@ -34,12 +34,9 @@ from ._database import (
     Transaction,
     store_name,
 )
-from ._migrations import Migration, check_versions
+from ._migrations import MIGRATIONS_TABLE, Migration, check_versions
 
 __all__ = ["PostgresDatabase", "advisory_key", "pyformat"]
-
-_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL)"""
 
 
 @lru_cache(maxsize=4096)
@@ -181,7 +178,7 @@ class PostgresDatabase(Database):
                     conn.execute(
                         "SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.name, "migrate"),)
                     )
-                    conn.execute(_MIGRATIONS_TABLE)
+                    conn.execute(MIGRATIONS_TABLE)
                     applied = self._applied(conn)
                     pending = check_versions(self.name, applied, migrations, read_only=False)
                     for migration in pending:

@@ -23,17 +23,14 @@ from ._database import (
     StorageError,
     Transaction,
 )
-from ._migrations import Migration, check_versions, statements_of
-from ._sqlite import IN_MEMORY, connect_sqlite
+from ._migrations import MIGRATIONS_TABLE, Migration, check_versions, statements_of
+from ._sqlite import IN_MEMORY, connect_sqlite, immediate_transaction
 
 __all__ = ["SqliteDatabase"]
 
 # sqlite3.OperationalError covers both "try again" and "your SQL is wrong"; these are the
 # messages of the first kind (https://sqlite.org/rescode.html: BUSY, LOCKED, IOERR, FULL).
 _UNAVAILABLE = ("locked", "busy", "disk i/o", "database or disk is full", "unable to open")
-
-_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL)"""
 
 
 def translated(error: sqlite3.Error) -> StorageError:
@@ -89,7 +86,8 @@ class SqliteDatabase(Database):
         read_only: bool = False,
     ) -> None:
         self.path = path
-        self.name = "memory" if str(path) == IN_MEMORY else Path(path).stem
+        self._memory = str(path) == IN_MEMORY
+        self.name = "memory" if self._memory else Path(path).stem
         self.read_only = read_only
         self._options: dict[str, Any] = {
             "timeout": timeout,
@@ -97,7 +95,6 @@ class SqliteDatabase(Database):
             "foreign_keys": foreign_keys,
             "cache_kib": cache_kib,
         }
-        self._memory = str(path) == IN_MEMORY
         self._lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -115,25 +112,15 @@ class SqliteDatabase(Database):
         if self.read_only:
             raise StorageError(f"the {self.name} database was opened read-only")
         with self._lock:
-            conn = self._writer
             try:
                 mode = "FULL" if durable else "NORMAL"
                 if mode != self._synchronous:  # a PRAGMA cannot change inside a transaction
-                    conn.execute(f"PRAGMA synchronous={mode}")
+                    self._writer.execute(f"PRAGMA synchronous={mode}")
                     self._synchronous = mode
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
+                with immediate_transaction(self._writer):
+                    yield _SqliteTransaction(self._writer)
+            except sqlite3.Error as error:  # BEGIN, COMMIT or the PRAGMA failed
                 raise translated(error) from error
-            try:
-                yield _SqliteTransaction(conn)
-                if conn.in_transaction:  # the body may have rolled back on purpose
-                    conn.execute("COMMIT")
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise translated(error) from error
-                raise
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
@@ -168,9 +155,8 @@ class SqliteDatabase(Database):
                 check_versions(self.name, applied, migrations, read_only=True)
                 return []
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute(_MIGRATIONS_TABLE)
+                with immediate_transaction(conn):
+                    conn.execute(MIGRATIONS_TABLE)
                     applied = self._applied(conn)
                     pending = check_versions(self.name, applied, migrations, read_only=False)
                     for migration in pending:
@@ -180,11 +166,6 @@ class SqliteDatabase(Database):
                             "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                             (migration.version, migration.name),
                         )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as error:
                 raise translated(error) from error
             return [m.version for m in pending]
