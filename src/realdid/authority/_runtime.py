@@ -49,6 +49,8 @@ class AuthoritySettings:
     data_dir: Path
     issuer_url: str
     node_url: str
+    #: A ``postgresql://`` URL for the authority's stores; ``None``: SQLite files in data_dir.
+    database: str | None = None
 
 
 def issuer_passphrase(data_dir: Path, randomness: Randomness | None = None) -> str:

@@ -329,6 +329,7 @@ def authority_audit(
 # -- the authority alone ---------------------------------------------------------------------------
 AUTHORITY_SERVE_OPTIONS = {  # setting -> the option of `realdid authority serve` that sets it
     "authority.data_dir": "--data-dir",
+    "authority.database": "--database",
     "authority.node_url": "--node",
     "authority.host": "--host",
     "authority.port": "--port",
@@ -343,6 +344,15 @@ def authority_serve(
     node: Annotated[
         str, typer.Option("--node", help="Registry node base URL the authority resolves through.")
     ],
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="postgresql://user:password@host/db of the authority's stores (default:"
+            " SQLite files in the data directory). Prefer $REALDID_AUTHORITY__DATABASE: a"
+            " flag is visible in ps.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8081,
     issuer_url: Annotated[

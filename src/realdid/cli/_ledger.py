@@ -47,6 +47,7 @@ def read_key_file(path: Path, what: str) -> bytes:
 
 def open_evm_ledger(
     data_dir: Path,
+    database: str | None,
     evm_url: str | None,
     contract: str | None,
     key_file: Path | None,
@@ -58,9 +59,8 @@ def open_evm_ledger(
         fail("--ledger evm needs --evm-url and --anchor-contract")
     key = None if key_file is None else read_key_file(key_file, "--anchorer-key-file")
     data_dir.mkdir(parents=True, exist_ok=True)
-    return EvmLedger(
-        evm_url, contract, key, data_dir / "evm-ledger.db", confirmations=confirmations
-    )
+    state = database or data_dir / "evm-ledger.db"
+    return EvmLedger(evm_url, contract, key, state, confirmations=confirmations)
 
 
 class AnchorerAction(enum.StrEnum):
@@ -71,6 +71,14 @@ class AnchorerAction(enum.StrEnum):
 @ledger_app.command("verify")
 def ledger_verify(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")],
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="REALDID_NODE__DATABASE",
+            help="The node's postgresql:// database, if it runs on PostgreSQL.",
+        ),
+    ] = None,
     expected_signer: Annotated[
         str | None,
         typer.Option(
@@ -99,14 +107,14 @@ def ledger_verify(
             except CryptoError as e:
                 fail(f"--expected-signer: {e}")
         if ledger is LedgerKind.SOLO:
-            report = verify_registry(data_dir, expected_signer=signer)
+            report = verify_registry(data_dir, database, expected_signer=signer)
         else:
             with tempfile.TemporaryDirectory(prefix="realdid-verify-chain-") as scratch:
                 chain = open_evm_ledger(
-                    Path(scratch), evm_url, anchor_contract, None, confirmations=0
+                    Path(scratch), None, evm_url, anchor_contract, None, confirmations=0
                 )
                 try:
-                    report = verify_registry(data_dir, ledger=chain)
+                    report = verify_registry(data_dir, database, ledger=chain)
                 finally:
                     chain.close()
     unit = "blocks" if ledger is LedgerKind.SOLO else "anchors"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 serve_commands = typer.Typer()
 SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "node.data_dir": "--data-dir",
+    "node.database": "--database",
     "node.host": "--host",
     "node.port": "--port",
     "node.batch_interval": "--batch-interval",
@@ -40,6 +41,14 @@ SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "demo.host": "--host",
     "demo.port": "--demo-port",
 }
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="postgresql://user:password@host/db of the stores (default: SQLite files in the"
+        " data directory). Prefer $REALDID_NODE__DATABASE: a flag is visible in ps.",
+    ),
+]
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
@@ -59,6 +68,7 @@ def serve(
             "--data-dir", help="Where the node keeps its database, batch files and ledger."
         ),
     ],
+    database: DatabaseUrl = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     batch_interval: Annotated[
@@ -148,6 +158,7 @@ def serve(
         if node_settings.ledger is LedgerKind.EVM:
             chain = open_evm_ledger(
                 node_config.data_dir,
+                node_config.database,
                 node_settings.evm_url,
                 node_settings.anchor_contract,
                 node_settings.anchorer_key_file,

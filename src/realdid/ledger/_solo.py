@@ -1,4 +1,4 @@
-"""The *solo* ledger: a single-signer, hash-chained, signed block log in SQLite.
+"""The *solo* ledger: a single-signer, hash-chained, signed block log in a database.
 
 The embedded default backend of ARCHITECTURE.md section 5, for development and
 single-operator deployments. Each anchor is one block; block height is the anchor sequence.
@@ -19,15 +19,16 @@ walks the whole log so that any edit of the database is found and located. Examp
     >>> anchor.sequence, report.block_count
     (0, 1)
 
+The log is a :class:`~realdid.storage.Database` (store ``solo``): a SQLite file, or the
+schema ``solo`` of a PostgreSQL database, so every process of a node reads the same log.
+
 Truncation of the newest blocks cannot be detected from the file alone; compare
 :attr:`VerifyReport.head_hash` with a copy kept elsewhere (e.g. by peers).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +43,15 @@ from realdid.crypto import (
     sha256,
     verify_signature,
 )
-from realdid.storage import connect_sqlite, immediate_transaction
+from realdid.storage import (
+    Database,
+    StorageError,
+    StoreLocation,
+    Transaction,
+    is_postgres_url,
+    migrations_of,
+    open_database,
+)
 
 from ._interface import (
     Anchor,
@@ -79,23 +88,6 @@ _HEADER_KEYS: Final = frozenset(
     }
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS blocks (
-    height          INTEGER PRIMARY KEY,
-    previous_hash   TEXT    NOT NULL,
-    timestamp       INTEGER NOT NULL,
-    batch_hash      TEXT    NOT NULL,
-    merkle_root     TEXT    NOT NULL,
-    operation_count INTEGER NOT NULL,
-    signer          TEXT    NOT NULL,
-    block_hash      TEXT    NOT NULL,
-    signature       BLOB    NOT NULL
-);
-"""
 _INSERT_BLOCK = """
 INSERT INTO blocks (height, previous_hash, timestamp, batch_hash, merkle_root,
                     operation_count, signer, block_hash, signature)
@@ -106,6 +98,8 @@ SELECT height, previous_hash, timestamp, batch_hash, merkle_root, operation_coun
        block_hash, signature
 FROM blocks WHERE height > ? ORDER BY height LIMIT ?
 """
+#: Blocks read per query while :meth:`SoloLedger.verify` walks the log.
+_VERIFY_PAGE: Final = 1000
 
 
 class BlockIntegrityError(LedgerIntegrityError):
@@ -185,33 +179,56 @@ class VerifyReport:
     signer: str | None
 
 
-def _anchor_from_row(row: sqlite3.Row) -> Anchor:
-    return Anchor(
-        sequence=row["height"],
-        batch_hash=row["batch_hash"],
-        merkle_root=row["merkle_root"],
-        operation_count=row["operation_count"],
-        block_number=row["height"],
-        block_hash=row["block_hash"],
-        transaction_id=row["block_hash"],
-        timestamp=row["timestamp"],
-        anchorer=row["signer"],
-    )
+@dataclass(frozen=True, slots=True)
+class _StoredBlock:
+    """One row of ``blocks`` as read back (columns of :data:`_SELECT_BLOCKS`)."""
+
+    height: int
+    previous_hash: str
+    timestamp: int
+    batch_hash: str
+    merkle_root: str
+    operation_count: int
+    signer: str
+    block_hash: str
+    signature: object
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> _StoredBlock:
+        height, previous, timestamp, batch, root, count, signer, block_hash, signature = row
+        if isinstance(signature, memoryview):
+            signature = bytes(signature)
+        return cls(height, previous, timestamp, batch, root, count, signer, block_hash, signature)
+
+    def to_anchor(self) -> Anchor:
+        return Anchor(
+            sequence=self.height,
+            batch_hash=self.batch_hash,
+            merkle_root=self.merkle_root,
+            operation_count=self.operation_count,
+            block_number=self.height,
+            block_hash=self.block_hash,
+            transaction_id=self.block_hash,
+            timestamp=self.timestamp,
+            anchorer=self.signer,
+        )
 
 
 class SoloLedger(ClosedOnExit):
     """The solo :class:`~realdid.ledger.Ledger` backend.
 
-    Safe to share between threads: calls are serialised by a lock. Several processes may
-    open the same file; SQLite's write lock (``BEGIN IMMEDIATE``) orders their appends.
+    Safe to share between threads and processes: an append holds the ``solo-append`` lock
+    of the database (SQLite's write lock; a PostgreSQL advisory lock), so appends from
+    several processes are ordered and each links to the block before it.
+    ``where`` is the SQLite file, a ``postgresql://`` URL or an open
+    :class:`~realdid.storage.Database`.
     """
 
-    def __init__(self, path: Path, signer: Signer, clock: Clock) -> None:
+    def __init__(self, where: Database | StoreLocation, signer: Signer, clock: Clock) -> None:
         self._signer: Signer | None = signer
         self._signer_id: str | None = signer.public_key.to_multibase()
         self._clock = clock
-        self._lock = threading.Lock()
-        self._conn = self._connect(Path(path), readonly=False)
+        self._db = self._open(where, read_only=False)
         try:
             pinned = self._meta("signer")
             if pinned is not None and pinned != self._signer_id:
@@ -219,41 +236,42 @@ class SoloLedger(ClosedOnExit):
                     f"this ledger is pinned to signer {pinned}, not {self._signer_id}"
                 )
         except BaseException:
-            self._conn.close()
+            self._db.close()
             raise
 
     @classmethod
-    def open_readonly(cls, path: Path) -> SoloLedger:
+    def open_readonly(cls, where: Database | StoreLocation) -> SoloLedger:
         """Open an existing ledger without a key, to read and :meth:`verify` it."""
         self = cls.__new__(cls)
         self._signer = None
         self._signer_id = None
-        self._lock = threading.Lock()
-        self._conn = self._connect(Path(path), readonly=True)
+        self._db = cls._open(where, read_only=True)
         return self
 
     @staticmethod
-    def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    def _open(where: Database | StoreLocation, *, read_only: bool) -> Database:
+        local = not isinstance(where, Database) and not is_postgres_url(where)
+        if read_only and local and not Path(str(where)).is_file():
+            raise LedgerUnavailableError(f"no solo ledger at {where}")
         try:
-            if readonly and not path.is_file():
-                raise LedgerUnavailableError(f"no solo ledger at {path}")
-            # WAL + synchronous=FULL: a commit is on disk when anchor() returns.
-            conn = connect_sqlite(
-                path, synchronous="FULL", check_same_thread=False, read_only=readonly
+            db = open_database(
+                where,
+                store="solo",
+                migrations=migrations_of("realdid.ledger", "solo"),
+                read_only=read_only,
             )
-            conn.row_factory = sqlite3.Row
-            if not readonly:
-                conn.executescript(_SCHEMA)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (_FORMAT,)
-                )
-            fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-        except sqlite3.Error as e:
-            raise LedgerUnavailableError(f"cannot open solo ledger at {path}: {e}") from e
+        except StorageError as e:
+            raise LedgerUnavailableError(f"cannot open the solo ledger: {e}") from e
+        try:
+            with db.reading() as tx:
+                fmt = tx.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except StorageError as e:
+            db.close()
+            raise LedgerUnavailableError(f"cannot open the solo ledger: {e}") from e
         if fmt is None or fmt[0] != _FORMAT:
-            conn.close()
-            raise LedgerError(f"{path} is not a {_FORMAT} ledger")
-        return conn
+            db.close()
+            raise LedgerError(f"the database is not a {_FORMAT} ledger")
+        return db
 
     # -- Ledger protocol --------------------------------------------------------------------
     @property
@@ -263,8 +281,7 @@ class SoloLedger(ClosedOnExit):
     @property
     def signer(self) -> str | None:
         """The pinned signer's publicKeyMultibase (``None`` before the first block)."""
-        with self._lock:
-            return self._meta("signer")
+        return self._meta("signer")
 
     def anchor(self, request: AnchorRequest) -> Anchor:
         """Append one signed block for ``request``; durable when this returns.
@@ -275,55 +292,12 @@ class SoloLedger(ClosedOnExit):
         if self._signer is None or self._signer_id is None:
             raise LedgerError("solo ledger opened read-only cannot anchor")
         request.check()
-        signer, signer_id = self._signer, self._signer_id
-        with self._lock:
-            try:
-                with immediate_transaction(self._conn):
-                    pinned = self._meta("signer")
-                    if pinned is not None and pinned != signer_id:
-                        raise LedgerIntegrityError(
-                            f"this ledger is pinned to signer {pinned}, not {signer_id}"
-                        )
-                    last = self._conn.execute(
-                        "SELECT height, block_hash, timestamp FROM blocks "
-                        "ORDER BY height DESC LIMIT 1"
-                    ).fetchone()
-                    if last is None:
-                        height, previous, not_before = 0, GENESIS_PREVIOUS_HASH, 0
-                    else:
-                        height = last["height"] + 1
-                        previous, not_before = last["block_hash"], last["timestamp"]
-                    block = Block(
-                        height=height,
-                        previous_hash=previous,
-                        timestamp=max(self._clock.now(), not_before),
-                        batch_hash=request.batch_hash,
-                        merkle_root=request.merkle_root,
-                        operation_count=request.operation_count,
-                        signer=signer_id,
-                    )
-                    block_hash = block.block_hash
-                    signature = signer.sign(block.signing_message())
-                    self._conn.execute(
-                        _INSERT_BLOCK,
-                        (
-                            block.height,
-                            block.previous_hash,
-                            block.timestamp,
-                            block.batch_hash,
-                            block.merkle_root,
-                            block.operation_count,
-                            block.signer,
-                            block_hash,
-                            signature,
-                        ),
-                    )
-                    if pinned is None:
-                        self._conn.execute(
-                            "INSERT INTO meta (key, value) VALUES ('signer', ?)", (signer_id,)
-                        )
-            except sqlite3.Error as e:
-                raise LedgerUnavailableError(f"solo ledger could not append: {e}") from e
+        try:
+            with self._db.transaction() as tx:
+                tx.lock("solo-append")
+                block, block_hash = self._append(tx, request, self._signer, self._signer_id)
+        except StorageError as e:
+            raise LedgerUnavailableError(f"solo ledger could not append: {e}") from e
         return Anchor(
             sequence=block.height,
             batch_hash=block.batch_hash,
@@ -333,31 +307,77 @@ class SoloLedger(ClosedOnExit):
             block_hash=block_hash,
             transaction_id=block_hash,
             timestamp=block.timestamp,
-            anchorer=signer_id,
+            anchorer=block.signer,
         )
+
+    def _append(
+        self, tx: Transaction, request: AnchorRequest, signer: Signer, signer_id: str
+    ) -> tuple[Block, str]:
+        """Sign and insert the block after the current head, inside ``tx``."""
+        row = tx.execute("SELECT value FROM meta WHERE key = 'signer'").fetchone()
+        pinned = None if row is None else str(row[0])
+        if pinned is not None and pinned != signer_id:
+            raise LedgerIntegrityError(f"this ledger is pinned to signer {pinned}, not {signer_id}")
+        last = tx.execute(
+            "SELECT height, block_hash, timestamp FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        if last is None:
+            height, previous, not_before = 0, GENESIS_PREVIOUS_HASH, 0
+        else:
+            height, previous, not_before = last[0] + 1, last[1], last[2]
+        block = Block(
+            height=height,
+            previous_hash=previous,
+            timestamp=max(self._clock.now(), not_before),
+            batch_hash=request.batch_hash,
+            merkle_root=request.merkle_root,
+            operation_count=request.operation_count,
+            signer=signer_id,
+        )
+        block_hash = block.block_hash
+        signature = signer.sign(block.signing_message())
+        tx.execute(
+            _INSERT_BLOCK,
+            (
+                block.height,
+                block.previous_hash,
+                block.timestamp,
+                block.batch_hash,
+                block.merkle_root,
+                block.operation_count,
+                block.signer,
+                block_hash,
+                signature,
+            ),
+        )
+        if pinned is None:
+            tx.execute("INSERT INTO meta (key, value) VALUES ('signer', ?)", (signer_id,))
+        return block, block_hash
 
     def anchors_after(self, sequence: int, limit: int) -> list[Anchor]:
         if limit < 0:
             raise ValueError("limit must not be negative")
-        with self._lock:
-            try:
-                rows = self._conn.execute(
-                    _SELECT_BLOCKS,
-                    (sequence, limit),
-                ).fetchall()
-            except sqlite3.Error as e:
-                raise LedgerUnavailableError(f"solo ledger could not be read: {e}") from e
-        return [_anchor_from_row(row) for row in rows]
+        return [block.to_anchor() for block in self._blocks_after(sequence, limit)]
+
+    def _blocks_after(self, height: int, limit: int) -> list[_StoredBlock]:
+        try:
+            with self._db.reading() as tx:
+                rows = tx.execute(_SELECT_BLOCKS, (height, limit)).fetchall()
+        except StorageError as e:
+            raise LedgerUnavailableError(f"solo ledger could not be read: {e}") from e
+        return [_StoredBlock.of(row) for row in rows]
 
     def head(self) -> int:
         """Height of the newest block, ``-1`` when the ledger is empty."""
-        with self._lock:
-            row = self._conn.execute("SELECT MAX(height) FROM blocks").fetchone()
+        try:
+            with self._db.reading() as tx:
+                row = tx.execute("SELECT MAX(height) FROM blocks").fetchone()
+        except StorageError as e:
+            raise LedgerUnavailableError(f"solo ledger could not be read: {e}") from e
         return -1 if row[0] is None else int(row[0])
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- verification -----------------------------------------------------------------------
     def verify(self, expected_signer: PublicKey | None = None) -> VerifyReport:
@@ -369,16 +389,17 @@ class SoloLedger(ClosedOnExit):
         block names the pinned signer; the signature verifies under it. Pass
         ``expected_signer`` (the operator's key, known out of band) to also check the pin
         itself; without it, a wholesale rewrite under another key is not detectable.
+
+        The walk reads the log a page at a time: blocks appended meanwhile are walked
+        too (the log only grows at its head), and none is held in memory twice.
         """
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN")  # one read snapshot for the whole walk
-                try:
-                    return self._verify(expected_signer)
-                finally:
-                    self._conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                raise LedgerUnavailableError(f"solo ledger could not be read: {e}") from e
+        return self._verify(expected_signer)
+
+    def _all_blocks(self) -> Iterator[_StoredBlock]:
+        height = -1
+        while page := self._blocks_after(height, _VERIFY_PAGE):
+            yield from page
+            height = page[-1].height
 
     def _verify(self, expected_signer: PublicKey | None) -> VerifyReport:
         pinned = self._meta("signer")
@@ -396,28 +417,25 @@ class SoloLedger(ClosedOnExit):
 
         count = 0
         previous_hash, previous_ts = GENESIS_PREVIOUS_HASH, 0
-        cursor = self._conn.execute(_SELECT_BLOCKS, (-1, -1))  # LIMIT -1: no limit
-        for row in cursor:
+        for row in self._all_blocks():
             height = count
-            if row["height"] != height:
-                raise BlockIntegrityError(
-                    height, f"missing (next stored height is {row['height']})"
-                )
+            if row.height != height:
+                raise BlockIntegrityError(height, f"missing (next stored height is {row.height})")
             if signer_key is None:
                 raise BlockIntegrityError(height, "no pinned signer recorded in meta")
             try:
                 block = Block(
-                    height=row["height"],
-                    previous_hash=row["previous_hash"],
-                    timestamp=row["timestamp"],
-                    batch_hash=row["batch_hash"],
-                    merkle_root=row["merkle_root"],
-                    operation_count=row["operation_count"],
-                    signer=row["signer"],
+                    height=row.height,
+                    previous_hash=row.previous_hash,
+                    timestamp=row.timestamp,
+                    batch_hash=row.batch_hash,
+                    merkle_root=row.merkle_root,
+                    operation_count=row.operation_count,
+                    signer=row.signer,
                 )
             except ValueError as e:
                 raise BlockIntegrityError(height, f"malformed header: {e}") from e
-            if block.block_hash != row["block_hash"]:
+            if block.block_hash != row.block_hash:
                 raise BlockIntegrityError(height, "stored hash does not match header")
             if block.previous_hash != previous_hash:
                 if height == 0:
@@ -429,7 +447,7 @@ class SoloLedger(ClosedOnExit):
                 raise BlockIntegrityError(height, f"timestamp decreases from block {height - 1}")
             if block.signer != pinned:
                 raise BlockIntegrityError(height, f"signer {block.signer} is not the pinned signer")
-            signature = row["signature"]
+            signature = row.signature
             if not isinstance(signature, bytes):
                 raise BlockIntegrityError(height, "signature is not stored as bytes")
             try:
@@ -438,7 +456,7 @@ class SoloLedger(ClosedOnExit):
                 )
             except CryptoError as e:
                 raise BlockIntegrityError(height, "signature does not verify") from e
-            previous_hash, previous_ts = row["block_hash"], block.timestamp
+            previous_hash, previous_ts = row.block_hash, block.timestamp
             count += 1
         return VerifyReport(
             block_count=count,
@@ -448,5 +466,9 @@ class SoloLedger(ClosedOnExit):
         )
 
     def _meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._db.reading() as tx:
+                row = tx.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except StorageError as e:
+            raise LedgerUnavailableError(f"solo ledger could not be read: {e}") from e
         return None if row is None else str(row[0])

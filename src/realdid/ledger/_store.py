@@ -1,7 +1,9 @@
 """The registry node's database: operation queue, resolution index, operation outcomes.
 
-One SQLite file in WAL mode with ``synchronous=FULL``: a commit is on disk when it returns,
-so an operation is acknowledged only once it is durable. The index is a cache — it can
+A :class:`~realdid.storage.Database` (store ``node``): one SQLite file in WAL mode, or the
+schema ``node`` of a PostgreSQL database shared by the node's processes. Every write is
+durable (SQLite ``synchronous=FULL``; PostgreSQL's synchronous commit): a commit is on disk
+when it returns, so an operation is acknowledged only once it is durable. The index is a cache — it can
 always be rebuilt from the ledger plus the batch files (``realdid ledger verify``).
 
 Tables:
@@ -17,47 +19,24 @@ Tables:
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from realdid.did import DidState, ParsedOperation
-from realdid.storage import connect_sqlite
+from realdid.storage import Database, StoreLocation, Transaction, migrations_of, open_database
 
 from ._interface import Anchor, LedgerIntegrityError
 from ._state_codec import decode_state, encode_state, suffix_from_key, suffix_key
 
-SCHEMA_VERSION = 2  # 2: compact binary index entries keyed by suffix digest
+#: The index encoding this release reads (2: compact binary entries keyed by suffix digest),
+#: recorded in ``meta`` by the first migration.
+SCHEMA_VERSION = 2
+#: Rows per query when many keys are looked up at once, and per page of a full scan.
+_CHUNK = 500
+_PAGE = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    hash BLOB NOT NULL UNIQUE,
-    suffix TEXT NOT NULL,
-    body BLOB NOT NULL,
-    received INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_suffix ON queue (suffix);
-CREATE TABLE IF NOT EXISTS operations (
-    hash BLOB PRIMARY KEY,
-    sequence INTEGER NOT NULL,
-    leaf INTEGER NOT NULL,
-    applied INTEGER NOT NULL,
-    reason TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dids (suffix BLOB PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS anchors (
-    sequence INTEGER PRIMARY KEY,
-    anchor TEXT NOT NULL,
-    leaves BLOB NOT NULL,
-    valid INTEGER NOT NULL,
-    reason TEXT
-);
-"""
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,123 +69,108 @@ class AnchorRecord:
 
 
 class RegistryStore:
-    """Thread-safe access to the node database: one SQLite connection per thread."""
+    """Thread-safe access to the node database, on SQLite or PostgreSQL.
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._local = threading.local()
-        conn = self._conn()
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+    ``where`` is the SQLite file, a ``postgresql://`` URL or an open
+    :class:`~realdid.storage.Database`. ``read_only`` is a resolver replica's view: it
+    writes nothing and refuses a database its writer has not migrated yet.
+    """
+
+    def __init__(self, where: Database | StoreLocation, *, read_only: bool = False) -> None:
+        self._db = open_database(
+            where,
+            store="node",
+            migrations=migrations_of("realdid.ledger", "node"),
+            read_only=read_only,
+            cache_kib=65536,
         )
-        conn.commit()
-        found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        with self._db.reading() as tx:
+            found = tx.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         if found != str(SCHEMA_VERSION):
-            conn.close()
-            self._local.conn = None
+            self._db.close()
             raise LedgerIntegrityError(
-                f"{path} has database schema {found}, this version needs {SCHEMA_VERSION}; "
-                "move it aside and restart to rebuild the index from the ledger"
+                f"the node database has index schema {found}, this version needs"
+                f" {SCHEMA_VERSION}; move it aside and restart to rebuild the index from the ledger"
             )
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # FULL: an operation acknowledged 202 is in the queue after a power loss.
-            conn = connect_sqlite(self._path, synchronous="FULL", timeout=30.0, cache_kib=65536)
-            self._local.conn = conn
-        return conn
+    @property
+    def database(self) -> Database:
+        return self._db
 
     def close(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._db.close()
 
     # -- intake -------------------------------------------------------------------------------
     def enqueue(self, operations: Sequence[ParsedOperation], received: int) -> None:
-        """Append operations to the queue durably in one transaction (duplicates ignored)."""
-        conn = self._conn()
+        """Append operations to the queue durably in one transaction (duplicates ignored).
+
+        The ``queue`` lock makes sequence numbers commit in the order they are drawn: on
+        PostgreSQL two intakes could otherwise commit seq 11 before seq 10, and the writer,
+        which reads the queue past the last sequence it claimed, would never see 10.
+        """
         rows = [(bytes.fromhex(p.hash), p.did.suffix, p.canonical, received) for p in operations]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR IGNORE INTO queue (hash, suffix, body, received) VALUES (?, ?, ?, ?)",
+        with self._db.transaction() as tx:
+            tx.lock("queue")
+            tx.executemany(
+                "INSERT INTO queue (hash, suffix, body, received) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (hash) DO NOTHING",
                 rows,
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def is_queued(self, operation_hash: str) -> bool:
-        row = (
-            self._conn()
-            .execute("SELECT 1 FROM queue WHERE hash = ?", (bytes.fromhex(operation_hash),))
-            .fetchone()
-        )
+        with self._db.reading() as tx:
+            row = tx.execute(
+                "SELECT 1 FROM queue WHERE hash = ?", (bytes.fromhex(operation_hash),)
+            ).fetchone()
         return row is not None
 
     def has_queued_for(self, suffix: str) -> bool:
-        row = (
-            self._conn()
-            .execute("SELECT 1 FROM queue WHERE suffix = ? LIMIT 1", (suffix,))
-            .fetchone()
-        )
+        with self._db.reading() as tx:
+            row = tx.execute("SELECT 1 FROM queue WHERE suffix = ? LIMIT 1", (suffix,)).fetchone()
         return row is not None
 
     def queue_length(self) -> int:
-        row = self._conn().execute("SELECT count(*) FROM queue").fetchone()
-        return int(row[0])
+        with self._db.reading() as tx:
+            return int(tx.execute("SELECT count(*) FROM queue").fetchone()[0])
 
     def queued_after(self, seq: int, limit: int) -> list[QueuedOperation]:
-        rows = (
-            self._conn()
-            .execute(
+        with self._db.reading() as tx:
+            rows = tx.execute(
                 "SELECT seq, hash, suffix, body FROM queue WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
-            )
-            .fetchall()
-        )
-        return [QueuedOperation(r[0], r[1].hex(), r[2], r[3]) for r in rows]
+            ).fetchall()
+        return [QueuedOperation(r[0], bytes(r[1]).hex(), r[2], bytes(r[3])) for r in rows]
 
     # -- observer -----------------------------------------------------------------------------
     def cursor(self) -> int:
-        row = self._conn().execute("SELECT max(sequence) FROM anchors").fetchone()
+        with self._db.reading() as tx:
+            row = tx.execute("SELECT max(sequence) FROM anchors").fetchone()
         return -1 if row[0] is None else int(row[0])
 
     def processed(self, hashes: Iterable[bytes]) -> set[bytes]:
         """Which of ``hashes`` already have an outcome (their operations are never re-applied)."""
-        conn = self._conn()
         found: set[bytes] = set()
-        chunk: list[bytes] = []
-        for h in hashes:
-            chunk.append(h)
-            if len(chunk) == 500:
-                found.update(self._processed_chunk(conn, chunk))
-                chunk = []
-        if chunk:
-            found.update(self._processed_chunk(conn, chunk))
+        with self._db.reading() as tx:
+            for chunk in _chunks(list(hashes)):
+                rows = tx.execute(
+                    f"SELECT hash FROM operations WHERE hash IN ({_marks(chunk)})",  # noqa: S608 - only placeholders are interpolated
+                    chunk,
+                )
+                found.update(bytes(r[0]) for r in rows)
         return found
 
-    @staticmethod
-    def _processed_chunk(conn: sqlite3.Connection, chunk: list[bytes]) -> list[bytes]:
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT hash FROM operations WHERE hash IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
-        return [r[0] for r in rows]
-
     def states(self, suffixes: Iterable[str]) -> dict[str, DidState]:
-        conn = self._conn()
         result: dict[str, DidState] = {}
         unique = [suffix_key(s) for s in dict.fromkeys(suffixes)]
-        for i in range(0, len(unique), 500):
-            chunk = unique[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT suffix, state FROM dids WHERE suffix IN ({marks})", chunk)  # noqa: S608 - only placeholders are interpolated
-            for key, data in rows:
-                suffix = suffix_from_key(key)
-                result[suffix] = decode_state(suffix, data)
+        with self._db.reading() as tx:
+            for chunk in _chunks(unique):
+                rows = tx.execute(
+                    f"SELECT suffix, state FROM dids WHERE suffix IN ({_marks(chunk)})",  # noqa: S608 - only placeholders are interpolated
+                    chunk,
+                )
+                for key, data in rows:
+                    suffix = suffix_from_key(bytes(key))
+                    result[suffix] = decode_state(suffix, bytes(data))
         return result
 
     def commit_anchor(
@@ -218,92 +182,68 @@ class RegistryStore:
         """Record one processed anchor atomically: outcomes, new states, queue cleanup, cursor.
 
         Atomicity is what makes the observer crash-safe: after a kill it either sees the
-        anchor as processed (everything here committed) or not at all, and re-does it.
+        anchor as processed (everything here committed) or not at all, and re-does it. Two
+        observers committing the same anchor (a take-over racing a dying writer) cannot
+        both succeed: the anchor's sequence is the primary key of ``anchors``.
         """
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "INSERT INTO anchors (sequence, anchor, leaves, valid, reason) VALUES (?, ?, ?, ?, ?)",
-                (
-                    record.anchor.sequence,
-                    json.dumps(record.anchor.to_dict(), separators=(",", ":")),
-                    b"".join(record.leaves),
-                    int(record.valid),
-                    record.reason,
-                ),
-            )
-            conn.executemany(
+        with self._db.transaction() as tx:
+            _insert_anchor(tx, record)
+            tx.executemany(
                 "INSERT INTO operations (hash, sequence, leaf, applied, reason) VALUES (?, ?, ?, ?, ?)",
                 [
                     (bytes.fromhex(o.hash), o.sequence, o.leaf, int(o.applied), o.reason)
                     for o in outcomes
                 ],
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO dids (suffix, state) VALUES (?, ?)",
+            tx.executemany(
+                "INSERT INTO dids (suffix, state) VALUES (?, ?)"
+                " ON CONFLICT (suffix) DO UPDATE SET state = excluded.state",
                 [(suffix_key(s.suffix), encode_state(s)) for s in states],
             )
             # Every operation of a valid anchor leaves the queue, including those skipped
             # because they already had an outcome: a copy queued again after its first
             # anchor (a resubmission racing the observer) would otherwise stay forever.
-            conn.executemany("DELETE FROM queue WHERE hash = ?", [(h,) for h in record.leaves])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            tx.executemany("DELETE FROM queue WHERE hash = ?", [(h,) for h in record.leaves])
 
     # -- reads --------------------------------------------------------------------------------
     def state(self, suffix: str) -> DidState | None:
-        row = (
-            self._conn()
-            .execute("SELECT state FROM dids WHERE suffix = ?", (suffix_key(suffix),))
-            .fetchone()
-        )
-        return None if row is None else decode_state(suffix, row[0])
+        with self._db.reading() as tx:
+            row = tx.execute(
+                "SELECT state FROM dids WHERE suffix = ?", (suffix_key(suffix),)
+            ).fetchone()
+        return None if row is None else decode_state(suffix, bytes(row[0]))
 
     def outcomes(self, operation_hashes: Sequence[str]) -> dict[str, OperationOutcome]:
         """Outcomes of many operations in a few queries (intake checks whole submissions:
         one query per operation would hand the GIL back and forth once per operation)."""
-        conn = self._conn()
         found: dict[str, OperationOutcome] = {}
-        for i in range(0, len(operation_hashes), 500):
-            chunk = [bytes.fromhex(h) for h in operation_hashes[i : i + 500]]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
-                f"SELECT hash, sequence, leaf, applied, reason FROM operations WHERE hash IN ({marks})",  # noqa: S608 - only placeholders are interpolated
-                chunk,
-            )
-            for digest, sequence, leaf, applied, reason in rows:
-                found[digest.hex()] = OperationOutcome(
-                    digest.hex(), sequence, leaf, bool(applied), reason
-                )
+        with self._db.reading() as tx:
+            for chunk in _chunks([bytes.fromhex(h) for h in operation_hashes]):
+                sql = "SELECT hash, sequence, leaf, applied, reason FROM operations WHERE hash IN "
+                rows = tx.execute(f"{sql}({_marks(chunk)})", chunk)
+                for digest, sequence, leaf, applied, reason in rows:
+                    key = bytes(digest).hex()
+                    found[key] = OperationOutcome(key, sequence, leaf, bool(applied), reason)
         return found
 
     def outcome(self, operation_hash: str) -> OperationOutcome | None:
-        row = (
-            self._conn()
-            .execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT sequence, leaf, applied, reason FROM operations WHERE hash = ?",
                 (bytes.fromhex(operation_hash),),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         if row is None:
             return None
         return OperationOutcome(operation_hash, row[0], row[1], bool(row[2]), row[3])
 
     def anchor_record(self, sequence: int) -> AnchorRecord | None:
-        row = (
-            self._conn()
-            .execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT anchor, leaves, valid, reason FROM anchors WHERE sequence = ?", (sequence,)
-            )
-            .fetchone()
-        )
+            ).fetchone()
         if row is None:
             return None
-        leaves = row[1]
+        leaves = bytes(row[1])
         return AnchorRecord(
             anchor_from_dict(json.loads(row[0])),
             tuple(leaves[i : i + 32] for i in range(0, len(leaves), 32)),
@@ -313,35 +253,67 @@ class RegistryStore:
 
     def anchor(self, sequence: int) -> Anchor | None:
         """The processed anchor at ``sequence`` without its leaves (cheap; for evidence)."""
-        row = (
-            self._conn()
-            .execute("SELECT anchor FROM anchors WHERE sequence = ?", (sequence,))
-            .fetchone()
-        )
+        with self._db.reading() as tx:
+            row = tx.execute(
+                "SELECT anchor FROM anchors WHERE sequence = ?", (sequence,)
+            ).fetchone()
         return None if row is None else anchor_from_dict(json.loads(row[0]))
 
     def recent_anchors(self, limit: int, before: int | None = None) -> list[AnchorRecord]:
         """Newest processed anchors first (the explorer's front page); leaves not loaded."""
         bound = (1 << 62) if before is None else before
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT anchor, valid, reason FROM anchors WHERE sequence < ? ORDER BY sequence DESC LIMIT ?",
+        with self._db.reading() as tx:
+            rows = tx.execute(
+                "SELECT anchor, valid, reason FROM anchors WHERE sequence < ?"
+                " ORDER BY sequence DESC LIMIT ?",
                 (bound, limit),
-            )
-            .fetchall()
-        )
+            ).fetchall()
         return [
             AnchorRecord(anchor_from_dict(json.loads(r[0])), (), bool(r[1]), r[2]) for r in rows
         ]
 
     def did_count(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM dids").fetchone()[0])
+        with self._db.reading() as tx:
+            return int(tx.execute("SELECT count(*) FROM dids").fetchone()[0])
 
-    def all_states(self) -> Iterable[DidState]:
-        for key, data in self._conn().execute("SELECT suffix, state FROM dids ORDER BY suffix"):
-            suffix = suffix_from_key(key)
-            yield decode_state(suffix, data)
+    def all_states(self) -> Iterator[DidState]:
+        """Every DID's state in key order, a page at a time (a PostgreSQL cursor would
+        otherwise bring the whole index into memory at once)."""
+        after = b""
+        while True:
+            with self._db.reading() as tx:
+                rows = tx.execute(
+                    "SELECT suffix, state FROM dids WHERE suffix > ? ORDER BY suffix LIMIT ?",
+                    (after, _PAGE),
+                ).fetchall()
+            for key, data in rows:
+                suffix = suffix_from_key(bytes(key))
+                yield decode_state(suffix, bytes(data))
+            if len(rows) < _PAGE:
+                return
+            after = bytes(rows[-1][0])
+
+
+def _insert_anchor(tx: Transaction, record: AnchorRecord) -> None:
+    tx.execute(
+        "INSERT INTO anchors (sequence, anchor, leaves, valid, reason) VALUES (?, ?, ?, ?, ?)",
+        (
+            record.anchor.sequence,
+            json.dumps(record.anchor.to_dict(), separators=(",", ":")),
+            b"".join(record.leaves),
+            int(record.valid),
+            record.reason,
+        ),
+    )
+
+
+def _chunks(values: list[_T]) -> Iterator[list[_T]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def _marks(chunk: Sequence[object]) -> str:
+    return ",".join("?" * len(chunk))
 
 
 def anchor_from_dict(value: dict[str, Any]) -> Anchor:

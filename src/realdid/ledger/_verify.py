@@ -37,11 +37,13 @@ class RegistryReport:
 
 def verify_registry(
     data_dir: Path,
+    database: str | None = None,
     *,
     expected_signer: PublicKey | None = None,
     ledger: Ledger | None = None,
 ) -> RegistryReport:
-    """Verify ``data_dir`` (a node's ``--data-dir``); raise :class:`LedgerIntegrityError`.
+    """Verify ``data_dir`` (a node's ``--data-dir``) and, on PostgreSQL, its ``database``
+    (a ``postgresql://`` URL); raise :class:`LedgerIntegrityError`.
 
     With the default solo ledger the block log is verified too, and every batch must match
     its anchor (the node wrote them all, so a mismatch is tampering). Without
@@ -52,12 +54,14 @@ def verify_registry(
     the observer's rules and only the batch files and the index are checked.
     """
     node_path = data_dir / "node.db"
-    if not node_path.is_file():
+    if database is None and not node_path.is_file():
         raise LedgerIntegrityError(f"no registry node database at {node_path}")
     solo = ledger is None
-    chain = SoloLedger.open_readonly(data_dir / "ledger.db") if ledger is None else ledger
+    chain = (
+        SoloLedger.open_readonly(database or data_dir / "ledger.db") if ledger is None else ledger
+    )
     cas = FileContentStore(data_dir / "cas")
-    stored = RegistryStore(node_path)
+    stored = RegistryStore(database or node_path)
     applied_up_to = stored.cursor()  # a running node may not have applied the newest anchor yet
     try:
         blocks = chain.verify(expected_signer).block_count if isinstance(chain, SoloLedger) else 0

@@ -29,7 +29,7 @@ from realdid.ledger import (
     SoloLedger,
     merkle_tree_of,
 )
-from realdid.storage import write_private_file
+from realdid.storage import StoreLocation, is_postgres_url, write_private_file
 
 from ._errors import NodeError
 from ._metrics import NodeMetrics
@@ -48,6 +48,8 @@ class NodeConfig:
     peers: tuple[str, ...] = ()  # base URLs of consortium nodes to fetch batch files from
     claim_timeout: float = 120.0  # re-anchor operations whose anchor is not applied by then
     accepts_operations: bool = True  # False: a follower that only observes and resolves
+    #: A ``postgresql://`` URL for the node's stores; ``None``: SQLite files in data_dir.
+    database: str | None = None
 
 
 @dataclass(slots=True)
@@ -65,7 +67,7 @@ class NodeSetupError(NodeError):
     code = "node-setup"
 
 
-def load_or_create_key(path: Path, ledger_path: Path) -> LocalSigner:
+def load_or_create_key(path: Path, ledger: StoreLocation) -> LocalSigner:
     """The solo ledger's block-signing key: 32 random bytes in a 0600 file.
 
     A new key is made only for a new ledger: a ledger whose key is missing is pinned to
@@ -73,15 +75,27 @@ def load_or_create_key(path: Path, ledger_path: Path) -> LocalSigner:
     """
     if path.exists():
         return LocalSigner(KeyType.ED25519, path.read_bytes())
-    if ledger_path.exists():
+    if _solo_ledger_exists(ledger):
         raise NodeSetupError(
-            f"{ledger_path} exists but its signing key {path} is missing; restore the key from backup"
+            f"the solo ledger exists but its signing key {path} is missing; restore the key"
+            " from backup"
         )
     signer = LocalSigner.generate()
     # exclusive: a key that appeared meanwhile (a second node on this directory) is never
     # replaced; its owner may already have signed blocks with it.
     write_private_file(path, signer.secret_bytes(), exclusive=True)
     return signer
+
+
+def _solo_ledger_exists(ledger: StoreLocation) -> bool:
+    """Whether the solo ledger at ``ledger`` (a file or a PostgreSQL URL) has been created."""
+    if not is_postgres_url(ledger):
+        return Path(ledger).exists()
+    try:
+        with SoloLedger.open_readonly(ledger):
+            return True
+    except LedgerError:  # no solo schema there yet (or not migrated): a new ledger
+        return False
 
 
 class RegistryNode:
@@ -99,13 +113,14 @@ class RegistryNode:
         #: Measures request latencies for the metrics (a ``FakeTimer`` in tests).
         self.timer = timer or SystemTimer()
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RegistryStore(config.data_dir / "node.db")
+        self.store = RegistryStore(config.database or config.data_dir / "node.db")
         self.cas = FileContentStore(config.data_dir / "cas")
         if ledger is None:
+            blocks = config.database or config.data_dir / "ledger.db"
             signer = ledger_signer or load_or_create_key(
-                config.data_dir / "solo-ledger.key", config.data_dir / "ledger.db"
+                config.data_dir / "solo-ledger.key", blocks
             )
-            ledger = SoloLedger(config.data_dir / "ledger.db", signer, self.clock)
+            ledger = SoloLedger(blocks, signer, self.clock)
         self.ledger = ledger
         self.metrics = NodeMetrics()
         self.health = Health(None, self.clock.now())

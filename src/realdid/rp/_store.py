@@ -58,15 +58,16 @@ class DuplicateRequestError(RpError):
 
 class LoginRequestStore:
     """Thread-safe store of login requests: a SQLite file (``":memory:"`` for tests), a
-    ``postgresql://`` URL (schema ``logins``), or an open :class:`Database`.
+    ``postgresql://`` URL (schema ``name``), or an open :class:`Database`.
 
-    Every write is ``durable=False``: a request lost to power loss only makes the person
-    start the login again.
+    ``name`` tells apart the stores of several relying parties on one PostgreSQL database
+    (``forum_logins``, ``hotel_logins``, …). Every write is ``durable=False``: a request
+    lost to power loss only makes the person start the login again.
     """
 
-    def __init__(self, where: Database | StoreLocation) -> None:
+    def __init__(self, where: Database | StoreLocation, *, name: str = "logins") -> None:
         self._db = open_database(
-            where, store="logins", migrations=migrations_of("realdid.rp", "logins")
+            where, store=name, migrations=migrations_of("realdid.rp", "logins")
         )
         self._purge_lock = threading.Lock()
         self._last_purge = 0

@@ -25,6 +25,7 @@ from pydantic_settings import NoDecode
 
 from realdid.authority import AuthorityConfig, FaceMatcher, SimulatedFaceMatcher
 from realdid.credentials import MAX_STATUS_LIST_ENTRIES
+from realdid.storage import is_postgres_url
 
 _DEFAULTS = AuthorityConfig(issuer_url="http://defaults.invalid")
 Algorithm = Literal["EdDSA", "ES256", "ES256K"]  # what realdid.crypto verifies (DEFAULT_POLICY)
@@ -57,6 +58,17 @@ def _http_url(value: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise _setting_error("{setting} must be an http(s) URL, got '{url}'", url=url)
     return url
+
+
+def _database_url(value: str | None) -> str | None:
+    """A PostgreSQL URL, checked by its scheme only: the message never repeats the value,
+    which may hold a password."""
+    if value is not None and not is_postgres_url(value):
+        raise _setting_error(
+            "{setting} must be a postgresql:// URL (leave it unset to keep SQLite files in"
+            " the data directory)"
+        )
+    return value
 
 
 def _flags(*flags: str) -> dict[str, Any]:
@@ -156,6 +168,19 @@ class NodeSection(_Section):
         json_schema_extra=_flags("serve --confirmations"),
     )
 
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:password@host/db) of the node's stores;"
+        " unset: SQLite files in the data directory. realdid serve's authority and demo"
+        " sites use it too unless authority.database is set.",
+        json_schema_extra=_flags("serve --database"),
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        return _database_url(value)
+
     @field_validator("peers", mode="before")
     @classmethod
     def _split_peers(cls, value: object) -> object:
@@ -196,6 +221,12 @@ class AuthoritySection(_Section):
         description="Authority data directory (default for realdid serve: the node's data"
         " directory + /authority).",
         json_schema_extra=_flags("authority serve --data-dir"),
+    )
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the authority's stores (default for realdid serve:"
+        " node.database); unset: SQLite files in its data directory.",
+        json_schema_extra=_flags("authority serve --database"),
     )
     node_url: str | None = Field(
         default=None,
@@ -279,6 +310,11 @@ class AuthoritySection(_Section):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value)
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        return _database_url(value)
 
     @field_validator("face_matcher")
     @classmethod

@@ -111,6 +111,7 @@ class RealDIDSettings(BaseSettings):
             peers=node.peers,
             claim_timeout=node.claim_timeout,
             accepts_operations=node.ledger is LedgerKind.SOLO or node.anchorer_key_file is not None,
+            database=node.database,
         )
 
     # -- the identity authority -------------------------------------------------------------
@@ -122,8 +123,8 @@ class RealDIDSettings(BaseSettings):
     def authority_settings(self) -> AuthoritySettings:
         """Where the authority keeps its data and which node it resolves through.
 
-        Unset, both default to the node of this installation: ``realdid serve`` runs the
-        authority beside it in ``<node data dir>/authority``.
+        Unset, all three default to the node of this installation: ``realdid serve`` runs
+        the authority beside it in ``<node data dir>/authority``, on the node's database.
         """
         authority = self.authority
         data_dir = authority.data_dir
@@ -135,6 +136,7 @@ class RealDIDSettings(BaseSettings):
             data_dir=data_dir,
             issuer_url=self.issuer_url(),
             node_url=authority.node_url or self.node.url,
+            database=authority.database or self.node.database,
         )
 
     def authority_config(self) -> AuthorityConfig:
@@ -183,6 +185,7 @@ class RealDIDSettings(BaseSettings):
             node_url=self.node.url,
             authority_url=self.issuer_url(),
             bridge_lifetimes=self.bridge_lifetimes(),
+            database=self.node.database,
         )
 
     def bridge_lifetimes(self) -> Lifetimes:

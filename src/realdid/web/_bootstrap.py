@@ -278,7 +278,9 @@ class DemoRuntime:
                 trusted_issuers=trusted,
             ),
             signer=wallet.signing_key(did),
-            store=LoginRequestStore(rp_dir / "logins.db"),
+            store=LoginRequestStore(
+                self.settings.database or rp_dir / "logins.db", name=f"{spec.key}_logins"
+            ),
             resolver=resolver,
             status_lists=status_lists,
             clock=self.clock,
@@ -309,7 +311,7 @@ class DemoRuntime:
         forum = create_forum_app(
             self.relying_parties["forum"].rp,
             session_secret=session_secret,
-            db_path=demo_dir / "forum" / "forum.db",
+            db_path=self.settings.database or demo_dir / "forum" / "forum.db",
             clock=self.clock,
             randomness=self.randomness,
         )
@@ -348,7 +350,7 @@ class DemoRuntime:
             clients=[client],
             signing_key=keys.signing_key,
             pairwise_secret=keys.pairwise_secret,
-            db_path=bridge_dir / "bridge.db",
+            db_path=self.settings.database or bridge_dir / "bridge.db",
             session_secret=derive_secret(session_secret, "bridge"),
             lifetimes=self.settings.bridge_lifetimes,
             clock=self.clock,

@@ -67,6 +67,8 @@ class DemoSettings:
     node_url: str
     authority_url: str
     bridge_lifetimes: Lifetimes = field(default_factory=Lifetimes)  # the OIDC bridge's
+    #: A ``postgresql://`` URL for the demo's stores; ``None``: SQLite files in demo_dir.
+    database: str | None = None
 
     @property
     def demo_dir(self) -> Path:

@@ -9,7 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ from realdid.ledger import (
     LedgerIntegrityError,
     LedgerUnavailableError,
     SoloLedger,
+    _solo,
 )
+from realdid.storage import StoreLocation
 
 T0 = 1_700_000_000
 SIGNER = LocalSigner(KeyType.ED25519, bytes(range(32)))
@@ -522,3 +525,63 @@ def test_block_from_dict_rejects_malformed(change: dict[str, object]) -> None:
     }
     with pytest.raises(ValueError, match="must"):
         Block.from_dict({**header, **change})
+
+
+# -- on both engines ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(both_engines: str, store_at: Callable[[str], StoreLocation]) -> StoreLocation:
+    """The solo log on SQLite and on PostgreSQL (where every process of a node reads it)."""
+    return store_at("solo")
+
+
+def test_append_verify_and_reopen_on_both_engines(shared: StoreLocation) -> None:
+    clock = FixedClock(T0)
+    with SoloLedger(shared, SIGNER, clock) as solo:
+        anchors = [solo.anchor(request(i)) for i in range(3)]
+    assert [a.sequence for a in anchors] == [0, 1, 2]
+    with SoloLedger.open_readonly(shared) as reader:
+        assert reader.head() == 2
+        assert reader.anchors_after(0, 10) == anchors[1:]
+        report = reader.verify(SIGNER.public_key)
+        assert (report.block_count, report.head_hash) == (3, anchors[-1].block_hash)
+        with pytest.raises(LedgerError, match="read-only"):
+            reader.anchor(request(3))
+    with pytest.raises(LedgerIntegrityError, match="pinned to signer"):
+        SoloLedger(shared, OTHER, clock)
+
+
+def test_appenders_in_parallel_build_one_unbroken_chain(shared: StoreLocation) -> None:
+    """Two ledgers on one database (two processes of a node) append concurrently: every
+    block gets its own height and links to the block before it."""
+    ledgers = [SoloLedger(shared, SIGNER, FixedClock(T0)) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def append(solo: SoloLedger, first: int) -> None:
+        try:
+            for i in range(first, first + 20):
+                solo.anchor(request(i))
+        except BaseException as e:  # reported below, in the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=append, args=(s, 100 * n)) for n, s in enumerate(ledgers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert ledgers[0].head() == 39
+        assert ledgers[1].verify(SIGNER.public_key).block_count == 40
+    finally:
+        for solo in ledgers:
+            solo.close()
+
+
+def test_verify_walks_past_one_page(shared: StoreLocation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_solo, "_VERIFY_PAGE", 3)
+    with SoloLedger(shared, SIGNER, FixedClock(T0)) as solo:
+        for i in range(8):
+            solo.anchor(request(i))
+        assert solo.verify(SIGNER.public_key).block_count == 8

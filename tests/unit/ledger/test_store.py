@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,9 @@ from realdid.ledger import (
     LedgerIntegrityError,
     OperationOutcome,
     RegistryStore,
+    _store,
 )
+from realdid.storage import IntegrityError, StorageError, StoreLocation
 
 T0 = 1_700_000_000
 
@@ -90,12 +92,13 @@ def state_for(i: int, *, deactivated: bool = False, rich: bool = False) -> DidSt
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "node.db"
+def path(both_engines: str, store_at: Callable[[str], StoreLocation]) -> StoreLocation:
+    """Where the node database lives: every test here runs on SQLite and on PostgreSQL."""
+    return store_at("node")
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[RegistryStore]:
+def store(path: StoreLocation) -> Iterator[RegistryStore]:
     s = RegistryStore(path)
     yield s
     s.close()
@@ -135,7 +138,7 @@ def test_queued_after_pages(store: RegistryStore) -> None:
     assert store.queued_after(third[-1].seq, 2) == []
 
 
-def test_queue_survives_reopen(path: Path) -> None:
+def test_queue_survives_reopen(path: StoreLocation) -> None:
     op = new_create()
     first = RegistryStore(path)
     first.enqueue([op], T0)
@@ -158,8 +161,6 @@ def test_concurrent_enqueues_from_threads(store: RegistryStore) -> None:
                 store.enqueue([op], T0)
         except BaseException as e:  # reported below, in the test thread
             errors.append(e)
-        finally:
-            store.close()  # this thread's connection
 
     threads = [threading.Thread(target=worker, args=(ops[i::4],)) for i in range(4)]
     for t in threads:
@@ -169,6 +170,58 @@ def test_concurrent_enqueues_from_threads(store: RegistryStore) -> None:
     assert errors == []
     assert store.queue_length() == 40
     assert {q.hash for q in store.queued_after(0, 100)} == {p.hash for p in ops}
+
+
+def test_a_reader_following_the_queue_misses_nothing_enqueued_concurrently(
+    store: RegistryStore,
+) -> None:
+    """The writer reads the queue past the last sequence it claimed: sequence numbers must
+    become visible in order, or one committed late would be skipped for ever."""
+    ops = [new_create() for _ in range(200)]
+    done = threading.Event()
+    seen: list[str] = []
+
+    def follow() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            for queued in store.queued_after(last, 1000):
+                seen.append(queued.hash)
+                last = queued.seq
+            if finished:
+                return
+
+    def produce(chunk: list[ParsedOperation]) -> None:
+        for op in chunk:
+            store.enqueue([op], T0)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    producers = [threading.Thread(target=produce, args=(ops[i::8],)) for i in range(8)]
+    for t in producers:
+        t.start()
+    for t in producers:
+        t.join()
+    done.set()
+    follower.join()
+    assert sorted(seen) == sorted(p.hash for p in ops)
+
+
+def test_a_read_only_store_reads_but_never_writes(path: StoreLocation) -> None:
+    op = new_create()
+    writer = RegistryStore(path)
+    writer.enqueue([op], T0)
+    writer.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(3)])
+    replica = RegistryStore(path, read_only=True)
+    try:
+        assert replica.state(state_for(3).suffix) == state_for(3)
+        assert replica.is_queued(op.hash)
+        with pytest.raises(StorageError, match="read-only"):
+            replica.enqueue([new_create()], T0)
+        assert writer.queue_length() == 1
+    finally:
+        replica.close()
+        writer.close()
 
 
 # -- anchors, outcomes and the index -----------------------------------------------------------
@@ -232,7 +285,7 @@ def test_failed_commit_changes_nothing(store: RegistryStore) -> None:
     op = new_create()
     store.enqueue([op], T0)
     duplicate = OperationOutcome(op.hash, 0, 0, True)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store.commit_anchor(
             AnchorRecord(anchor(0), (bytes.fromhex(op.hash),), True, None),
             [duplicate, duplicate],  # the second insert violates the primary key
@@ -252,7 +305,7 @@ def test_failed_commit_changes_nothing(store: RegistryStore) -> None:
 
 def test_anchor_cannot_be_committed_twice(store: RegistryStore) -> None:
     store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(0)])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(1)])
     assert store.state(state_for(1).suffix) is None
 
@@ -290,7 +343,19 @@ def test_processed_and_states_work_across_chunks(store: RegistryStore) -> None:
     assert record.leaves == tuple(hashes)
 
 
-def test_index_survives_reopen(path: Path) -> None:
+def test_all_states_pages_through_the_whole_index(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_store, "_PAGE", 7)
+    states = [state_for(i) for i in range(30)]
+    store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], states)
+    listed = list(store.all_states())
+    assert sorted(s.suffix for s in listed) == sorted(s.suffix for s in states)
+    assert len(listed) == 30
+    assert {s.suffix: s for s in listed}[states[17].suffix] == states[17]
+
+
+def test_index_survives_reopen(path: StoreLocation) -> None:
     state = state_for(7, rich=True)
     first = RegistryStore(path)
     first.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state])

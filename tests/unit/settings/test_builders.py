@@ -112,6 +112,7 @@ max_operations_per_request = 3
 peers = ["http://peer.test"]
 claim_timeout = 9.0
 ledger = "evm"
+database = "postgresql://node@db.test/registry"
 """
 
 
@@ -144,6 +145,26 @@ def test_the_authority_beside_the_node_defaults_to_the_node(tmp_path: Path) -> N
     assert runtime.data_dir == tmp_path / "authority"
     assert runtime.node_url == "http://127.0.0.1:9080"
     assert runtime.issuer_url == "http://127.0.0.1:9081"
+    assert runtime.database is None
+
+
+def test_the_authority_and_demo_share_the_node_database_unless_given_their_own(
+    tmp_path: Path,
+) -> None:
+    shared = "postgresql://realdid@db.test/realdid"
+    flags = {
+        "node.data_dir": Flag("--data-dir", tmp_path),
+        "node.database": Flag("--database", shared),
+    }
+    settings = load_settings(flags)
+    assert settings.node_config().database == shared
+    assert settings.authority_settings().database == shared
+    assert settings.demo_settings().database == shared
+    own = "postgresql://authority@db.test/authority"
+    flags["authority.database"] = Flag("--authority-database", own)
+    settings = load_settings(flags)
+    assert settings.authority_settings().database == own
+    assert settings.node_config().database == shared
 
 
 def test_the_authority_alone_has_its_own_directory_and_node(tmp_path: Path) -> None:

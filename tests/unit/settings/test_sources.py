@@ -171,6 +171,22 @@ def test_url_errors_are_sentences_about_the_setting(monkeypatch: pytest.MonkeyPa
     assert _error(flags=flags) == "--peers: 'ftp://b.test' is not an http(s) URL"
 
 
+def test_a_database_must_be_a_postgresql_url_and_is_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REALDID_NODE__DATABASE", "mysql://root:hunter2@db/x")
+    message = _error()
+    assert message == (
+        "environment variable REALDID_NODE__DATABASE must be a postgresql:// URL (leave it"
+        " unset to keep SQLite files in the data directory)"
+    )
+    assert "hunter2" not in message
+    monkeypatch.setenv("REALDID_NODE__DATABASE", "postgresql://realdid:pw@db/realdid")
+    assert load_settings().node.database == "postgresql://realdid:pw@db/realdid"
+    flags = {"authority.database": Flag("--database", "/var/lib/authority.db")}
+    assert _error(flags=flags).startswith("--database must be a postgresql:// URL")
+
+
 def test_an_unreadable_or_malformed_file_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Final
 
 from eth_typing import HexStr
@@ -29,6 +28,7 @@ from realdid.ledger._interface import (
     LedgerError,
     LedgerIntegrityError,
 )
+from realdid.storage import Database, StoreLocation
 
 from ._connection import AnchorConnection
 from ._contract import (
@@ -69,7 +69,7 @@ class EvmLedger(ClosedOnExit):
         rpc_url: str,
         contract_address: str,
         anchorer_key: bytes | None,
-        state_path: Path,
+        state_path: Database | StoreLocation,
         *,
         confirmations: int = 2,
         log_page_blocks: int = 1000,
@@ -106,7 +106,7 @@ class EvmLedger(ClosedOnExit):
         self._anchor_lock = threading.Lock()
         try:
             state = FollowerState.open(
-                Path(state_path),
+                state_path,
                 self._chain.address,
                 from_block,
                 clock if clock is not None else SystemClock(),

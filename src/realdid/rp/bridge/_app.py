@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping, MutableMapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -38,6 +37,7 @@ from realdid.http import PayloadTooLargeError, read_bounded_body
 from realdid.randomness import Randomness
 from realdid.rp import LoginError, PendingLogin, RelyingParty, login_routes
 from realdid.rp.pages import SecurityHeaders, render_error, render_login
+from realdid.storage import StoreLocation
 
 from ._keys import public_jwks
 from ._server import (
@@ -71,7 +71,7 @@ def create_bridge_app(
     clients: Sequence[BridgeClient],
     signing_key: ECKey,
     pairwise_secret: bytes,
-    db_path: Path | str,
+    db_path: StoreLocation,
     session_secret: bytes,
     clock: Clock | None = None,
     randomness: Randomness | None = None,

@@ -1,0 +1,17 @@
+-- The solo ledger's signed block log (see realdid/ledger/_solo.py).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    height          BIGINT  PRIMARY KEY,
+    previous_hash   TEXT    NOT NULL,
+    timestamp       BIGINT  NOT NULL,
+    batch_hash      TEXT    NOT NULL,
+    merkle_root     TEXT    NOT NULL,
+    operation_count BIGINT  NOT NULL,
+    signer          TEXT    NOT NULL,
+    block_hash      TEXT    NOT NULL,
+    signature       BYTEA   NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('format', 'realdid-solo-v1') ON CONFLICT (key) DO NOTHING;
