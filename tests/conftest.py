@@ -32,6 +32,8 @@ import pytest
 
 from realdid.storage import StoreLocation, TemporaryPostgres
 
+from .service_databases import ServiceDatabases
+
 _DEFAULT_RECURSION_LIMIT = 1000
 
 
@@ -62,13 +64,26 @@ def postgres_server() -> Iterator[TemporaryPostgres]:
         yield server
 
 
-@pytest.fixture
-def engine() -> str:
-    """The engine of this test run: ``REALDID_TEST_ENGINE`` (default sqlite)."""
+def _run_engine() -> str:
     chosen = os.environ.get("REALDID_TEST_ENGINE", "sqlite")
     if chosen not in ENGINES:
         raise pytest.UsageError(f"REALDID_TEST_ENGINE must be one of {ENGINES}, not {chosen!r}")
     return chosen
+
+
+@pytest.fixture
+def engine() -> str:
+    """The engine of this test run: ``REALDID_TEST_ENGINE`` (default sqlite)."""
+    return _run_engine()
+
+
+@pytest.fixture(scope="session")
+def service_databases(request: pytest.FixtureRequest) -> ServiceDatabases:
+    """Where the services started as child processes keep their stores, on the run's engine
+    (:mod:`tests.service_databases`)."""
+    if _run_engine() == "sqlite":
+        return ServiceDatabases(None)
+    return ServiceDatabases(request.getfixturevalue("postgres_server"))
 
 
 @pytest.fixture(params=ENGINES)

@@ -12,6 +12,9 @@ Example::
         node.kill9()
         node.restart()  # same data dir, same port; returns once /healthz answers
 
+On ``REALDID_TEST_ENGINE=postgresql`` each node's stores are a PostgreSQL database of its
+own (``tests/service_databases.py``), the same one across restarts.
+
 Every node's output goes to ``<tmp_path>/<name>.log`` (appended across restarts, with a
 marker line per start); when a test fails, the logs of its nodes are printed.
 """
@@ -31,6 +34,8 @@ from typing import IO
 
 import httpx
 import pytest
+
+from ..service_databases import ServiceDatabases
 
 REALDID = Path(sys.executable).with_name("realdid")
 START_TIMEOUT = 30.0
@@ -54,11 +59,13 @@ class NodeProcess:
         data_dir: Path,
         log_path: Path,
         *,
+        databases: ServiceDatabases,
         port: int | None = None,
         batch_interval: float = 0.05,
         max_batch: int = 10_000,
     ) -> None:
         self.data_dir = data_dir
+        self.databases = databases
         self.log_path = log_path
         self.port = port or free_port()
         self.batch_interval = batch_interval
@@ -70,6 +77,11 @@ class NodeProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this node and of the CLI commands run on its data."""
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.databases.env(self.data_dir)}
 
     @property
     def pid(self) -> int | None:
@@ -109,7 +121,7 @@ class NodeProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self.env,
             start_new_session=True,  # a signal meant for pytest never reaches the node
         )
         self._wait_healthy(timeout)
@@ -199,8 +211,9 @@ def pytest_runtest_makereport(
 class NodeFleet:
     """The nodes one fixture started: ``fleet.start(name, ...)``; ``close()`` stops them all."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, databases: ServiceDatabases) -> None:
         self._directory = directory
+        self._databases = databases
         self.nodes: list[NodeProcess] = []
 
     def start(
@@ -209,6 +222,7 @@ class NodeFleet:
         node = NodeProcess(
             self._directory / f"{name}-data",
             self._directory / f"{name}.log",
+            databases=self._databases,
             batch_interval=batch_interval,
             max_batch=max_batch,
         )
@@ -229,11 +243,11 @@ class NodeFleet:
 
 @pytest.fixture
 def node_factory(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, service_databases: ServiceDatabases
 ) -> Iterator[Callable[..., NodeProcess]]:
     """Start nodes (``node_factory(name, batch_interval=..., max_batch=...)``); all are
     terminated at teardown, and their logs printed if the test failed."""
-    fleet = NodeFleet(tmp_path)
+    fleet = NodeFleet(tmp_path, service_databases)
     try:
         yield fleet.start
     finally:
@@ -243,11 +257,13 @@ def node_factory(
 
 @pytest.fixture(scope="module")
 def module_node_factory(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    service_databases: ServiceDatabases,
 ) -> Iterator[Callable[..., NodeProcess]]:
     """Like ``node_factory``, for nodes shared by a module's tests; logs are printed when
     any test failed while they ran."""
-    fleet = NodeFleet(tmp_path_factory.mktemp("nodes"))
+    fleet = NodeFleet(tmp_path_factory.mktemp("nodes"), service_databases)
     failed_before = request.session.testsfailed
     try:
         yield fleet.start

@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import random
 import secrets
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -460,19 +459,23 @@ def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_non
     # -- a last SIGKILL, at rest; then read what is on disk ------------------------------------
     node.kill9()
     data_dir: Path = node.data_dir
-    db = sqlite3.connect(f"{(data_dir / 'node.db').resolve().as_uri()}?mode=ro", uri=True)
+    # On the PostgreSQL run the node kept nothing in SQLite files.
+    assert (data_dir / "node.db").exists() == (node.databases.engine == "sqlite")
+    assert (data_dir / "ledger.db").exists() == (node.databases.engine == "sqlite")
+    db = node.databases.open(data_dir, "node", "node.db")
     try:
-        rows, unique, rejected = db.execute(
-            "SELECT count(*), count(DISTINCT hash), count(*) - sum(applied) FROM operations"
-        ).fetchone()
-        outcomes = {
-            bytes(r[0]).hex(): r[1] for r in db.execute("SELECT hash, sequence FROM operations")
-        }
-        queued = db.execute("SELECT count(*) FROM queue").fetchone()[0]
-        leaves: Counter[str] = Counter()
-        for (blob,) in db.execute("SELECT leaves FROM anchors WHERE valid = 1"):
-            leaves.update(bytes(blob[i : i + 32]).hex() for i in range(0, len(blob), 32))
-        dids = db.execute("SELECT count(*) FROM dids").fetchone()[0]
+        with db.reading() as tx:
+            rows, unique, rejected = tx.execute(
+                "SELECT count(*), count(DISTINCT hash), count(*) - sum(applied) FROM operations"
+            ).fetchone()
+            outcomes = {
+                bytes(r[0]).hex(): r[1] for r in tx.execute("SELECT hash, sequence FROM operations")
+            }
+            queued = tx.execute("SELECT count(*) FROM queue").fetchone()[0]
+            leaves: Counter[str] = Counter()
+            for (blob,) in tx.execute("SELECT leaves FROM anchors WHERE valid = 1"):
+                leaves.update(bytes(blob[i : i + 32]).hex() for i in range(0, len(blob), 32))
+            dids = tx.execute("SELECT count(*) FROM dids").fetchone()[0]
     finally:
         db.close()
     assert rows == unique, f"seed {seed}: an operation hash has two outcomes"
@@ -489,6 +492,7 @@ def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_non
 
     verify = subprocess.run(
         [str(REALDID), "ledger", "verify", "--data-dir", str(data_dir)],
+        env=node.env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -43,7 +43,14 @@ from realdid.ledger import FileContentStore, RegistryStore
 
 REALDID = Path(sys.executable).with_name("realdid")
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("REALDID_TEST_ENGINE", "sqlite") != "sqlite",
+        reason="edits the SQLite files of copied data directories (on PostgreSQL,"
+        " test_crash_safety runs ledger verify on a node's data)",
+    ),
+]
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ import httpx
 import pytest
 from eth_account import Account
 
+from ...service_databases import ServiceDatabases
 from ..anvil import ANVIL, AnvilProcess, dev_private_keys, free_port, require_tooling
 
 REALDID = Path(sys.executable).with_name("realdid")
@@ -69,10 +70,11 @@ def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
     return data.decode(errors="replace")
 
 
-def run_cli(*args: str, timeout: float = 60.0) -> str:
+def run_cli(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> str:
     """Run the installed ``realdid`` CLI; return its stdout (stripped), fail on exit != 0."""
     done = subprocess.run(
         [str(REALDID), *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -101,10 +103,12 @@ class EvmNode:
         key_file: Path | None,
         peers: Sequence[str],
         batch_interval: float,
+        databases: ServiceDatabases,
         confirmations: int = 0,
         max_batch: int = 10_000,
     ) -> None:
         self.name = name
+        self.databases = databases
         self.data_dir = directory / f"{name}-data"
         self.log_path = directory / f"{name}.log"
         self.port = port
@@ -128,6 +132,11 @@ class EvmNode:
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this node and of CLI commands run on its data."""
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.databases.env(self.data_dir)}
 
     def command(self) -> list[str]:
         command = [
@@ -176,7 +185,7 @@ class EvmNode:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self.env,
             start_new_session=True,  # a signal meant for pytest never reaches the node
         )
 
@@ -318,6 +327,7 @@ class Consortium:
     keys: list[bytes]
     admin_key_file: Path
     batch_interval: float
+    databases: ServiceDatabases
     nodes: list[EvmNode] = field(default_factory=list)
     reserved: dict[str, int] = field(default_factory=dict)  # name -> port, for later nodes
 
@@ -357,6 +367,7 @@ class Consortium:
             key_file=None if key_index is None else self.key_file(key_index),
             peers=peers,
             batch_interval=options.pop("batch_interval", self.batch_interval),
+            databases=self.databases,
             **options,
         )
         self.nodes.append(node)
@@ -405,7 +416,10 @@ def test_peers() -> Iterator[Callable[..., TestPeer]]:
 
 @pytest.fixture
 def consortium_factory(
-    tmp_path: Path, request: pytest.FixtureRequest, dev_keys: list[bytes]
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    dev_keys: list[bytes],
+    service_databases: ServiceDatabases,
 ) -> Iterator[Callable[..., Consortium]]:
     """``consortium_factory(state=False, block_time=None, extra_peers=(), reserve=(),
     batch_interval=0.1)``: anvil (with a ``--state`` file if ``state``), the contract deployed
@@ -444,7 +458,9 @@ def consortium_factory(
             str(admin_key_file),
             *[arg for a in anchorers for arg in ("--anchorer", a)],
         ).splitlines()[-1]
-        consortium = Consortium(tmp_path, anvil, contract, dev_keys, admin_key_file, batch_interval)
+        consortium = Consortium(
+            tmp_path, anvil, contract, dev_keys, admin_key_file, batch_interval, service_databases
+        )
         created.append(consortium)
         ports = {name: free_port() for name in (*NODE_NAMES, *reserve)}
         consortium.reserved.update(ports)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -269,25 +268,28 @@ def assert_identical_resolution(
 
 
 def index_of(node: EvmNode) -> dict[str, list[tuple[Any, ...]]]:
-    """The node's derived index, read from ``node.db``: outcomes, DID states, anchors."""
-    uri = f"file:{node.data_dir / 'node.db'}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
-        tables = {
-            "operations": "SELECT hash, sequence, leaf, applied, reason FROM operations ORDER BY hash",
-            "dids": "SELECT suffix, state FROM dids ORDER BY suffix",
-            "anchors": "SELECT sequence, anchor, leaves, valid, reason FROM anchors ORDER BY sequence",
-        }
-        result = {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
-    conn.close()
-    return result
+    """The node's derived index, read from its store: outcomes, DID states, anchors."""
+    tables = {
+        "operations": "SELECT hash, sequence, leaf, applied, reason FROM operations ORDER BY hash",
+        "dids": "SELECT suffix, state FROM dids ORDER BY suffix",
+        "anchors": "SELECT sequence, anchor, leaves, valid, reason FROM anchors ORDER BY sequence",
+    }
+    db = node.databases.open(node.data_dir, "node", "node.db")
+    try:
+        with db.reading() as tx:
+            return {name: [tuple(r) for r in tx.execute(sql)] for name, sql in tables.items()}
+    finally:
+        db.close()
 
 
 def queued_operations(node: EvmNode) -> list[str]:
-    """Hashes of the operations in the node's durable queue (read from ``node.db``)."""
-    uri = f"file:{node.data_dir / 'node.db'}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
-        rows = conn.execute("SELECT hash FROM queue ORDER BY seq").fetchall()
-    conn.close()
+    """Hashes of the operations in the node's durable queue (read from its store)."""
+    db = node.databases.open(node.data_dir, "node", "node.db")
+    try:
+        with db.reading() as tx:
+            rows = tx.execute("SELECT hash FROM queue ORDER BY seq").fetchall()
+    finally:
+        db.close()
     return [bytes(row[0]).hex() for row in rows]
 
 
@@ -472,6 +474,7 @@ def test_round_robin_operations_resolve_identically_on_all_nodes(
             consortium.anvil.url,
             "--anchor-contract",
             consortium.contract,
+            env=node.env,
         )
         assert verified.startswith("ok: ")
         assert f"{len(identities)} DIDs verified" in verified
