@@ -259,6 +259,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         body: dict[str, Any] = {
             "status": "ok" if node.health.error is None else "degraded",
             "ledger": node.ledger.name,
+            "role": "writer" if node.is_writer else "standby",
             "anchorSequence": node.store.cursor(),
             "queueLength": node.store.queue_length(),
         }

@@ -29,7 +29,7 @@ from realdid.ledger import (
     SoloLedger,
     merkle_tree_of,
 )
-from realdid.storage import StoreLocation, is_postgres_url, write_private_file
+from realdid.storage import Lease, StoreLocation, is_postgres_url, lease_for, write_private_file
 
 from ._errors import NodeError
 from ._metrics import NodeMetrics
@@ -98,6 +98,11 @@ def _solo_ledger_exists(ledger: StoreLocation) -> bool:
         return False
 
 
+#: Longest wait (seconds) of a standby process between attempts to take the writer lease:
+#: a dead writer is replaced within about this long.
+STANDBY_POLL = 1.0
+
+
 class RegistryNode:
     def __init__(
         self,
@@ -107,13 +112,18 @@ class RegistryNode:
         clock: Clock | None = None,
         ledger_signer: Signer | None = None,
         timer: Timer | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         #: Measures request latencies for the metrics (a ``FakeTimer`` in tests).
         self.timer = timer or SystemTimer()
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RegistryStore(config.database or config.data_dir / "node.db")
+        where = config.database or config.data_dir / "node.db"
+        self.store = RegistryStore(where)
+        #: Which of the node's processes cuts batches, anchors and observes (the others
+        #: serve HTTP from the shared store): see :meth:`_loop`.
+        self.lease = lease or lease_for(where, "node_writer")
         self.cas = FileContentStore(config.data_dir / "cas")
         if ledger is None:
             blocks = config.database or config.data_dir / "ledger.db"
@@ -139,6 +149,7 @@ class RegistryNode:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._standby_poll = min(STANDBY_POLL, config.batch_interval * 4)
         self._queued = 0
         # Anchors and their Merkle trees never change once processed: cache them.
         self._trees: functools._lru_cache_wrapper[MerkleTree] = functools.lru_cache(maxsize=256)(
@@ -149,25 +160,43 @@ class RegistryNode:
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """Catch up with the ledger, then start the anchoring loop.
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process holds the writer lease (cuts, anchors and observes)."""
+        return self.lease.held
 
-        A node that cannot catch up (a batch file missing, the ledger unreachable) still
-        starts — degraded, saying why on /healthz — and keeps retrying in the loop.
+    def start(self) -> None:
+        """Become the writer if no other process is, then start the anchoring loop.
+
+        The writer catches up with the ledger before serving. A node that cannot catch up
+        (a batch file missing, the ledger unreachable) still starts — degraded, saying why
+        on /healthz — and keeps retrying in the loop.
         """
+        if self.lease.try_acquire():
+            self._take_over()
+        self._thread = threading.Thread(target=self._loop, name="realdid-anchoring", daemon=True)
+        self._thread.start()
+
+    def _take_over(self) -> None:
+        """Start writing: apply what the ledger has, then forget claims held by nobody.
+
+        Operations a dead writer claimed and anchored are applied by the observer first;
+        those it claimed and did not anchor are cut again (and one anchored twice is
+        applied once: the observer skips operations that already have an outcome).
+        """
+        log.info("this process is the node's writer (cuts batches, anchors, observes)")
         try:
             self._step_observer()
         except LedgerError as e:
             self._set_error(f"{e.code}: {e}")
         self.writer.reset_claims()
-        self._thread = threading.Thread(target=self._loop, name="realdid-anchoring", daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.lease.release()
         self.ledger.close()
         self.store.close()
         if self.peers is not None:
@@ -181,10 +210,21 @@ class RegistryNode:
             self._wake.set()
 
     def _loop(self) -> None:
+        """Cut, anchor and observe while this process holds the writer lease; otherwise
+        ask for it every :data:`STANDBY_POLL` seconds at most, to take over from a writer
+        that died."""
         backoff = self.config.batch_interval
         while not self._stop.is_set():
-            self._wake.wait(timeout=backoff)
+            self._wake.wait(timeout=backoff if self.lease.held else self._standby_poll)
             self._wake.clear()
+            if not self.lease.held:
+                if not self.lease.try_acquire():
+                    self.metrics.anchor_sequence.set(self.store.cursor())
+                    continue
+                self._take_over()
+            elif not self.lease.try_acquire():
+                log.warning("this process lost the writer lease; another one writes now")
+                continue
             try:
                 while self.config.accepts_operations and self.writer.cut() is not None:
                     self.metrics.anchors_written.inc()

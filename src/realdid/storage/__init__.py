@@ -5,6 +5,7 @@
   the store's checked-in migrations); errors are :class:`StorageError` and its subclasses;
 * :func:`connect_sqlite` — the connection setup of every SQLite file (autocommit, WAL,
   the store's durability choice), and :func:`immediate_transaction`, a write on it;
+* :class:`Lease` (:func:`lease_for`) — which one of many processes runs a single-writer job;
 * :class:`TemporaryPostgres` — a private PostgreSQL server for tests and benchmarks;
 * :func:`write_private_file` — atomic, durable, 0600 files for keys and secrets.
 
@@ -26,6 +27,7 @@ from ._database import (
     store_name,
 )
 from ._files import PRIVATE_FILE_MODE, fsync_directory, write_private_file
+from ._lease import FileLease, Lease, PostgresLease, lease_for
 from ._migrations import Migration, load_migrations, migrations_of
 from ._open import open_database
 from ._postgres_server import PostgresNotInstalledError, TemporaryPostgres, postgres_binaries
@@ -38,8 +40,11 @@ __all__ = [
     "Database",
     "DatabaseUnavailableError",
     "Engine",
+    "FileLease",
     "IntegrityError",
+    "Lease",
     "Migration",
+    "PostgresLease",
     "PostgresNotInstalledError",
     "Rows",
     "SqliteDatabase",
@@ -52,6 +57,7 @@ __all__ = [
     "fsync_directory",
     "immediate_transaction",
     "is_postgres_url",
+    "lease_for",
     "load_migrations",
     "migrations_of",
     "open_database",

@@ -820,6 +820,7 @@ def test_healthz(client: TestClient) -> None:
     assert response.json() == {
         "status": "ok",
         "ledger": "solo",
+        "role": "writer",
         "anchorSequence": -1,
         "queueLength": 0,
     }

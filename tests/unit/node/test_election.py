@@ -1,0 +1,83 @@
+"""Several processes of one node (issue 11): one writer at a time, a standby takes over.
+
+Two :class:`RegistryNode` objects on one data directory (and, on PostgreSQL, one database)
+stand for two worker processes: their writer leases exclude each other exactly as two
+processes' would (a ``flock`` per open file; an advisory lock per session).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from realdid.crypto import LocalSigner
+from realdid.did import CreateOperation, DocumentContent, ParsedOperation, commitment_of, to_dict
+from realdid.node import NodeConfig, RegistryNode, create_app
+from realdid.storage import StoreLocation, is_postgres_url
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's TestClient import warning (see test_api.py)
+    from starlette.testclient import TestClient
+
+
+def new_create() -> tuple[dict[str, object], ParsedOperation]:
+    body = to_dict(
+        CreateOperation(
+            DocumentContent(),
+            commitment_of(LocalSigner.generate().public_key),
+            commitment_of(LocalSigner.generate().public_key),
+        )
+    )
+    return body, ParsedOperation.from_value(body)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout, "condition not met in time"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def anchored(client: TestClient, operation: ParsedOperation) -> bool:
+    body = client.get(f"/1.0/operations/{operation.hash}").json()
+    return bool(body.get("status") == "anchored")
+
+
+@pytest.fixture
+def config(
+    both_engines: str, store_at: Callable[[str], StoreLocation], tmp_path: Path
+) -> NodeConfig:
+    where = store_at("node")
+    database = str(where) if is_postgres_url(where) else None
+    return NodeConfig(data_dir=tmp_path / "node", batch_interval=0.02, database=database)
+
+
+def test_one_process_writes_and_a_standby_takes_over_when_it_stops(config: NodeConfig) -> None:
+    first, second = RegistryNode(config), RegistryNode(config)
+    writer = TestClient(create_app(first))
+    writer.__enter__()  # started first: it becomes the writer
+    with TestClient(create_app(second)) as standby:
+        try:
+            assert writer.get("/healthz").json()["role"] == "writer"
+            assert standby.get("/healthz").json()["role"] == "standby"
+            # Intake on the standby; the writer anchors; both resolve from the store.
+            body, op = new_create()
+            assert standby.post("/1.0/operations", json=body).status_code == 202
+            wait_until(lambda: anchored(standby, op))
+            assert writer.get(f"/1.0/identifiers/{op.did}").status_code == 200
+            assert standby.get(f"/1.0/identifiers/{op.did}").status_code == 200
+            assert not second.is_writer
+        finally:
+            writer.__exit__(None, None, None)  # the writer stops; its lease is freed
+        assert wait_until(lambda: second.is_writer, timeout=5.0) < 5.0
+        body, later = new_create()
+        assert standby.post("/1.0/operations", json=body).status_code == 202
+        wait_until(lambda: anchored(standby, later))
+        health = standby.get("/healthz").json()
+        assert health["role"] == "writer"
+        assert health["anchorSequence"] >= 1
