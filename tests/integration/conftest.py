@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,9 +64,11 @@ class NodeProcess:
         port: int | None = None,
         batch_interval: float = 0.05,
         max_batch: int = 10_000,
+        workers: int = 1,
     ) -> None:
         self.data_dir = data_dir
         self.databases = databases
+        self.workers = workers
         self.log_path = log_path
         self.port = port or free_port()
         self.batch_interval = batch_interval
@@ -115,6 +118,8 @@ class NodeProcess:
             str(self.batch_interval),
             "--max-batch",
             str(self.max_batch),
+            "--workers",
+            str(self.workers),
         ]
         self._process = subprocess.Popen(
             command,
@@ -160,6 +165,24 @@ class NodeProcess:
         self._process.wait(timeout=30)
         self._note(f"===== SIGKILL (pid {self._process.pid}) =====")
 
+    def writer_pid(self, *, other_than: int | None = None, timeout: float = 10.0) -> int:
+        """The pid of the worker process that is the node's writer now (from its log line
+        ``process N is the node's writer``), waiting for one other than ``other_than``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in reversed(_WRITER_LINE.findall(self.log_path.read_text(errors="replace"))):
+                if int(pid) != other_than and _alive(int(pid)):
+                    return int(pid)
+            time.sleep(0.02)
+        raise AssertionError(f"no writer (other than {other_than}) within {timeout:.0f} s")
+
+    def kill_writer(self) -> int:
+        """SIGKILL the writer worker (of a node with ``workers`` > 1); its pid."""
+        pid = self.writer_pid()
+        os.kill(pid, signal.SIGKILL)
+        self._note(f"===== SIGKILL of the writer worker (pid {pid}) =====")
+        return pid
+
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful shutdown (SIGTERM), falling back to SIGKILL."""
         if self._process is None:
@@ -198,6 +221,17 @@ class NodeProcess:
         return data.decode(errors="replace")
 
 
+_WRITER_LINE = re.compile(r"process (\d+) is the node's writer")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -217,7 +251,12 @@ class NodeFleet:
         self.nodes: list[NodeProcess] = []
 
     def start(
-        self, name: str = "node", *, batch_interval: float = 0.05, max_batch: int = 10_000
+        self,
+        name: str = "node",
+        *,
+        batch_interval: float = 0.05,
+        max_batch: int = 10_000,
+        workers: int = 1,
     ) -> NodeProcess:
         node = NodeProcess(
             self._directory / f"{name}-data",
@@ -225,6 +264,7 @@ class NodeFleet:
             databases=self._databases,
             batch_interval=batch_interval,
             max_batch=max_batch,
+            workers=workers,
         )
         self.nodes.append(node)
         node.start()

@@ -341,13 +341,18 @@ def wait_for_more_acks(book: Book, since: int, what: str) -> None:
 
 
 # -- the test ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("victim", ["node", "writer"])
 def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_none_twice(
-    node_factory: Callable[..., Any],
+    node_factory: Callable[..., Any], victim: str
 ) -> None:
+    """``victim`` "node": the whole node (one process) is killed and restarted; "writer":
+    the node runs two worker processes and the elected writer is killed — the other takes
+    over by itself and the supervisor replaces the dead one, with no restart."""
     seed = int(os.environ.get(SEED_ENV) or secrets.randbelow(2**32))
     print(f"crash-safety seed: {seed} (replay with {SEED_ENV}={seed})")
     rng = random.Random(seed)
-    node = node_factory("crash", batch_interval=0.05, max_batch=50)
+    workers = 2 if victim == "writer" else 1
+    node = node_factory("crash", batch_interval=0.05, max_batch=50, workers=workers)
 
     book = Book()
     stop, stalled = threading.Event(), threading.Event()
@@ -380,10 +385,15 @@ def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_non
             wait_for_more_acks(book, book.acked_count(), "operations to flow")
             if stalled.wait(rng.uniform(0.2, 1.0)):
                 break
-            node.kill9()
-            kills.append((round(time.monotonic() - started, 2), book.acked_count()))
-            time.sleep(rng.uniform(0, 0.2))
-            node.restart()
+            if victim == "writer":
+                killed = node.kill_writer()
+                kills.append((round(time.monotonic() - started, 2), book.acked_count()))
+                node.writer_pid(other_than=killed, timeout=5.0)  # taken over within seconds
+            else:
+                node.kill9()
+                kills.append((round(time.monotonic() - started, 2), book.acked_count()))
+                time.sleep(rng.uniform(0, 0.2))
+                node.restart()
         wait_for_more_acks(book, book.acked_count(), "operations to flow after the last restart")
     finally:
         stop.set()

@@ -26,7 +26,7 @@ from pathlib import Path
 from realdid.clock import Clock, SystemClock
 from realdid.randomness import Randomness
 from realdid.registry import NodeClient, NodeClientError
-from realdid.storage import write_private_file
+from realdid.storage import file_lock, write_private_file
 
 from ._business import SqliteBusinessRegister
 from ._config import AuthorityConfig
@@ -106,8 +106,10 @@ class AuthorityRuntime:
         self._authority: Authority | None = None
         self._stop = threading.Event()
         self.db = AuthorityDatabase(data_dir / "authority.db")
-        self.secrets = ServiceSecrets.load_or_create(data_dir / "service-secrets")
-        self.escrow = escrow_sealer(data_dir)
+        # The processes of one machine create the authority's keys one after the other.
+        with file_lock(data_dir / "bootstrap.lock"):
+            self.secrets = ServiceSecrets.load_or_create(data_dir / "service-secrets")
+            self.escrow = escrow_sealer(data_dir)
         self.register = SqliteRegister(data_dir / "register.db", clock=self._clock)
         self.business = SqliteBusinessRegister(data_dir / "business.db", clock=self._clock)
         self.client = NodeClient(settings.node_url)
@@ -123,12 +125,15 @@ class AuthorityRuntime:
         return self._authority
 
     def _bootstrap(self) -> None:
-        passphrase = issuer_passphrase(self.settings.data_dir)
+        data_dir = self.settings.data_dir
         while not self._stop.is_set():
             try:
-                issuer = WalletIssuer.bootstrap(
-                    self.settings.data_dir / "issuer-wallet", passphrase, self.client
-                )
+                # One process at a time: the first makes the issuer's DID, the others load it.
+                with file_lock(data_dir / "bootstrap.lock"):
+                    passphrase = issuer_passphrase(data_dir)
+                    issuer = WalletIssuer.bootstrap(
+                        data_dir / "issuer-wallet", passphrase, self.client
+                    )
                 break
             except NodeClientError as e:
                 log.warning("authority waiting for the registry node: %s", e.diagnostics())
@@ -158,7 +163,8 @@ class AuthorityRuntime:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=5)
         self.client.close()
         self.register.close()
         self.business.close()

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,12 +31,16 @@ from realdid.authority import (
     write_register,
 )
 from realdid.http import parse_problem
+from realdid.serving import default_workers
+from realdid.settings import RealDIDSettings
 
 from ._conventions import AuthorityUrl, fail, user_errors
 from ._network import Network, network
 from ._serve import (
     ConfigFile,
+    Workers,
     _listen,
+    _run,
     _serve_all,
     _server,
     _warn_if_simulated,
@@ -334,6 +339,7 @@ AUTHORITY_SERVE_OPTIONS = {  # setting -> the option of `realdid authority serve
     "authority.host": "--host",
     "authority.port": "--port",
     "authority.issuer_url": "--issuer-url",
+    "authority.workers": "--workers",
 }
 
 
@@ -362,28 +368,39 @@ def authority_serve(
             help="Public base URL (credential issuer identifier); default http://HOST:PORT.",
         ),
     ] = None,
+    workers: Workers = None,
     config: ConfigFile = None,
 ) -> None:
     """Run the identity authority alone, against a registry node elsewhere (multi-host deployments)."""
     # The parameters declare the options; serve_settings reads the typed ones (see there).
-    import asyncio  # noqa: PLC0415
-
-    import uvicorn  # noqa: PLC0415 - only the server needs it
-
-    from realdid.authority import create_authority_app  # noqa: PLC0415
-
     settings = serve_settings(ctx, AUTHORITY_SERVE_OPTIONS)
     served = settings.authority
     if not served.port:
         fail("authority.port is 0: the authority alone needs a TCP port (give --port)")
     settings.log.configure()
     sock = _listen(served.host, served.port, "the identity authority", "--port")
+    _run(
+        served.workers or default_workers(),
+        lambda: authority_runtime(settings).close(),
+        lambda _: _serve_authority(settings, sock),
+    )
+
+
+def _serve_authority(settings: RealDIDSettings, sock: socket.socket) -> int:
+    """The identity authority alone, in this process, on ``sock``."""
+    import asyncio  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from realdid.authority import create_authority_app  # noqa: PLC0415
+
+    served = settings.authority
     runtime = authority_runtime(settings)
     runtime.start()
-    public = settings.issuer_url()
-    _warn_if_simulated(settings, public)
+    _warn_if_simulated(settings, settings.issuer_url())
     app = create_authority_app(runtime.get)
     try:
         asyncio.run(_serve_all([(_server(uvicorn, app, served.host, served.port), sock)]))
     finally:
         runtime.close()
+    return 0

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from realdid.serving import WorkerPool, default_workers
 from realdid.settings import Flag, LedgerKind, RealDIDSettings, SettingsError, load_settings
 
 from ._conventions import ChainAnchorContract, ChainUrl, fail, user_errors
@@ -20,11 +21,13 @@ from ._ledger import open_evm_ledger
 
 if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
+    from realdid.node import RegistryNode
 
 serve_commands = typer.Typer()
 SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "node.data_dir": "--data-dir",
     "node.database": "--database",
+    "node.workers": "--workers",
     "node.host": "--host",
     "node.port": "--port",
     "node.batch_interval": "--batch-interval",
@@ -49,6 +52,15 @@ DatabaseUrl = Annotated[
         " data directory). Prefer $REALDID_NODE__DATABASE: a flag is visible in ps.",
     ),
 ]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Processes serving HTTP (one is elected to write). Default: one per core.",
+        min=1,
+        max=256,
+    ),
+]
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
@@ -69,6 +81,7 @@ def serve(
         ),
     ],
     database: DatabaseUrl = None,
+    workers: Workers = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     batch_interval: Annotated[
@@ -126,10 +139,6 @@ def serve(
     """Run a registry node (default: embedded SQLite + the solo ledger)."""
     # The parameters declare the options; their values arrive through serve_settings,
     # which knows which ones were typed, merged with the environment and --config file.
-    import uvicorn  # noqa: PLC0415 - only the server needs it
-
-    from realdid.node import NodeSetupError, RegistryNode, create_app  # noqa: PLC0415
-
     settings = serve_settings(ctx, SERVE_OPTIONS)
     node_settings, authority_port, demo_port = (
         settings.node,
@@ -152,28 +161,38 @@ def serve(
             )
         )
     demo_sockets = _demo_sockets(settings.demo.host, demo_port)
-    with user_errors():
-        node_config = settings.node_config()
-        chain = None
-        if node_settings.ledger is LedgerKind.EVM:
-            chain = open_evm_ledger(
-                node_config.data_dir,
-                node_config.database,
-                node_settings.evm_url,
-                node_settings.anchor_contract,
-                node_settings.anchorer_key_file,
-                node_settings.confirmations,
-            )
-        elif (
-            node_settings.evm_url
-            or node_settings.anchor_contract
-            or node_settings.anchorer_key_file
-        ):
-            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
-        try:
-            node = RegistryNode(node_config, ledger=chain)
-        except NodeSetupError as e:
-            fail(str(e))
+    _run(
+        node_settings.workers or default_workers(),
+        lambda: _preflight(settings),
+        lambda _: _serve_worker(settings, sockets, demo_sockets),
+    )
+
+
+def _preflight(settings: RealDIDSettings) -> None:
+    """Build, once and here, what every worker builds, and close it again: a bad set-up is
+    one error line before any worker starts, and first-start keys and migrations are made
+    by one process."""
+    _registry_node(settings).stop()
+    if settings.authority.port:
+        authority_runtime(settings).close()
+
+
+def _serve_worker(
+    settings: RealDIDSettings,
+    sockets: list[socket.socket],
+    demo_sockets: dict[str, socket.socket],
+) -> int:
+    """Everything ``realdid serve`` runs, in this process, on the sockets bound already."""
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from realdid.node import create_app  # noqa: PLC0415
+
+    node_settings, authority_port, demo_port = (
+        settings.node,
+        settings.authority.port,
+        settings.demo.port,
+    )
+    node = _registry_node(settings)
     servers = [
         (_server(uvicorn, create_app(node), node_settings.host, node_settings.port), sockets[0])
     ]
@@ -216,6 +235,49 @@ def serve(
             demo.close()
         if runtime is not None:
             runtime.close()
+    return 0
+
+
+def _registry_node(settings: RealDIDSettings) -> RegistryNode:
+    """The registry node of the settings (not started), or one ``error:`` line."""
+    from realdid.node import NodeSetupError, RegistryNode  # noqa: PLC0415
+
+    node_settings = settings.node
+    with user_errors():
+        node_config = settings.node_config()
+        chain = None
+        if node_settings.ledger is LedgerKind.EVM:
+            chain = open_evm_ledger(
+                node_config.data_dir,
+                node_config.database,
+                node_settings.evm_url,
+                node_settings.anchor_contract,
+                node_settings.anchorer_key_file,
+                node_settings.confirmations,
+            )
+        elif (
+            node_settings.evm_url
+            or node_settings.anchor_contract
+            or node_settings.anchorer_key_file
+        ):
+            fail("--evm-url, --anchor-contract and --anchorer-key-file need --ledger evm")
+        try:
+            return RegistryNode(node_config, ledger=chain)
+        except NodeSetupError as e:
+            fail(str(e))
+
+
+def _run(workers: int, preflight: Callable[[], None], work: Callable[[int], int]) -> None:
+    """``work`` in this process (one worker), or in ``workers`` supervised children after
+    ``preflight`` checked the set-up here, so that a bad one is one error line, not one
+    per child."""
+    if workers == 1:
+        code = work(0)
+    else:
+        preflight()
+        code = WorkerPool(workers, work).run()
+    if code:
+        raise typer.Exit(code)
 
 
 def serve_settings(ctx: typer.Context, options: Mapping[str, str]) -> RealDIDSettings:

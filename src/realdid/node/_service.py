@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,7 @@ class RegistryNode:
         those it claimed and did not anchor are cut again (and one anchored twice is
         applied once: the observer skips operations that already have an outcome).
         """
-        log.info("this process is the node's writer (cuts batches, anchors, observes)")
+        log.info("process %d is the node's writer (cuts batches, anchors, observes)", os.getpid())
         try:
             self._step_observer()
         except LedgerError as e:
@@ -217,6 +218,8 @@ class RegistryNode:
         while not self._stop.is_set():
             self._wake.wait(timeout=backoff if self.lease.held else self._standby_poll)
             self._wake.clear()
+            if self._stop.is_set():
+                break
             if not self.lease.held:
                 if not self.lease.try_acquire():
                     self.metrics.anchor_sequence.set(self.store.cursor())

@@ -175,6 +175,14 @@ class NodeSection(_Section):
         " sites use it too unless authority.database is set.",
         json_schema_extra=_flags("serve --database"),
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Processes serving HTTP (the node, and the authority and demo sites of"
+        " realdid serve); one of them is elected to cut batches. Unset: one per core.",
+        json_schema_extra=_flags("serve --workers"),
+    )
 
     @field_validator("database")
     @classmethod
@@ -227,6 +235,13 @@ class AuthoritySection(_Section):
         description="PostgreSQL URL of the authority's stores (default for realdid serve:"
         " node.database); unset: SQLite files in its data directory.",
         json_schema_extra=_flags("authority serve --database"),
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Processes serving realdid authority serve. Unset: one per core.",
+        json_schema_extra=_flags("authority serve --workers"),
     )
     node_url: str | None = Field(
         default=None,

@@ -27,7 +27,7 @@ from ._database import (
     store_name,
 )
 from ._files import PRIVATE_FILE_MODE, fsync_directory, write_private_file
-from ._lease import FileLease, Lease, PostgresLease, lease_for
+from ._lease import FileLease, Lease, PostgresLease, file_lock, lease_for
 from ._migrations import Migration, load_migrations, migrations_of
 from ._open import open_database
 from ._postgres_server import PostgresNotInstalledError, TemporaryPostgres, postgres_binaries
@@ -54,6 +54,7 @@ __all__ = [
     "TemporaryPostgres",
     "Transaction",
     "connect_sqlite",
+    "file_lock",
     "fsync_directory",
     "immediate_transaction",
     "is_postgres_url",

@@ -26,12 +26,14 @@ import fcntl
 import logging
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ._database import StoreLocation, is_postgres_url, store_name
 
-__all__ = ["FileLease", "Lease", "PostgresLease", "lease_for"]
+__all__ = ["FileLease", "Lease", "PostgresLease", "file_lock", "lease_for"]
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +155,16 @@ def lease_for(location: StoreLocation, name: str) -> Lease:
     if is_postgres_url(location):
         return PostgresLease(str(location), name)
     return FileLease(Path(location).with_name(f"{store_name(name)}.lock"), name)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for the block, waiting for it if need be:
+    one-time set-up (a service's first start) that the processes of one machine must not
+    run side by side. Freed when the block ends or the process dies."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

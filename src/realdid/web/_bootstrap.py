@@ -58,7 +58,7 @@ from realdid.rp import (
     StatusListCache,
 )
 from realdid.rp.bridge import BridgeClient, create_bridge_app, load_or_create_bridge_keys
-from realdid.storage import write_private_file
+from realdid.storage import file_lock, write_private_file
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
@@ -184,6 +184,12 @@ class DemoRuntime:
             return
         demo_dir = self.settings.demo_dir
         demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The worker processes of one machine set the demo up one after the other: the
+        # first enrolls and registers, the others find it done and load it.
+        with file_lock(demo_dir / "bootstrap.lock"):
+            self._bootstrap_in(authority, demo_dir)
+
+    def _bootstrap_in(self, authority: Authority, demo_dir: Path) -> None:
         enterprises = self._ensure_enterprises(demo_dir)
         passphrase = secret_file(demo_dir / "wallet-passphrase", lambda: self.randomness.token(32))
         node = NodeClient(self.settings.node_url)
