@@ -3,7 +3,14 @@
 Every credential gets one bit in a Token Status List (draft-ietf-oauth-status-list) when it
 is offered. The index is drawn at random from the newest list, so indexes reveal nothing
 about issuance order; a list takes new credentials until it is half full, which keeps the
-retry loop short, and then the next list is started. A revoked credential's bit is set
+retry loop short, and then the next list is started.
+
+Allocation is safe with concurrent transactions (PostgreSQL runs them side by side): one
+``UPDATE … SET allocated = allocated + 1 … RETURNING`` both checks that the newest list has
+room and counts the allocation, and its row lock, held to commit, makes the allocations
+of one list take turns — so each draw sees the indexes of the credentials offered before
+it. A new list is created with ``INSERT … ON CONFLICT DO NOTHING``: of two transactions
+starting the same list, one creates it and the other allocates in it. A revoked credential's bit is set
 (``INVALID``) the moment the revocation commits: the list's ``revision`` is bumped in the
 same transaction, and :meth:`StatusLists.jwt` re-signs a list whose revision moved.
 
@@ -16,13 +23,13 @@ Tables: ``status_lists``, and the status columns (``status_list``, ``status_inde
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 
 from realdid.clock import Clock
 from realdid.credentials import StatusList, StatusValue, sign_status_list
 from realdid.randomness import Randomness
+from realdid.storage import Transaction
 
 from ._config import AuthorityConfig
 from ._identity import IssuerIdentity
@@ -35,17 +42,28 @@ class StatusListStatements:
     def __init__(self, db: AuthorityDatabase) -> None:
         self._db = db
 
-    def newest(self, tx: sqlite3.Connection) -> tuple[int, int, int] | None:
-        """``(id, size, allocated)`` of the newest list."""
+    def count_in_newest(self, tx: Transaction) -> tuple[int, int] | None:
+        """``(id, size)`` of the newest list, its allocation counted, if it is under half
+        full; else None (start the next list)."""
         row = tx.execute(
-            "SELECT id, size, allocated FROM status_lists ORDER BY id DESC LIMIT 1"
+            "UPDATE status_lists SET allocated = allocated + 1"
+            " WHERE id = (SELECT max(id) FROM status_lists) AND allocated * 2 < size"
+            " RETURNING id, size"
         ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else (row[0], row[1])
 
-    def create(self, tx: sqlite3.Connection, list_id: int, size: int) -> None:
-        tx.execute("INSERT INTO status_lists VALUES (?, ?, 0, 0)", (list_id, size))
+    def create_next(self, tx: Transaction, size: int) -> tuple[int, int] | None:
+        """``(id, size)`` of a new list after the newest, holding this allocation; None if
+        another transaction created that list first (allocate in it instead)."""
+        row = tx.execute(
+            "INSERT INTO status_lists (id, size, allocated, revision)"
+            " SELECT coalesce(max(id), 0) + 1, ?, 1, 0 FROM status_lists WHERE true"
+            " ON CONFLICT (id) DO NOTHING RETURNING id, size",
+            (size,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
 
-    def index_taken(self, tx: sqlite3.Connection, list_id: int, index: int) -> bool:
+    def index_taken(self, tx: Transaction, list_id: int, index: int) -> bool:
         return (
             tx.execute(
                 "SELECT 1 FROM credentials WHERE status_list = ? AND status_index = ?",
@@ -54,22 +72,19 @@ class StatusListStatements:
             is not None
         )
 
-    def count_allocation(self, tx: sqlite3.Connection, list_id: int) -> None:
-        tx.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE id = ?", (list_id,))
-
-    def revise(self, tx: sqlite3.Connection, list_id: int) -> None:
+    def revise(self, tx: Transaction, list_id: int) -> None:
         tx.execute("UPDATE status_lists SET revision = revision + 1 WHERE id = ?", (list_id,))
 
     def size_and_revision(self, list_id: int) -> tuple[int, int] | None:
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT size, revision FROM status_lists WHERE id = ?", (list_id,)
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
     def revoked_indexes(self, list_id: int) -> list[int]:
-        with self._db.lock:
-            rows = self._db.connection.execute(
+        with self._db.reading() as tx:
+            rows = tx.execute(
                 "SELECT status_index FROM credentials WHERE status_list = ? AND state = 'revoked'",
                 (list_id,),
             ).fetchall()
@@ -125,23 +140,25 @@ class StatusLists:
     def uri(self, list_id: int) -> str:
         return f"{self.config.issuer_url}/status-lists/{list_id}"
 
-    def allocate(self, tx: sqlite3.Connection) -> tuple[int, int]:
-        """A random free ``(list, index)`` (so indices reveal nothing about issuance order)."""
-        newest = self.statements.newest(tx)
-        if newest is None or newest[2] * 2 >= newest[1]:  # at most half full: cheap retries
-            list_id = 1 if newest is None else newest[0] + 1
-            size = self.config.status_list_size
-            self.statements.create(tx, list_id, size)
-        else:
-            list_id, size = newest[0], newest[1]
-        while True:
+    def allocate(self, tx: Transaction) -> tuple[int, int]:
+        """A random free ``(list, index)`` (so indices reveal nothing about issuance order).
+
+        The caller records the index (a ``credentials`` row) in ``tx``: until that commits,
+        the list's row lock keeps every other allocation in the list waiting.
+        """
+        while True:  # a retry only follows another transaction's new list, so it ends
+            chosen = self.statements.count_in_newest(tx) or self.statements.create_next(
+                tx, self.config.status_list_size
+            )
+            if chosen is not None:
+                break
+        list_id, size = chosen
+        while True:  # at most half full: a free index is found in two draws on average
             index = self.randomness.randbelow(size)
             if not self.statements.index_taken(tx, list_id, index):
-                break
-        self.statements.count_allocation(tx, list_id)
-        return list_id, index
+                return list_id, index
 
-    def revise(self, tx: sqlite3.Connection, list_id: int) -> None:
+    def revise(self, tx: Transaction, list_id: int) -> None:
         """A credential on ``list_id`` was revoked in ``tx``: its signed list is out of date."""
         self.statements.revise(tx, list_id)
 

@@ -307,23 +307,21 @@ class Env:
     # -- inspecting ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         tables = ("enrollments", "credentials", "escrow", "grants", "status_lists")
-        with self.authority.db.lock:
-            conn = self.authority.db.connection
-            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+        with self.authority.db.reading() as tx:
+            return {t: tx.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with self.authority.db.lock:
-            return list(self.authority.db.connection.execute(sql, args).fetchall())
+        with self.authority.db.reading() as tx:
+            return [tuple(row) for row in tx.execute(sql, args).fetchall()]
 
     def operator(self, role: Role) -> tuple[Operator, str]:
         if role not in self.operators:
-            with self.authority.db.transaction():
-                self.operators[role] = self.authority.operators.add(f"{role.value} one", role)
+            with self.authority.db.transaction() as tx:
+                self.operators[role] = self.authority.operators.add(tx, f"{role.value} one", role)
         return self.operators[role]
 
     def audit_actions(self) -> list[tuple[str, str, dict[str, Any]]]:
-        with self.authority.db.lock:
-            entries = self.authority.audit.entries(limit=1000)
+        entries = self.authority.audit.entries(limit=1000)
         return [(e.actor, e.action, dict(e.detail)) for e in entries]
 
 
