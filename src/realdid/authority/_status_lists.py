@@ -6,11 +6,12 @@ about issuance order; a list takes new credentials until it is half full, which 
 retry loop short, and then the next list is started.
 
 Allocation is safe with concurrent transactions (PostgreSQL runs them side by side): one
-``UPDATE … SET allocated = allocated + 1 … RETURNING`` both checks that the newest list has
-room and counts the allocation, and its row lock, held to commit, makes the allocations
-of one list take turns — so each draw sees the indexes of the credentials offered before
-it. A new list is created with ``INSERT … ON CONFLICT DO NOTHING``: of two transactions
-starting the same list, one creates it and the other allocates in it. A revoked credential's bit is set
+``UPDATE … SET allocated = allocated + 1 WHERE … allocated * 2 < size RETURNING`` both
+checks that the newest list has room and counts the allocation, and its row lock, held to
+commit, makes the allocations of one list take turns — so each draw sees the indexes of
+the credentials offered before it. Only a transaction that found list *n* full creates
+list *n* + 1, with ``INSERT … ON CONFLICT DO NOTHING``: of two starting the same list, one
+creates it and the other allocates in it. A revoked credential's bit is set
 (``INVALID``) the moment the revocation commits: the list's ``revision`` is bumped in the
 same transaction, and :meth:`StatusLists.jwt` re-signs a list whose revision moved.
 
@@ -42,26 +43,28 @@ class StatusListStatements:
     def __init__(self, db: AuthorityDatabase) -> None:
         self._db = db
 
-    def count_in_newest(self, tx: Transaction) -> tuple[int, int] | None:
-        """``(id, size)`` of the newest list, its allocation counted, if it is under half
-        full; else None (start the next list)."""
+    def newest(self, tx: Transaction) -> int:
+        """The id of the newest list (0 before the first)."""
+        return int(tx.execute("SELECT coalesce(max(id), 0) FROM status_lists").fetchone()[0])
+
+    def count_allocation(self, tx: Transaction, list_id: int) -> int | None:
+        """The size of ``list_id``, its allocation counted, if it is under half full; else
+        None (start the next list)."""
         row = tx.execute(
             "UPDATE status_lists SET allocated = allocated + 1"
-            " WHERE id = (SELECT max(id) FROM status_lists) AND allocated * 2 < size"
-            " RETURNING id, size"
+            " WHERE id = ? AND allocated * 2 < size RETURNING size",
+            (list_id,),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else int(row[0])
 
-    def create_next(self, tx: Transaction, size: int) -> tuple[int, int] | None:
-        """``(id, size)`` of a new list after the newest, holding this allocation; None if
-        another transaction created that list first (allocate in it instead)."""
+    def create(self, tx: Transaction, list_id: int, size: int) -> bool:
+        """Start ``list_id`` holding this allocation; False if another transaction did first."""
         row = tx.execute(
-            "INSERT INTO status_lists (id, size, allocated, revision)"
-            " SELECT coalesce(max(id), 0) + 1, ?, 1, 0 FROM status_lists WHERE true"
-            " ON CONFLICT (id) DO NOTHING RETURNING id, size",
-            (size,),
+            "INSERT INTO status_lists (id, size, allocated, revision) VALUES (?, ?, 1, 0)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            (list_id, size),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        return row is not None
 
     def index_taken(self, tx: Transaction, list_id: int, index: int) -> bool:
         return (
@@ -146,17 +149,22 @@ class StatusLists:
         The caller records the index (a ``credentials`` row) in ``tx``: until that commits,
         the list's row lock keeps every other allocation in the list waiting.
         """
-        while True:  # a retry only follows another transaction's new list, so it ends
-            chosen = self.statements.count_in_newest(tx) or self.statements.create_next(
-                tx, self.config.status_list_size
-            )
-            if chosen is not None:
-                break
-        list_id, size = chosen
+        list_id, size = self._count_allocation(tx)
         while True:  # at most half full: a free index is found in two draws on average
             index = self.randomness.randbelow(size)
             if not self.statements.index_taken(tx, list_id, index):
                 return list_id, index
+
+    def _count_allocation(self, tx: Transaction) -> tuple[int, int]:
+        """``(id, size)`` of the list that counted this allocation: the newest, or the next."""
+        while True:  # a retry only follows another transaction's new list, so it ends
+            newest = self.statements.newest(tx)
+            size = self.statements.count_allocation(tx, newest) if newest else None
+            if size is not None:
+                return newest, size
+            size = self.config.status_list_size
+            if self.statements.create(tx, newest + 1, size):
+                return newest + 1, size
 
     def revise(self, tx: Transaction, list_id: int) -> None:
         """A credential on ``list_id`` was revoked in ``tx``: its signed list is out of date."""
