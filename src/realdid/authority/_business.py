@@ -3,9 +3,9 @@
 The code checks are python-stdnum's (:mod:`stdnum.cn.uscc`: length, character set and the
 final check character); this module maps its exceptions onto stable error codes, exactly as
 :mod:`realdid.authority._id_numbers` does for resident ID numbers. The register is an
-interface (:class:`BusinessRegister`) with a database implementation (the store ``business``,
-SQLite or PostgreSQL) loaded from the CSV a market-regulation register delivers. Error messages never echo codes, names or dates: they
-name the line and the field.
+interface (:class:`BusinessRegister`) with a database implementation (the store
+``business``, SQLite or PostgreSQL) loaded from the CSV a market-regulation register
+delivers. Error messages never echo codes, names or dates: they name the line and the field.
 
 Synthetic enterprises (never real ones) come from :func:`generate_enterprises`: a county
 GB/T 2260 region code from stdnum's table, a GB 11714 organisation code with a valid check
