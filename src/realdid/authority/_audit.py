@@ -39,7 +39,7 @@ writers are serialised anyway.
 Example::
 
     >>> from realdid.clock import FixedClock
-    >>> from ._store import AuthorityDatabase
+    >>> from realdid.authority import AuthorityDatabase
     >>> log = AuditLog(AuthorityDatabase(":memory:"), FixedClock(1_800_000_000))
     >>> with log.transaction() as tx:
     ...     log.append(tx, "op_1", "revocation", "did:realdid:x", {"reason": "fraud"}).seq

@@ -11,9 +11,11 @@ checks that the newest list has room and counts the allocation, and its row lock
 commit, makes the allocations of one list take turns — so each draw sees the indexes of
 the credentials offered before it. Only a transaction that found list *n* full creates
 list *n* + 1, with ``INSERT … ON CONFLICT DO NOTHING``: of two starting the same list, one
-creates it and the other allocates in it. A revoked credential's bit is set
-(``INVALID``) the moment the revocation commits: the list's ``revision`` is bumped in the
-same transaction, and :meth:`StatusLists.jwt` re-signs a list whose revision moved.
+creates it and the other allocates in it.
+
+A revoked credential's bit is set (``INVALID``) the moment the revocation commits: the
+list's ``revision`` is bumped in the same transaction, and :meth:`StatusLists.jwt` re-signs
+a list whose revision moved.
 
 The signed lists are cached for half their ``ttl`` (or until a revocation, or an issuer key
 rotation) so that relying parties polling them cost one dictionary lookup.
