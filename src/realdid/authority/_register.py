@@ -147,7 +147,7 @@ class CsvBackedRegister(ABC):
     an open :class:`~realdid.storage.Database`. Safe to share between threads. Subclasses
     name the store, the table — whose columns are the CSV header, the key first — and how
     a CSV row becomes a database row. Imports commit with ``durable=False``: a register is
-    re-imported from the registry's CSV, never the only copy.
+    re-imported from its source's CSV, never the only copy.
     """
 
     _store: str
