@@ -1,8 +1,9 @@
 """The identity authority: population register, resident ID numbers, face matching.
 
 ID numbers are checked under GB 11643-1999 through python-stdnum; the register is a
-:class:`PopulationRegister` (SQLite implementation loaded from the civil register's CSV);
-faces go through a :class:`FaceMatcher` (the one here is simulated). Example::
+:class:`PopulationRegister` (a database implementation, SQLite or PostgreSQL, loaded from
+the civil register's CSV); faces go through a :class:`FaceMatcher` (the one here is
+simulated). Example::
 
     >>> import random
     >>> from realdid.authority import SqliteRegister, generate_residents, write_csv

@@ -14,7 +14,6 @@ untrusted claims into bounded strings with the stable ``invalid-<claim>`` refusa
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from realdid.clock import Clock
 from realdid.credentials import Application, verify_application
 from realdid.crypto import PublicKey
 from realdid.randomness import Randomness
+from realdid.storage import Transaction
 
 from ._config import AuthorityConfig
 from ._errors import EnrollmentError
@@ -40,17 +40,17 @@ MAX_NAME = 128
 class ChallengeStatements:
     """The ``challenges`` table: one row ``(nonce, expires_at)`` per unspent challenge."""
 
-    def insert(self, tx: sqlite3.Connection, nonce: str, expires_at: int) -> None:
-        tx.execute("INSERT INTO challenges VALUES (?, ?)", (nonce, expires_at))
+    def insert(self, tx: Transaction, nonce: str, expires_at: int) -> None:
+        tx.execute("INSERT INTO challenges (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
 
-    def spend(self, tx: sqlite3.Connection, nonce: str) -> int | None:
+    def spend(self, tx: Transaction, nonce: str) -> int | None:
         """When the challenge would have expired; it is gone from now on."""
         row = tx.execute(
             "DELETE FROM challenges WHERE nonce = ? RETURNING expires_at", (nonce,)
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def purge(self, tx: sqlite3.Connection, now: int) -> None:
+    def purge(self, tx: Transaction, now: int) -> None:
         tx.execute("DELETE FROM challenges WHERE expires_at < ?", (now,))
 
 
@@ -77,7 +77,7 @@ class Applications:
                 self._purge_expired(tx)
         return nonce, expires_at
 
-    def _purge_expired(self, tx: sqlite3.Connection) -> None:
+    def _purge_expired(self, tx: Transaction) -> None:
         now = self.clock.now()
         self.statements.purge(tx, now)
         self.issuance.purge_expired(tx, now)

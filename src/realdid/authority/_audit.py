@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit log of the authority's administrative actions, in SQLite.
+"""Append-only, hash-chained audit log of the authority's administrative actions.
 
 Every entry commits to its predecessor: ``entry_hash`` is the SHA-256 (hex) of the RFC 8785
 canonical JSON of ``{seq, at, actor, action, target, detail, prev_hash}``, and ``prev_hash``
@@ -8,11 +8,11 @@ names the first broken seq.
 
 Threat model, in layers:
 
-* SQLite triggers refuse ``UPDATE`` and ``DELETE`` on ``audit_log`` and refuse an ``INSERT``
-  whose seq or prev_hash does not extend the head (which also stops ``INSERT OR REPLACE``
-  from overwriting a row: SQLite's REPLACE deletes without firing delete triggers). This
-  stops application bugs and misuse through the service's own connection.
-* Anyone who can write the database file can drop the triggers; the hash chain then shows
+* Triggers (in the store's migrations, on SQLite and on PostgreSQL) refuse ``UPDATE`` and
+  ``DELETE`` on ``audit_log`` and refuse an ``INSERT`` whose seq or prev_hash does not
+  extend the head (which also stops an upsert from overwriting a row). This stops
+  application bugs and misuse through the service's own connections.
+* Anyone who can write the database can drop the triggers; the hash chain then shows
   any change to an entry that has a successor.
 * Removing entries from the *end* leaves a valid, shorter chain. Only an external anchor of
   the head detects that: the service anchors ``head()`` (seq, entry_hash) on the ledger
@@ -24,18 +24,28 @@ DIDs, record ids), never personal data such as names or ID numbers.
 
 Transaction contract: :meth:`AuditLog.append` never begins, commits or rolls back. It runs in
 the caller's open transaction, so an administrative action and its audit entry commit (or
-roll back) together; the caller commits. On a connection in autocommit mode
-(``isolation_level=None``) outside an explicit ``BEGIN``, each append commits by itself. The
-constructor creates the table and triggers if absent (idempotent DDL, in the caller's
-transaction if one is open).
+roll back) together. The reads (:meth:`~AuditLog.entries`, :meth:`~AuditLog.head`,
+:meth:`~AuditLog.verify`) see what is committed, or, given a transaction, what it sees.
 
-Thread safety: an :class:`AuditLog` has no state of its own beyond the connection, so it is
-exactly as thread-safe as that connection: calls sharing a connection must be serialised by
-the caller (they share its transaction anyway). Writers on separate connections to one file
-cannot fork the chain: seq is the primary key and the insert trigger checks the head, so the
-second of two racing appends fails (``sqlite3.IntegrityError``, or ``SQLITE_BUSY`` under
-WAL) instead of forking. Open write transactions with ``BEGIN IMMEDIATE`` so the head is read
-under the write lock and such failures do not happen.
+Concurrency: on PostgreSQL transactions run side by side, so the head is read, hashed over
+and extended under the lock :data:`AUDIT_LOCK`, held until the transaction ends: two
+appends can never link to the same head. (seq is the primary key and the insert trigger
+checks the head, so even a writer without the lock fails instead of forking the chain.)
+A transaction that appends should take the lock *first*, before any row lock — which
+:meth:`AuditLog.transaction` does — so that it never holds a row another appender waits
+for while waiting for the log itself (a deadlock). On SQLite the lock is a no-op: its
+writers are serialised anyway.
+
+Example::
+
+    >>> from realdid.clock import FixedClock
+    >>> from realdid.authority import AuthorityDatabase
+    >>> log = AuditLog(AuthorityDatabase(":memory:"), FixedClock(1_800_000_000))
+    >>> with log.transaction() as tx:
+    ...     log.append(tx, "op_1", "revocation", "did:realdid:x", {"reason": "fraud"}).seq
+    1
+    >>> log.verify()
+    1
 """
 
 from __future__ import annotations
@@ -44,15 +54,17 @@ import datetime
 import hashlib
 import json
 import re
-import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from realdid.clock import Clock
 from realdid.crypto import canonicalize
+from realdid.storage import Transaction
 
 from ._errors import AuthorityError
+from ._store import AuthorityDatabase
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first entry."""
@@ -66,36 +78,8 @@ DetailValue = str | int | bool | None
 _SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger ints are not exact
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS audit_log (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        entry_hash TEXT NOT NULL
-    )
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS audit_log_extends_head BEFORE INSERT ON audit_log
-    WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM audit_log)
-      OR NEW.prev_hash IS NOT coalesce(
-             (SELECT entry_hash FROM audit_log WHERE seq = NEW.seq - 1),
-             '0000000000000000000000000000000000000000000000000000000000000000')
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: INSERT must extend the head'); END
-    """,
-)
+#: The lock that serialises appends (:meth:`realdid.storage.Transaction.lock`).
+AUDIT_LOCK = "audit"
 
 
 class AuditChainError(AuthorityError):
@@ -171,57 +155,73 @@ def entry_hash(
 
 
 class AuditLog:
-    """The ``audit_log`` table on a caller-owned connection; see the module docstring for
-    the transaction contract (the caller commits) and thread safety."""
+    """The ``audit_log`` table of the authority's database; see the module docstring for
+    the transaction contract (the caller commits) and concurrency."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        self._db = conn
+    def __init__(self, db: AuthorityDatabase, clock: Clock) -> None:
+        self._db = db
         self._clock = clock
-        for statement in _SCHEMA:
-            conn.execute(statement)
+
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[Transaction]:
+        """A write transaction that will append: :data:`AUDIT_LOCK` is its first lock.
+
+        Taking the log's lock before any row lock keeps the lock order the same in every
+        appending transaction, so two of them cannot deadlock (module docstring).
+        """
+        with self._db.transaction(durable=durable) as tx:
+            tx.lock(AUDIT_LOCK)
+            yield tx
 
     def append(
-        self, actor: str, action: str, target: str, detail: Mapping[str, DetailValue]
+        self,
+        tx: Transaction,
+        actor: str,
+        action: str,
+        target: str,
+        detail: Mapping[str, DetailValue],
     ) -> AuditEntry:
         """Add an entry after the head, in the caller's transaction (this does not commit)."""
         _check_field("actor", actor)
         _check_field("action", action)
         _check_field("target", target)
         clean = _check_detail(detail)
-        head = self.head()
+        tx.lock(AUDIT_LOCK)  # the head read below must still be the head at commit
+        head = _head(tx)
         seq = 1 if head is None else head.seq + 1
         prev = GENESIS_HASH if head is None else head.entry_hash
         at = _iso_utc(self._clock.now())
         digest = entry_hash(
             seq=seq, at=at, actor=actor, action=action, target=target, detail=clean, prev_hash=prev
         )
-        self._db.execute(
+        tx.execute(
             "INSERT INTO audit_log (seq, at, actor, action, target, detail, prev_hash,"
             " entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, at, actor, action, target, canonicalize(clean).decode("utf-8"), prev, digest),
         )
         return AuditEntry(seq, at, actor, action, target, clean, prev, digest)
 
-    def entries(self, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+    def entries(
+        self, after: int = 0, limit: int = 100, *, tx: Transaction | None = None
+    ) -> list[AuditEntry]:
         """Up to ``limit`` (1..:data:`MAX_PAGE`) entries with seq > ``after``, in order."""
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise ValueError("after is a non-negative integer")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit is an integer from 1 to {MAX_PAGE}")
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-            (after, limit),
-        ).fetchall()
+        with self._reading(tx) as reader:
+            rows = reader.execute(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (after, limit),
+            ).fetchall()
         return [_entry_from_row(row) for row in rows]
 
-    def head(self) -> AuditEntry | None:
+    def head(self, *, tx: Transaction | None = None) -> AuditEntry | None:
         """The latest entry (the value to anchor externally), or None for an empty log."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"  # noqa: S608
-        ).fetchone()
-        return None if row is None else _entry_from_row(row)
+        with self._reading(tx) as reader:
+            return _head(reader)
 
-    def verify(self) -> int:
+    def verify(self, *, tx: Transaction | None = None) -> int:
         """Recompute the whole chain; return the number of entries.
 
         Raises :class:`AuditChainError` at the first entry whose seq is out of sequence,
@@ -231,20 +231,37 @@ class AuditLog:
         """
         prev = GENESIS_HASH
         count = 0
-        for row in self._db.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"):  # noqa: S608
-            count += 1
-            entry = _entry_from_row(row, expected_seq=count)
-            if entry.seq != count:
-                raise AuditChainError(count, "sequence number missing")
-            if entry.prev_hash != prev:
-                raise AuditChainError(entry.seq, "prev_hash does not match the previous entry")
-            if entry.entry_hash != entry.computed_hash():
-                raise AuditChainError(entry.seq, "entry_hash does not match the entry")
-            prev = entry.entry_hash
+        with self._reading(tx) as reader:
+            for row in reader.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"):  # noqa: S608
+                count += 1
+                entry = _entry_from_row(row, expected_seq=count)
+                if entry.seq != count:
+                    raise AuditChainError(count, "sequence number missing")
+                if entry.prev_hash != prev:
+                    raise AuditChainError(entry.seq, "prev_hash does not match the previous entry")
+                if entry.entry_hash != entry.computed_hash():
+                    raise AuditChainError(entry.seq, "entry_hash does not match the entry")
+                prev = entry.entry_hash
         return count
+
+    @contextmanager
+    def _reading(self, tx: Transaction | None) -> Iterator[Transaction]:
+        """``tx`` itself (to see its own uncommitted entries), else a read of what is committed."""
+        if tx is not None:
+            yield tx
+            return
+        with self._db.reading() as reader:
+            yield reader
 
 
 _COLUMNS = "seq, at, actor, action, target, detail, prev_hash, entry_hash"
+
+
+def _head(tx: Transaction) -> AuditEntry | None:
+    row = tx.execute(
+        f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"  # noqa: S608
+    ).fetchone()
+    return None if row is None else _entry_from_row(row)
 
 
 def _entry_from_row(row: tuple[Any, ...], *, expected_seq: int | None = None) -> AuditEntry:

@@ -3,9 +3,9 @@
 The code checks are python-stdnum's (:mod:`stdnum.cn.uscc`: length, character set and the
 final check character); this module maps its exceptions onto stable error codes, exactly as
 :mod:`realdid.authority._id_numbers` does for resident ID numbers. The register is an
-interface (:class:`BusinessRegister`) with a SQLite implementation loaded from the CSV a
-market-regulation register delivers. Error messages never echo codes, names or dates: they
-name the line and the field.
+interface (:class:`BusinessRegister`) with a database implementation (the store
+``business``, SQLite or PostgreSQL) loaded from the CSV a market-regulation register
+delivers. Error messages never echo codes, names or dates: they name the line and the field.
 
 Synthetic enterprises (never real ones) come from :func:`generate_enterprises`: a county
 GB/T 2260 region code from stdnum's table, a GB 11714 organisation code with a valid check
@@ -206,21 +206,11 @@ class BusinessRegister(Protocol):
     def count(self) -> int: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS enterprises (
-    uscc TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    legal_representative TEXT NOT NULL,
-    registered_on TEXT NOT NULL,
-    region_code TEXT NOT NULL
-) WITHOUT ROWID
-"""
-
-
 class SqliteBusinessRegister(CsvBackedRegister):
-    """A :class:`BusinessRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`."""
+    """A :class:`BusinessRegister` in the store ``business`` (a SQLite file, or a schema of
+    a PostgreSQL database), loaded by :meth:`import_csv`."""
 
-    _schema = _SCHEMA
+    _store = "business"
     _table = "enterprises"
     _columns = BUSINESS_CSV_COLUMNS
     _duplicate = DuplicateEnterpriseError
@@ -228,8 +218,8 @@ class SqliteBusinessRegister(CsvBackedRegister):
 
     def lookup(self, uscc: str) -> Enterprise | None:
         """The enterprise with this canonical code (see :func:`validate_uscc`), if any."""
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT uscc, name, legal_representative, registered_on, region_code"
                 " FROM enterprises WHERE uscc = ?",
                 (uscc,),

@@ -20,13 +20,17 @@ A retry after a lost answer or a crash — the same DID for the same identity wh
 credential is still offered — gets the same credential (same id, same status index) with a
 fresh pre-authorized code.
 
+Each flow reads the enrollments it decides on (the DID taken? the subject's current
+enrollment? its offered credential?) and writes in one transaction under
+:data:`~realdid.authority._store.ENROLLMENTS_LOCK`: on PostgreSQL two enrollments of one
+resident at the same moment would otherwise both supersede the same enrollment.
+
 Tables: ``enrollments``, ``escrow``, and the lookups of credentials an enrollment resumes.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +38,7 @@ from typing import Any
 from realdid.clock import Clock
 from realdid.credentials import BUSINESS_TYP, ENROLLMENT_TYP, SITE_PROOF_TYP
 from realdid.randomness import Randomness
+from realdid.storage import Transaction
 
 from ._applications import MAX_NAME, Applications, claim_name, claim_text, normal_name
 from ._audit import AuditLog
@@ -61,7 +66,7 @@ from ._register import PopulationRegister
 from ._resolver import DidKeyResolver
 from ._revocation import Revocation
 from ._secrets import ServiceSecrets
-from ._store import RECORD_ID_BYTES, AuthorityDatabase
+from ._store import ENROLLMENTS_LOCK, RECORD_ID_BYTES, AuthorityDatabase
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,7 @@ _DUMMY_TEMPLATE = b"\x00\x00\x80\x3f" + bytes(252)  # unit vector: equalises unk
 class EnrollmentStatements:
     """``enrollments`` and ``escrow`` rows, and the offered credentials an enrollment resumes."""
 
-    def active_by_did(self, tx: sqlite3.Connection, did: str) -> tuple[str, str] | None:
+    def active_by_did(self, tx: Transaction, did: str) -> tuple[str, str] | None:
         """``(kind, subject_ref)`` of the DID's active enrollment."""
         row = tx.execute(
             "SELECT kind, subject_ref FROM enrollments WHERE did = ? AND state = 'active'",
@@ -79,7 +84,7 @@ class EnrollmentStatements:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def is_active_did(self, tx: sqlite3.Connection, did: str) -> bool:
+    def is_active_did(self, tx: Transaction, did: str) -> bool:
         return (
             tx.execute(
                 "SELECT 1 FROM enrollments WHERE did = ? AND state = 'active'", (did,)
@@ -87,7 +92,7 @@ class EnrollmentStatements:
             is not None
         )
 
-    def revoked_for_death(self, tx: sqlite3.Connection, kind: str, subject_ref: str) -> bool:
+    def revoked_for_death(self, tx: Transaction, kind: str, subject_ref: str) -> bool:
         return (
             tx.execute(
                 "SELECT 1 FROM enrollments WHERE kind = ? AND subject_ref = ? AND state = 'revoked'"
@@ -98,7 +103,7 @@ class EnrollmentStatements:
         )
 
     def active_of_subject(
-        self, tx: sqlite3.Connection, kind: str, subject_ref: str
+        self, tx: Transaction, kind: str, subject_ref: str
     ) -> tuple[str, str] | None:
         """``(id, did)`` of the subject's active enrollment."""
         row = tx.execute(
@@ -107,7 +112,7 @@ class EnrollmentStatements:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def active_resident_by_did(self, tx: sqlite3.Connection, did: str) -> tuple[str, bytes] | None:
+    def active_resident_by_did(self, tx: Transaction, did: str) -> tuple[str, bytes] | None:
         """``(id, sealed profile)`` of the resident enrollment whose root DID is ``did``.
 
         A resident enrollment is always written with its profile (what site proofs need).
@@ -120,7 +125,7 @@ class EnrollmentStatements:
 
     def insert(
         self,
-        tx: sqlite3.Connection,
+        tx: Transaction,
         enrollment_id: str,
         kind: str,
         subject_ref: str,
@@ -135,16 +140,19 @@ class EnrollmentStatements:
             (enrollment_id, kind, subject_ref, did, sealed_profile, escrow_id, now),
         )
 
-    def set_profile(self, tx: sqlite3.Connection, enrollment_id: str, sealed: bytes) -> None:
+    def set_profile(self, tx: Transaction, enrollment_id: str, sealed: bytes) -> None:
         tx.execute("UPDATE enrollments SET profile = ? WHERE id = ?", (sealed, enrollment_id))
 
     def insert_escrow(
-        self, tx: sqlite3.Connection, escrow_id: str, key_id: str, sealed: bytes, now: int
+        self, tx: Transaction, escrow_id: str, key_id: str, sealed: bytes, now: int
     ) -> None:
-        tx.execute("INSERT INTO escrow VALUES (?, ?, ?, ?)", (escrow_id, key_id, sealed, now))
+        tx.execute(
+            "INSERT INTO escrow (id, key_id, sealed, created_at) VALUES (?, ?, ?, ?)",
+            (escrow_id, key_id, sealed, now),
+        )
 
     def offered_of_type(
-        self, tx: sqlite3.Connection, enrollment_id: str, credential_type: str
+        self, tx: Transaction, enrollment_id: str, credential_type: str
     ) -> str | None:
         row = tx.execute(
             "SELECT id FROM credentials WHERE enrollment_id = ? AND type = ? AND state = 'offered'",
@@ -152,16 +160,14 @@ class EnrollmentStatements:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def offered_to(
-        self, tx: sqlite3.Connection, subject_ref: str, enrollment_id: str
-    ) -> str | None:
+    def offered_to(self, tx: Transaction, subject_ref: str, enrollment_id: str) -> str | None:
         row = tx.execute(
             "SELECT id FROM credentials WHERE subject_ref = ? AND enrollment_id = ? AND state = 'offered'",
             (subject_ref, enrollment_id),
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def issued_to(self, tx: sqlite3.Connection, subject_ref: str, enrollment_id: str) -> list[str]:
+    def issued_to(self, tx: Transaction, subject_ref: str, enrollment_id: str) -> list[str]:
         rows = tx.execute(
             "SELECT id FROM credentials WHERE subject_ref = ? AND enrollment_id = ?"
             " AND state = 'issued'",
@@ -285,7 +291,8 @@ class Enrollment:
     ) -> Offer:
         """One durable transaction: the enrollment, its escrow record and the offered credential."""
         now = self.clock.now()
-        with self.db.transaction() as tx:
+        with self.audit.transaction() as tx:
+            tx.lock(ENROLLMENTS_LOCK)
             taken = self.statements.active_by_did(tx, did)
             if taken is not None and taken != (kind, subject):
                 raise EnrollmentError(
@@ -303,7 +310,7 @@ class Enrollment:
                 enrollment_id = current[0]
                 pending = self.statements.offered_of_type(tx, enrollment_id, credential_type)
                 if pending is not None:  # a retry after a crash or a lost answer: same credential
-                    self.audit.append("applicant", "enrollment.resumed", did, {"kind": kind})
+                    self.audit.append(tx, "applicant", "enrollment.resumed", did, {"kind": kind})
                     return self.issuance.offer(tx, pending, credential_type)
                 if profile is not None:  # enrollments from before a profile was kept get one
                     self.statements.set_profile(
@@ -330,7 +337,7 @@ class Enrollment:
             credential_id = self.issuance.offer_credential(
                 tx, enrollment_id, credential_type, did, claims, selectively_disclosable
             )
-            self.audit.append("applicant", "enrollment.accepted", did, {"kind": kind})
+            self.audit.append(tx, "applicant", "enrollment.accepted", did, {"kind": kind})
             offer = self.issuance.offer(tx, credential_id, credential_type)
         log.info("enrollment accepted (%s)", kind)
         return offer
@@ -345,7 +352,8 @@ class Enrollment:
                 "invalid-application", "site_did must be a different DID from the root DID"
             )
         self.resolver.document(site_did)  # anchored and not deactivated, else DidKeyError
-        with self.db.transaction() as tx:
+        with self.audit.transaction() as tx:
+            tx.lock(ENROLLMENTS_LOCK)
             row = self.statements.active_resident_by_did(tx, application.did)
             if row is None:
                 raise EnrollmentError(
@@ -378,12 +386,10 @@ class Enrollment:
                 site_claims(profile, today(self.clock)),
                 SITE_SD,
             )
-            self.audit.append("applicant", "site-proof.offered", application.did, {})
+            self.audit.append(tx, "applicant", "site-proof.offered", application.did, {})
             return self.issuance.offer(tx, credential_id, SITE_PROOF)
 
-    def _write_escrow(
-        self, tx: sqlite3.Connection, enrollment_id: str, record: Mapping[str, str]
-    ) -> str:
+    def _write_escrow(self, tx: Transaction, enrollment_id: str, record: Mapping[str, str]) -> str:
         """Seal the DID-to-identity link to the trustees' key (the service cannot open it)."""
         escrow_id = self.randomness.token(RECORD_ID_BYTES)
         now = self.clock.now()

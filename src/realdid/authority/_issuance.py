@@ -23,7 +23,6 @@ Tables: ``grants``, ``c_nonces``, and the ``credentials`` rows as they are offer
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +45,7 @@ from realdid.credentials import (
 )
 from realdid.crypto import PublicKey
 from realdid.randomness import Randomness
+from realdid.storage import Transaction
 
 from ._claims import (
     BUSINESS,
@@ -104,7 +104,7 @@ class IssuanceStatements:
 
     def insert_offered(
         self,
-        tx: sqlite3.Connection,
+        tx: Transaction,
         credential_id: str,
         enrollment_id: str,
         credential_type: str,
@@ -129,18 +129,17 @@ class IssuanceStatements:
         )
 
     def replace_pre_authorized_code(
-        self, tx: sqlite3.Connection, code_hash: str, credential_id: str, expires_at: int
+        self, tx: Transaction, code_hash: str, credential_id: str, expires_at: int
     ) -> None:
         """The credential's only grant from now on is this code."""
         self.drop_grants(tx, credential_id)
         tx.execute(
-            "INSERT INTO grants VALUES (?, 'pre-authorized-code', ?, ?)",
+            "INSERT INTO grants (token_hash, kind, credential_id, expires_at)"
+            " VALUES (?, 'pre-authorized-code', ?, ?)",
             (code_hash, credential_id, expires_at),
         )
 
-    def spend_pre_authorized_code(
-        self, tx: sqlite3.Connection, code_hash: str
-    ) -> tuple[str, int] | None:
+    def spend_pre_authorized_code(self, tx: Transaction, code_hash: str) -> tuple[str, int] | None:
         """``(credential_id, expires_at)`` of the code, which is gone from now on."""
         row = tx.execute(
             "DELETE FROM grants WHERE token_hash = ? AND kind = 'pre-authorized-code'"
@@ -150,17 +149,18 @@ class IssuanceStatements:
         return None if row is None else (row[0], row[1])
 
     def insert_access_token(
-        self, tx: sqlite3.Connection, token_hash: str, credential_id: str, expires_at: int
+        self, tx: Transaction, token_hash: str, credential_id: str, expires_at: int
     ) -> None:
         tx.execute(
-            "INSERT INTO grants VALUES (?, 'access-token', ?, ?)",
+            "INSERT INTO grants (token_hash, kind, credential_id, expires_at)"
+            " VALUES (?, 'access-token', ?, ?)",
             (token_hash, credential_id, expires_at),
         )
 
     def offered_for_access_token(self, token_hash: str, now: int) -> _OfferedCredential | None:
         """The still-offered credential a live access token is for, read outside a transaction."""
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT c.id, c.type, c.pending, c.status_list, c.status_index FROM grants g"
                 " JOIN credentials c ON c.id = g.credential_id WHERE g.token_hash = ?"
                 " AND g.kind = 'access-token' AND g.expires_at >= ? AND c.state = 'offered'",
@@ -168,19 +168,17 @@ class IssuanceStatements:
             ).fetchone()
         return None if row is None else _OfferedCredential(*row)
 
-    def insert_c_nonce(self, tx: sqlite3.Connection, nonce: str, expires_at: int) -> None:
-        tx.execute("INSERT INTO c_nonces VALUES (?, ?)", (nonce, expires_at))
+    def insert_c_nonce(self, tx: Transaction, nonce: str, expires_at: int) -> None:
+        tx.execute("INSERT INTO c_nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
 
-    def spend_c_nonce(self, tx: sqlite3.Connection, nonce: str) -> int | None:
+    def spend_c_nonce(self, tx: Transaction, nonce: str) -> int | None:
         """When the nonce would have expired; it is gone from now on."""
         row = tx.execute(
             "DELETE FROM c_nonces WHERE nonce = ? RETURNING expires_at", (nonce,)
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def mark_issued(
-        self, tx: sqlite3.Connection, credential_id: str, now: int, expires_at: int
-    ) -> bool:
+    def mark_issued(self, tx: Transaction, credential_id: str, now: int, expires_at: int) -> bool:
         """``offered`` -> ``issued``, dropping the sealed claims; False if no longer offered."""
         updated = tx.execute(
             "UPDATE credentials SET state = 'issued', pending = NULL, issued_at = ?, expires_at = ?"
@@ -189,10 +187,10 @@ class IssuanceStatements:
         ).rowcount
         return bool(updated == 1)
 
-    def drop_grants(self, tx: sqlite3.Connection, credential_id: str) -> None:
+    def drop_grants(self, tx: Transaction, credential_id: str) -> None:
         tx.execute("DELETE FROM grants WHERE credential_id = ?", (credential_id,))
 
-    def purge_expired(self, tx: sqlite3.Connection, now: int) -> None:
+    def purge_expired(self, tx: Transaction, now: int) -> None:
         tx.execute("DELETE FROM c_nonces WHERE expires_at < ?", (now,))
         tx.execute("DELETE FROM grants WHERE expires_at < ?", (now,))
 
@@ -237,7 +235,7 @@ class Issuance:
     # -- offers --------------------------------------------------------------------------------
     def offer_credential(
         self,
-        tx: sqlite3.Connection,
+        tx: Transaction,
         enrollment_id: str,
         credential_type: str,
         holder_did: str,
@@ -264,7 +262,7 @@ class Issuance:
         )
         return credential_id
 
-    def offer(self, tx: sqlite3.Connection, credential_id: str, credential_type: str) -> Offer:
+    def offer(self, tx: Transaction, credential_id: str, credential_type: str) -> Offer:
         """A fresh pre-authorized code for the offered credential, replacing any earlier one."""
         code = self.randomness.token(_CODE_BYTES)
         self.statements.replace_pre_authorized_code(
@@ -274,11 +272,11 @@ class Issuance:
             credential_id, CredentialOffer(self.config.issuer_url, (credential_type,), code)
         )
 
-    def drop_grants(self, tx: sqlite3.Connection, credential_id: str) -> None:
+    def drop_grants(self, tx: Transaction, credential_id: str) -> None:
         """The credential was revoked in ``tx``: its code or access token stops working."""
         self.statements.drop_grants(tx, credential_id)
 
-    def purge_expired(self, tx: sqlite3.Connection, now: int) -> None:
+    def purge_expired(self, tx: Transaction, now: int) -> None:
         """Drop ``c_nonce`` values and grants that had expired at ``now``."""
         self.statements.purge_expired(tx, now)
 

@@ -13,10 +13,10 @@ crash, a power loss may forget them), the refusal's audit entry in the same tran
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from realdid.clock import Clock
+from realdid.storage import Transaction
 
 from ._audit import AuditLog
 from ._config import AuthorityConfig
@@ -35,25 +35,31 @@ class FailureStatements:
 
     def window(self, subject: str) -> tuple[int, int] | None:
         """``(window_start, count)`` of ``subject``, read outside any transaction."""
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT window_start, count FROM failures WHERE subject = ?", (subject,)
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def count(self, tx: sqlite3.Connection, subject: str, now: int, window: int) -> None:
-        """One more failure: the count restarts at 1 in a new window once the old one ended."""
+    def count(self, tx: Transaction, subject: str, now: int, window: int) -> None:
+        """One more failure: the count restarts at 1 in a new window once the old one ended.
+
+        One upsert, so concurrent failures against one subject all count (on PostgreSQL
+        the second waits for the first's row and updates it).
+        """
         tx.execute(
-            "INSERT INTO failures VALUES (?, ?, 1) ON CONFLICT(subject) DO UPDATE SET"
-            " count = CASE WHEN window_start + ? <= ? THEN 1 ELSE count + 1 END,"
-            " window_start = CASE WHEN window_start + ? <= ? THEN ? ELSE window_start END",
+            "INSERT INTO failures (subject, window_start, count) VALUES (?, ?, 1)"
+            " ON CONFLICT (subject) DO UPDATE SET"
+            " count = CASE WHEN failures.window_start + ? <= ? THEN 1 ELSE failures.count + 1 END,"
+            " window_start = CASE WHEN failures.window_start + ? <= ? THEN ?"
+            " ELSE failures.window_start END",
             (subject, now, window, now, window, now, now),
         )
 
-    def delete(self, tx: sqlite3.Connection, subject: str) -> int:
+    def delete(self, tx: Transaction, subject: str) -> int:
         return tx.execute("DELETE FROM failures WHERE subject = ?", (subject,)).rowcount
 
-    def purge(self, tx: sqlite3.Connection, now: int, window: int) -> None:
+    def purge(self, tx: Transaction, now: int, window: int) -> None:
         tx.execute("DELETE FROM failures WHERE window_start + ? <= ?", (window, now))
 
 
@@ -89,12 +95,12 @@ class FailureLockouts:
     def record(self, did: str, reason: str, *subjects: str) -> None:
         """Count one failure against each of ``subjects``; audit the precise ``reason``."""
         now = self.clock.now()
-        with self.db.transaction(durable=False) as tx:
+        with self.audit.transaction(durable=False) as tx:
             for subject in subjects:
                 self.statements.count(tx, subject, now, self.config.failure_window)
-            self.audit.append("applicant", "enrollment.refused", did, {"reason": reason})
+            self.audit.append(tx, "applicant", "enrollment.refused", did, {"reason": reason})
 
-    def purge_expired(self, tx: sqlite3.Connection, now: int) -> None:
+    def purge_expired(self, tx: Transaction, now: int) -> None:
         """Drop counters whose window had ended at ``now``, in the caller's transaction."""
         self.statements.purge(tx, now, self.config.failure_window)
 
@@ -102,9 +108,9 @@ class FailureLockouts:
         """After an in-person check, let a locked-out ID number try again."""
         parsed = validate_id_number(id_number, clock=self.clock)
         subject = self.secrets.reference("id", parsed.id_number)
-        with self.db.transaction() as tx:
+        with self.audit.transaction() as tx:
             cleared = self.statements.delete(tx, subject)
             self.audit.append(
-                operator.id, "lockout.cleared", subject[:16], {"cleared": bool(cleared)}
+                tx, operator.id, "lockout.cleared", subject[:16], {"cleared": bool(cleared)}
             )
         return bool(cleared)

@@ -1,4 +1,4 @@
-"""Operators of the authority's admin API: bearer tokens and roles, in SQLite.
+"""Operators of the authority's admin API: bearer tokens and roles.
 
 Each operator has one role (:class:`Role`) and one bearer token, shown once by
 :meth:`OperatorStore.add`. A token is ``rdop_`` followed by 32 random bytes from
@@ -20,8 +20,9 @@ logged, stored or echoed in messages.
 Transaction contract (the same as :class:`realdid.authority._audit.AuditLog`): no method
 begins, commits or rolls back. :meth:`~OperatorStore.add` and :meth:`~OperatorStore.revoke`
 write in the caller's open transaction, so the change and its audit entry commit together;
-the caller commits. The constructor creates the table if absent. Thread safety is the
-connection's: calls sharing a connection must be serialised by the caller.
+the caller commits. The reads see what is committed. Each write is one statement, so two
+concurrent changes to one operator need no lock (on PostgreSQL as on SQLite); the table is
+in the authority's migrations (``_store.py``).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ import enum
 import hashlib
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from realdid.clock import Clock
 from realdid.crypto import b64url_encode
+from realdid.storage import Transaction
 
 from ._errors import AuthorityError
+from ._store import AuthorityDatabase
 
 TOKEN_PREFIX = "rdop_"  # noqa: S105 (a public prefix, not a secret)
 MAX_TOKEN_CHARS = 100
@@ -49,17 +51,6 @@ MAX_OPERATOR_NAME_CHARS = 64
 _TOKEN_BYTES = 32
 _TOKEN = re.compile(r"rdop_[A-Za-z0-9_-]{43}")
 _OPERATOR_ID = re.compile(r"op_[0-9a-f]{16}")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS operators (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    token_hash BLOB NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-)
-"""
 
 
 class Role(enum.StrEnum):
@@ -106,24 +97,23 @@ class Operator:
 
 
 class OperatorStore:
-    """The ``operators`` table on a caller-owned connection (the caller commits)."""
+    """The ``operators`` table of the authority's database (the caller commits writes)."""
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        db: AuthorityDatabase,
         clock: Clock,
         *,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         """``token_bytes`` draws tokens and operator ids (a CSPRNG; tests pass a seeded one)."""
-        self._db = conn
+        self._db = db
         self._clock = clock
         self._token_bytes = token_bytes
-        conn.execute(_SCHEMA)
 
-    def add(self, name: str, role: Role) -> tuple[Operator, str]:
-        """Create an operator; return it and its bearer token, which is not stored and
-        cannot be shown again. Does not commit."""
+    def add(self, tx: Transaction, name: str, role: Role) -> tuple[Operator, str]:
+        """Create an operator in ``tx``; return it and its bearer token, which is not stored
+        and cannot be shown again. Does not commit."""
         _check_name(name)
         role = Role(role)
         token = TOKEN_PREFIX + b64url_encode(self._token_bytes(_TOKEN_BYTES))
@@ -133,7 +123,7 @@ class OperatorStore:
             role=role,
             created_at=_iso_utc(self._clock.now()),
         )
-        self._db.execute(
+        tx.execute(
             "INSERT INTO operators (id, name, role, token_hash, created_at, revoked_at)"
             " VALUES (?, ?, ?, ?, ?, NULL)",
             (operator.id, name, role.value, _token_hash(token), operator.created_at),
@@ -150,10 +140,11 @@ class OperatorStore:
             raise ValueError("require names at least one Role")
         if not _well_formed(token):
             raise OperatorAuthError(_UNAUTHENTICATED)
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM operators WHERE token_hash = ?",  # noqa: S608
-            (_token_hash(token),),
-        ).fetchone()
+        with self._db.reading() as tx:
+            row = tx.execute(
+                f"SELECT {_COLUMNS} FROM operators WHERE token_hash = ?",  # noqa: S608
+                (_token_hash(token),),
+            ).fetchone()
         if row is None:
             raise OperatorAuthError(_UNAUTHENTICATED)
         operator = _operator_from_row(row)
@@ -166,32 +157,37 @@ class OperatorStore:
             )
         return operator
 
-    def revoke(self, operator_id: str) -> None:
-        """Revoke an operator's token for good; a no-op if already revoked (the first
-        revocation time is kept). :class:`OperatorNotFoundError` if no such id. Does not
-        commit."""
+    def revoke(self, tx: Transaction, operator_id: str) -> None:
+        """Revoke an operator's token for good, in ``tx``; a no-op if already revoked (the
+        first revocation time is kept). :class:`OperatorNotFoundError` if no such id. Does
+        not commit.
+
+        One statement finds and revokes: a revocation racing another cannot lose the
+        first revocation time, nor report "not found" for an operator that exists.
+        """
         if not isinstance(operator_id, str) or not _OPERATOR_ID.fullmatch(operator_id):
             raise OperatorNotFoundError("no operator has this id")
-        found = self._db.execute("SELECT 1 FROM operators WHERE id = ?", (operator_id,))
-        if found.fetchone() is None:
-            raise OperatorNotFoundError("no operator has this id")
-        self._db.execute(
-            "UPDATE operators SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        found = tx.execute(
+            "UPDATE operators SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING id",
             (_iso_utc(self._clock.now()), operator_id),
-        )
+        ).fetchone()
+        if found is None:
+            raise OperatorNotFoundError("no operator has this id")
 
     def get(self, operator_id: str) -> Operator | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM operators WHERE id = ?",  # noqa: S608
-            (operator_id,),
-        ).fetchone()
+        with self._db.reading() as tx:
+            row = tx.execute(
+                f"SELECT {_COLUMNS} FROM operators WHERE id = ?",  # noqa: S608
+                (operator_id,),
+            ).fetchone()
         return None if row is None else _operator_from_row(row)
 
     def list(self) -> builtins.list[Operator]:
         """All operators, revoked ones included, in the order they were added."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM operators ORDER BY rowid"  # noqa: S608
-        ).fetchall()
+        with self._db.reading() as tx:
+            rows = tx.execute(
+                f"SELECT {_COLUMNS} FROM operators ORDER BY seq"  # noqa: S608
+            ).fetchall()
         return [_operator_from_row(row) for row in rows]
 
 

@@ -1,8 +1,9 @@
-"""The population register: resident records, and a SQLite register loaded from CSV.
+"""The population register: resident records, and a database register loaded from CSV.
 
-The register is an interface (:class:`PopulationRegister`) with a SQLite implementation
-(:class:`SqliteRegister`) loaded from the CSV a civil register delivers; the CSV machinery
-(:class:`CsvBackedRegister`) is shared with the business register. Each row is checked
+The register is an interface (:class:`PopulationRegister`) with a database implementation
+(:class:`SqliteRegister`: the store ``register``, a SQLite file or a PostgreSQL schema, see
+:mod:`realdid.storage`) loaded from the CSV a civil register delivers; the CSV machinery
+(:class:`CsvBackedRegister`) is shared with the business register (store ``business``). Each row is checked
 against what its ID number encodes (``_id_numbers.py``) and its face template against the
 face format (``_face.py``). Error messages never echo ID numbers, names or templates: they
 name the line and the field, which is enough to fix the file and leaks no personal data.
@@ -13,16 +14,14 @@ from __future__ import annotations
 import csv
 import datetime
 import re
-import sqlite3
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 from realdid.clock import Clock, SystemClock
-from realdid.storage import connect_sqlite
+from realdid.storage import Database, StoreLocation, Transaction, migrations_of, open_database
 
 from ._errors import AuthorityError, RegisterImportError
 from ._face import FaceCaptureError, decode_face, encode_face
@@ -40,6 +39,9 @@ CSV_COLUMNS = (
 MAX_NAME_CHARS = 64
 _MAX_FIELD_CHARS = 1024
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: Rows per INSERT while importing: 500 x 7 columns stays far below both engines' limit on
+#: parameters per statement (SQLite 32,766; PostgreSQL 65,535).
+_BATCH_ROWS = 500
 
 
 class DuplicateResidentError(RegisterImportError):
@@ -138,42 +140,30 @@ class PopulationRegister(Protocol):
     def count(self) -> int: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS residents (
-    id_number TEXT PRIMARY KEY,
-    family_name TEXT NOT NULL,
-    given_name TEXT NOT NULL,
-    sex TEXT NOT NULL,
-    birth_date TEXT NOT NULL,
-    region_code TEXT NOT NULL,
-    face_template BLOB NOT NULL
-) WITHOUT ROWID
-"""
-
-
 class CsvBackedRegister(ABC):
-    """One SQLite file (WAL) holding one table, loaded atomically from a register CSV.
+    """One table in a store of its own, loaded atomically from a register CSV.
 
-    Safe to share between threads: one connection, serialised by a lock. Subclasses name
-    the table, its CSV header and how a CSV row becomes a database row.
+    ``where`` is a SQLite file (WAL), a ``postgresql://`` URL (the store's schema there) or
+    an open :class:`~realdid.storage.Database`. Safe to share between threads. Subclasses
+    name the store, the table — whose columns are the CSV header, the key first — and how
+    a CSV row becomes a database row. Imports commit with ``durable=False``: a register is
+    re-imported from its source's CSV, never the only copy.
     """
 
-    _schema: str
+    _store: str
     _table: str
     _columns: tuple[str, ...]
     _duplicate: type[RegisterImportError]
     _duplicate_message: str
 
-    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
+    def __init__(self, where: Database | StoreLocation, *, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
-        self._lock = threading.Lock()
-        # NORMAL: a register is re-imported from the civil register's CSV, never the only copy.
-        self._db = connect_sqlite(path, synchronous="NORMAL", check_same_thread=False)
-        self._db.execute(self._schema)
+        self._db = open_database(
+            where, store=self._store, migrations=migrations_of("realdid.authority", self._store)
+        )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -182,8 +172,8 @@ class CsvBackedRegister(ABC):
         self.close()
 
     def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()  # noqa: S608
+        with self._db.reading() as tx:
+            (n,) = tx.execute(f"SELECT count(*) FROM {self._table}").fetchone()  # noqa: S608
         return int(n)
 
     @abstractmethod
@@ -202,40 +192,70 @@ class CsvBackedRegister(ABC):
         import and rolls everything back. Errors name the line and the field, never a value.
         """
         state = _ImportProgress()
-        placeholders = ", ".join("?" * len(self._columns))
-        with self._lock, open(path, encoding="utf-8", newline="") as f:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    f"INSERT INTO {self._table} VALUES ({placeholders})",  # noqa: S608
-                    self._rows(csv.reader(f, strict=True), state),
-                )
-            except sqlite3.IntegrityError as e:
-                self._db.execute("ROLLBACK")
-                raise self._duplicate(self._duplicate_message, line=state.line) from e
-            except RegisterImportError:
-                self._db.execute("ROLLBACK")
-                raise
-            except AuthorityError as e:
-                self._db.execute("ROLLBACK")
-                raise RegisterImportError(
-                    f"{self._field_of(e)}{e.diagnostics()} [{e.code}]", line=state.line
-                ) from e
-            except (csv.Error, UnicodeDecodeError) as e:
-                self._db.execute("ROLLBACK")
-                # The reader failed on the row after the last good one.
-                raise RegisterImportError(
-                    f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line + 1
-                ) from e
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        try:
+            with (
+                open(path, encoding="utf-8", newline="") as f,
+                self._db.transaction(durable=False) as tx,
+            ):
+                self._load(tx, self._rows(csv.reader(f, strict=True), state))
+        except RegisterImportError:
+            raise
+        except AuthorityError as e:
+            raise RegisterImportError(
+                f"{self._field_of(e)}{e.diagnostics()} [{e.code}]", line=state.line
+            ) from e
+        except (csv.Error, UnicodeDecodeError) as e:
+            # The reader failed on the row after the last good one.
+            raise RegisterImportError(
+                f"not a valid UTF-8 CSV row ({type(e).__name__})", line=state.line + 1
+            ) from e
         return state.rows
+
+    def _load(self, tx: Transaction, rows: Iterator[tuple[int, tuple[Any, ...]]]) -> None:
+        """Insert the numbered ``rows`` in batches, in ``tx``, stopping at the first bad one."""
+        batch: list[tuple[int, tuple[Any, ...]]] = []
+        while True:
+            try:
+                numbered = next(rows, None)
+            except (AuthorityError, csv.Error, UnicodeDecodeError):
+                self._insert(tx, batch)  # a duplicate before the bad row is the first error
+                raise
+            if numbered is None:
+                break
+            batch.append(numbered)
+            if len(batch) == _BATCH_ROWS:
+                self._insert(tx, batch)
+                batch = []
+        self._insert(tx, batch)
+
+    def _insert(self, tx: Transaction, batch: Sequence[tuple[int, tuple[Any, ...]]]) -> None:
+        """Insert ``batch``; a row whose key was not inserted is a duplicate, named by line.
+
+        ``ON CONFLICT DO NOTHING … RETURNING`` the keys, not a caught unique violation: a
+        failed statement aborts a PostgreSQL transaction, and the keys returned say which
+        row was the duplicate (the later of two in the file, or one already registered).
+        """
+        if not batch:
+            return
+        one_row = "(" + ", ".join("?" * len(self._columns)) + ")"
+        inserted = {
+            key
+            for (key,) in tx.execute(
+                f"INSERT INTO {self._table} ({', '.join(self._columns)})"  # noqa: S608
+                f" VALUES {', '.join([one_row] * len(batch))}"
+                f" ON CONFLICT DO NOTHING RETURNING {self._columns[0]}",
+                [value for _, row in batch for value in row],
+            )
+        }
+        for line, row in batch:
+            if row[0] not in inserted:
+                raise self._duplicate(self._duplicate_message, line=line)
+            inserted.remove(row[0])
 
     def _rows(
         self, reader: Iterator[list[str]], state: _ImportProgress
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """``(line, database row)`` for each CSV row after the header, validated."""
         state.line = 1
         header = next(reader, None)
         if header is None or tuple(header) != self._columns:
@@ -247,21 +267,22 @@ class CsvBackedRegister(ABC):
             except RegisterImportError as e:
                 raise RegisterImportError(str(e), line=state.line) from e
             state.rows += 1
-            yield row
+            yield state.line, row
 
 
 class SqliteRegister(CsvBackedRegister):
-    """A :class:`PopulationRegister` in one SQLite file (WAL), loaded by :meth:`import_csv`."""
+    """A :class:`PopulationRegister` in the store ``register`` (a SQLite file, or a schema of
+    a PostgreSQL database), loaded by :meth:`import_csv`."""
 
-    _schema = _SCHEMA
+    _store = "register"
     _table = "residents"
     _columns = CSV_COLUMNS
     _duplicate = DuplicateResidentError
     _duplicate_message = "ID number already in the file or the register"
 
     def lookup(self, id_number: str) -> Resident | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT id_number, family_name, given_name, sex, birth_date, region_code,"
                 " face_template FROM residents WHERE id_number = ?",
                 (id_number,),

@@ -8,16 +8,19 @@ DID) or ``revoked`` (by an operator, for one of :data:`REVOCATION_REASONS`); eit
 every credential issued from it is revoked in the same transaction, with one audit entry.
 
 Everything here runs inside the caller's transaction except :meth:`Revocation.revoke`, the
-operator action, which commits durably.
+operator action, which commits durably. Revoking one credential is one ``UPDATE … WHERE
+state != 'revoked' RETURNING``, so of two transactions revoking it exactly one does (and
+bumps its list's revision); finding and ending an enrollment runs under
+:data:`~realdid.authority._store.ENROLLMENTS_LOCK`, like every decision on an enrollment.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from realdid.clock import Clock
+from realdid.storage import Transaction
 
 from ._audit import AuditLog
 from ._errors import EnrollmentError
@@ -26,7 +29,7 @@ from ._issuance import Issuance
 from ._operators import Operator
 from ._secrets import ServiceSecrets
 from ._status_lists import StatusLists
-from ._store import AuthorityDatabase
+from ._store import ENROLLMENTS_LOCK, AuthorityDatabase
 
 REVOCATION_REASONS = (
     "death",
@@ -43,9 +46,7 @@ _ADMIN_REASONS = frozenset(REVOCATION_REASONS) - {"re-enrollment", "superseded"}
 class RevocationStatements:
     """Ending ``enrollments`` rows and revoking ``credentials`` rows."""
 
-    def revoke(
-        self, tx: sqlite3.Connection, credential_id: str, reason: str, now: int
-    ) -> int | None:
+    def revoke(self, tx: Transaction, credential_id: str, reason: str, now: int) -> int | None:
         """The status list of the credential revoked now; None if it already was."""
         row = tx.execute(
             "UPDATE credentials SET state = 'revoked', pending = NULL, revoked_at = ?,"
@@ -54,7 +55,7 @@ class RevocationStatements:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def unrevoked(self, tx: sqlite3.Connection, enrollment_id: str) -> list[tuple[str, str]]:
+    def unrevoked(self, tx: Transaction, enrollment_id: str) -> list[tuple[str, str]]:
         """``(id, type)`` of the enrollment's credentials that are not revoked."""
         rows = tx.execute(
             "SELECT id, type FROM credentials WHERE enrollment_id = ? AND state != 'revoked'",
@@ -63,20 +64,20 @@ class RevocationStatements:
         return [(row[0], row[1]) for row in rows]
 
     def end_enrollment(
-        self, tx: sqlite3.Connection, enrollment_id: str, state: str, reason: str, now: int
+        self, tx: Transaction, enrollment_id: str, state: str, reason: str, now: int
     ) -> None:
         tx.execute(
             "UPDATE enrollments SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?",
             (state, now, reason, enrollment_id),
         )
 
-    def active_by_did(self, tx: sqlite3.Connection, did: str) -> str | None:
+    def active_by_did(self, tx: Transaction, did: str) -> str | None:
         row = tx.execute(
             "SELECT id FROM enrollments WHERE did = ? AND state = 'active'", (did,)
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def active_resident(self, tx: sqlite3.Connection, subject_ref: str) -> str | None:
+    def active_resident(self, tx: Transaction, subject_ref: str) -> str | None:
         row = tx.execute(
             "SELECT id FROM enrollments WHERE kind = 'resident' AND subject_ref = ?"
             " AND state = 'active'",
@@ -97,7 +98,7 @@ class Revocation:
     issuance: Issuance
     statements: RevocationStatements = field(init=False, default_factory=RevocationStatements)
 
-    def revoke_credential(self, tx: sqlite3.Connection, credential_id: str, reason: str) -> bool:
+    def revoke_credential(self, tx: Transaction, credential_id: str, reason: str) -> bool:
         """Revoke one credential in ``tx``; False if it already was."""
         list_id = self.statements.revoke(tx, credential_id, reason, self.clock.now())
         if list_id is None:
@@ -108,7 +109,7 @@ class Revocation:
 
     def revoke_credentials(
         self,
-        tx: sqlite3.Connection,
+        tx: Transaction,
         enrollment_id: str,
         reason: str,
         *,
@@ -121,14 +122,16 @@ class Revocation:
             if types is None or credential_type in types
         )
 
-    def end_enrollment(
-        self, tx: sqlite3.Connection, enrollment_id: str, state: str, reason: str
-    ) -> int:
+    def end_enrollment(self, tx: Transaction, enrollment_id: str, state: str, reason: str) -> int:
         """End the enrollment as ``state`` and revoke all its credentials, audited together."""
         self.statements.end_enrollment(tx, enrollment_id, state, reason, self.clock.now())
         count = self.revoke_credentials(tx, enrollment_id, reason)
         self.audit.append(
-            "authority", "credentials.revoked", enrollment_id, {"reason": reason, "count": count}
+            tx,
+            "authority",
+            "credentials.revoked",
+            enrollment_id,
+            {"reason": reason, "count": count},
         )
         return count
 
@@ -147,7 +150,8 @@ class Revocation:
             )
         if (did is None) == (id_number is None):
             raise EnrollmentError("invalid-request", "give exactly one of did or id_number")
-        with self.db.transaction() as tx:
+        with self.audit.transaction() as tx:
+            tx.lock(ENROLLMENTS_LOCK)
             if did is not None:
                 enrollment_id = self.statements.active_by_did(tx, did)
             else:
@@ -159,6 +163,6 @@ class Revocation:
                 raise EnrollmentError("enrollment-not-found", "no active enrollment matches")
             count = self.end_enrollment(tx, enrollment_id, "revoked", reason)
             self.audit.append(
-                operator.id, "revocation", enrollment_id, {"reason": reason, "count": count}
+                tx, operator.id, "revocation", enrollment_id, {"reason": reason, "count": count}
             )
         return count

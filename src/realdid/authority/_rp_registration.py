@@ -14,11 +14,11 @@ Table: ``enrollments`` (read).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from realdid.credentials import RpRegistration
+from realdid.storage import Transaction
 
 from ._audit import AuditLog
 from ._business import BusinessRegister
@@ -28,7 +28,7 @@ from ._issuance import Issuance, Offer
 from ._operators import Operator
 from ._revocation import Revocation
 from ._secrets import ServiceSecrets
-from ._store import AuthorityDatabase
+from ._store import ENROLLMENTS_LOCK, AuthorityDatabase
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 class RpRegistrationStatements:
     """The one lookup registration needs: the DID's active enrollment."""
 
-    def active_by_did(
-        self, tx: sqlite3.Connection, did: str
-    ) -> tuple[str, str, bytes | None] | None:
+    def active_by_did(self, tx: Transaction, did: str) -> tuple[str, str, bytes | None] | None:
         """``(id, kind, sealed profile)``; the profile is None for pre-RP business enrollments."""
         row = tx.execute(
             "SELECT id, kind, profile FROM enrollments WHERE did = ? AND state = 'active'",
@@ -76,7 +74,8 @@ class RpRegistrar:
         """
         text = parse_purpose(purpose)
         allowed = parse_permitted(permitted)
-        with self.db.transaction() as tx:
+        with self.audit.transaction() as tx:
+            tx.lock(ENROLLMENTS_LOCK)  # the registration superseded is the one revoked
             row = self.statements.active_by_did(tx, did)
             if row is None or row[1] != "enterprise":
                 raise EnrollmentError(
@@ -108,6 +107,7 @@ class RpRegistrar:
                 frozenset(),
             )
             self.audit.append(
+                tx,
                 operator.id,
                 "rp.registered",
                 did,

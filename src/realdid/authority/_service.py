@@ -128,11 +128,8 @@ class Authority:
     def _assemble(self) -> None:
         """Build every concern from the fields (in dependency order)."""
         randomness = Randomness(token_bytes=self.token_bytes, randbelow=self.randbelow)
-        with self.db.lock:
-            self.audit = AuditLog(self.db.connection, self.clock)
-            self.operators = OperatorStore(
-                self.db.connection, self.clock, token_bytes=self.token_bytes
-            )
+        self.audit = AuditLog(self.db, self.clock)
+        self.operators = OperatorStore(self.db, self.clock, token_bytes=self.token_bytes)
         lockouts = FailureLockouts(self.db, self.config, self.secrets, self.audit, self.clock)
         status_lists = StatusLists(
             self.db, self.config, self.issuer, self.clock, randomness, self._signed_lists
@@ -256,14 +253,13 @@ class Authority:
     def rotate_issuer_key(self, operator: Operator, rotate: Callable[[], str]) -> str:
         """Rotate the issuer's signing key (audited); status lists are re-signed with the new key."""
         key_id = rotate()
-        with self.db.transaction():
-            self.audit.append(operator.id, "issuer-key.rotated", key_id, {})
+        with self.audit.transaction() as tx:
+            self.audit.append(tx, operator.id, "issuer-key.rotated", key_id, {})
         self._signed_lists.clear()
         return key_id
 
     def authenticate(self, token: str | None, require: Role | set[Role]) -> Operator:
-        with self.db.lock:
-            return self.operators.authenticate(token, require=require)
+        return self.operators.authenticate(token, require=require)
 
 
 #: The fields whose replacement on a live authority rebuilds its concerns: every field

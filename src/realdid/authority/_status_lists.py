@@ -3,9 +3,19 @@
 Every credential gets one bit in a Token Status List (draft-ietf-oauth-status-list) when it
 is offered. The index is drawn at random from the newest list, so indexes reveal nothing
 about issuance order; a list takes new credentials until it is half full, which keeps the
-retry loop short, and then the next list is started. A revoked credential's bit is set
-(``INVALID``) the moment the revocation commits: the list's ``revision`` is bumped in the
-same transaction, and :meth:`StatusLists.jwt` re-signs a list whose revision moved.
+retry loop short, and then the next list is started.
+
+Allocation is safe with concurrent transactions (PostgreSQL runs them side by side): one
+``UPDATE … SET allocated = allocated + 1 WHERE … allocated * 2 < size RETURNING`` both
+checks that the newest list has room and counts the allocation, and its row lock, held to
+commit, makes the allocations of one list take turns — so each draw sees the indexes of
+the credentials offered before it. Only a transaction that found list *n* full creates
+list *n* + 1, with ``INSERT … ON CONFLICT DO NOTHING``: of two starting the same list, one
+creates it and the other allocates in it.
+
+A revoked credential's bit is set (``INVALID``) the moment the revocation commits: the
+list's ``revision`` is bumped in the same transaction, and :meth:`StatusLists.jwt` re-signs
+a list whose revision moved.
 
 The signed lists are cached for half their ``ttl`` (or until a revocation, or an issuer key
 rotation) so that relying parties polling them cost one dictionary lookup.
@@ -16,13 +26,13 @@ Tables: ``status_lists``, and the status columns (``status_list``, ``status_inde
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 
 from realdid.clock import Clock
 from realdid.credentials import StatusList, StatusValue, sign_status_list
 from realdid.randomness import Randomness
+from realdid.storage import Transaction
 
 from ._config import AuthorityConfig
 from ._identity import IssuerIdentity
@@ -35,17 +45,30 @@ class StatusListStatements:
     def __init__(self, db: AuthorityDatabase) -> None:
         self._db = db
 
-    def newest(self, tx: sqlite3.Connection) -> tuple[int, int, int] | None:
-        """``(id, size, allocated)`` of the newest list."""
+    def newest(self, tx: Transaction) -> int:
+        """The id of the newest list (0 before the first)."""
+        return int(tx.execute("SELECT coalesce(max(id), 0) FROM status_lists").fetchone()[0])
+
+    def count_allocation(self, tx: Transaction, list_id: int) -> int | None:
+        """The size of ``list_id``, its allocation counted, if it is under half full; else
+        None (start the next list)."""
         row = tx.execute(
-            "SELECT id, size, allocated FROM status_lists ORDER BY id DESC LIMIT 1"
+            "UPDATE status_lists SET allocated = allocated + 1"
+            " WHERE id = ? AND allocated * 2 < size RETURNING size",
+            (list_id,),
         ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else int(row[0])
 
-    def create(self, tx: sqlite3.Connection, list_id: int, size: int) -> None:
-        tx.execute("INSERT INTO status_lists VALUES (?, ?, 0, 0)", (list_id, size))
+    def create(self, tx: Transaction, list_id: int, size: int) -> bool:
+        """Start ``list_id`` holding this allocation; False if another transaction did first."""
+        row = tx.execute(
+            "INSERT INTO status_lists (id, size, allocated, revision) VALUES (?, ?, 1, 0)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            (list_id, size),
+        ).fetchone()
+        return row is not None
 
-    def index_taken(self, tx: sqlite3.Connection, list_id: int, index: int) -> bool:
+    def index_taken(self, tx: Transaction, list_id: int, index: int) -> bool:
         return (
             tx.execute(
                 "SELECT 1 FROM credentials WHERE status_list = ? AND status_index = ?",
@@ -54,22 +77,19 @@ class StatusListStatements:
             is not None
         )
 
-    def count_allocation(self, tx: sqlite3.Connection, list_id: int) -> None:
-        tx.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE id = ?", (list_id,))
-
-    def revise(self, tx: sqlite3.Connection, list_id: int) -> None:
+    def revise(self, tx: Transaction, list_id: int) -> None:
         tx.execute("UPDATE status_lists SET revision = revision + 1 WHERE id = ?", (list_id,))
 
     def size_and_revision(self, list_id: int) -> tuple[int, int] | None:
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._db.reading() as tx:
+            row = tx.execute(
                 "SELECT size, revision FROM status_lists WHERE id = ?", (list_id,)
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
     def revoked_indexes(self, list_id: int) -> list[int]:
-        with self._db.lock:
-            rows = self._db.connection.execute(
+        with self._db.reading() as tx:
+            rows = tx.execute(
                 "SELECT status_index FROM credentials WHERE status_list = ? AND state = 'revoked'",
                 (list_id,),
             ).fetchall()
@@ -125,23 +145,30 @@ class StatusLists:
     def uri(self, list_id: int) -> str:
         return f"{self.config.issuer_url}/status-lists/{list_id}"
 
-    def allocate(self, tx: sqlite3.Connection) -> tuple[int, int]:
-        """A random free ``(list, index)`` (so indices reveal nothing about issuance order)."""
-        newest = self.statements.newest(tx)
-        if newest is None or newest[2] * 2 >= newest[1]:  # at most half full: cheap retries
-            list_id = 1 if newest is None else newest[0] + 1
-            size = self.config.status_list_size
-            self.statements.create(tx, list_id, size)
-        else:
-            list_id, size = newest[0], newest[1]
-        while True:
+    def allocate(self, tx: Transaction) -> tuple[int, int]:
+        """A random free ``(list, index)`` (so indices reveal nothing about issuance order).
+
+        The caller records the index (a ``credentials`` row) in ``tx``: until that commits,
+        the list's row lock keeps every other allocation in the list waiting.
+        """
+        list_id, size = self._count_allocation(tx)
+        while True:  # at most half full: a free index is found in two draws on average
             index = self.randomness.randbelow(size)
             if not self.statements.index_taken(tx, list_id, index):
-                break
-        self.statements.count_allocation(tx, list_id)
-        return list_id, index
+                return list_id, index
 
-    def revise(self, tx: sqlite3.Connection, list_id: int) -> None:
+    def _count_allocation(self, tx: Transaction) -> tuple[int, int]:
+        """``(id, size)`` of the list that counted this allocation: the newest, or the next."""
+        while True:  # a retry only follows another transaction's new list, so it ends
+            newest = self.statements.newest(tx)
+            size = self.statements.count_allocation(tx, newest) if newest else None
+            if size is not None:
+                return newest, size
+            size = self.config.status_list_size
+            if self.statements.create(tx, newest + 1, size):
+                return newest + 1, size
+
+    def revise(self, tx: Transaction, list_id: int) -> None:
         """A credential on ``list_id`` was revoked in ``tx``: its signed list is out of date."""
         self.statements.revise(tx, list_id)
 

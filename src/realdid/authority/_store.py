@@ -1,4 +1,9 @@
-"""The authority's operational database (SQLite, WAL): one file, one lock, short transactions.
+"""The authority's operational database, on SQLite (one file) or PostgreSQL (one schema).
+
+:class:`AuthorityDatabase` is the store ``authority`` of :mod:`realdid.storage`: its schema
+is the checked-in migrations in ``migrations/authority/<engine>/``, and every concern
+module (``_enrollment.py``, ``_issuance.py``, …) runs its statements in the
+:class:`~realdid.storage.Transaction` a flow opens, so the same SQL runs on both engines.
 
 What it holds, and what it deliberately does not:
 
@@ -9,121 +14,80 @@ What it holds, and what it deliberately does not:
 * a credential that is offered but not yet collected keeps its claims sealed under the
   service data key, and drops them the moment it is issued;
 * grants, nonces and operator tokens are stored as hashes.
+
+Durability: enrollments, escrow records, issuance and revocation commit with
+``durable=True`` (an enrollment answered 201 survives power loss); nonces, grants and
+failure counters with ``durable=False`` (a power loss may forget them, which at worst
+makes a user repeat a step).
+
+Concurrency: SQLite has one writer at a time; PostgreSQL runs transactions side by side
+(READ COMMITTED). So every read-decide-write here is one atomic statement (single-use
+values are spent by ``DELETE … RETURNING``, status indexes counted by ``UPDATE …
+RETURNING``) or runs under a named :meth:`~realdid.storage.Transaction.lock`:
+:data:`ENROLLMENTS_LOCK` for decisions on an enrollment's state, and the audit log's own
+lock (``_audit.py``), which a transaction that appends to the log takes first.
+
+Example::
+
+    >>> db = AuthorityDatabase(":memory:")
+    >>> with db.reading() as tx:
+    ...     tx.execute("SELECT count(*) FROM enrollments").fetchone()[0]
+    0
+    >>> db.close()
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
-from realdid.storage import connect_sqlite
+from realdid.storage import (
+    Database,
+    Migration,
+    StoreLocation,
+    Transaction,
+    migrations_of,
+    open_database,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["ENROLLMENTS_LOCK", "RECORD_ID_BYTES", "STORE", "AuthorityDatabase"]
+
+#: The store's name: the PostgreSQL schema, and the folder of its migrations.
+STORE = "authority"
 #: Primary keys of enrollments, escrow records and credentials: 128 random bits, base64url.
 RECORD_ID_BYTES = 16
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS challenges (
-    nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS c_nonces (
-    nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS failures (
-    subject TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS enrollments (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,              -- 'resident' | 'enterprise'
-    subject_ref TEXT NOT NULL,       -- HMAC of the ID number / credit code
-    did TEXT NOT NULL,
-    state TEXT NOT NULL,             -- 'active' | 'superseded' | 'revoked'
-    profile BLOB,                    -- sealed (data key): what later site proofs need
-    escrow_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    ended_at INTEGER,
-    end_reason TEXT
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS enrollments_active_subject
-    ON enrollments(kind, subject_ref) WHERE state = 'active';
-CREATE UNIQUE INDEX IF NOT EXISTS enrollments_active_did
-    ON enrollments(did) WHERE state = 'active';
-CREATE INDEX IF NOT EXISTS enrollments_subject ON enrollments(subject_ref);
-CREATE TABLE IF NOT EXISTS escrow (
-    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, sealed BLOB NOT NULL, created_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS credentials (
-    id TEXT PRIMARY KEY,
-    enrollment_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    subject_ref TEXT NOT NULL,       -- HMAC of the holder DID
-    state TEXT NOT NULL,             -- 'offered' | 'issued' | 'revoked'
-    pending BLOB,                    -- sealed (data key) claims until issued, then NULL
-    status_list INTEGER NOT NULL,
-    status_index INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    issued_at INTEGER,
-    expires_at INTEGER,
-    revoked_at INTEGER,
-    revocation_reason TEXT,
-    UNIQUE (status_list, status_index)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS credentials_enrollment ON credentials(enrollment_id);
-CREATE INDEX IF NOT EXISTS credentials_subject ON credentials(subject_ref);
-CREATE TABLE IF NOT EXISTS grants (
-    token_hash TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,              -- 'pre-authorized-code' | 'access-token'
-    credential_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS grants_credential ON grants(credential_id);
-CREATE TABLE IF NOT EXISTS status_lists (
-    id INTEGER PRIMARY KEY, size INTEGER NOT NULL, allocated INTEGER NOT NULL,
-    revision INTEGER NOT NULL
-);
-"""
+#: Held by every transaction that decides on an enrollment's state (enrol, supersede,
+#: revoke, site proof, RP registration), so two of them never decide on a stale read.
+ENROLLMENTS_LOCK = "enrollments"
 
 
-class AuthorityDatabase:
-    """One SQLite connection shared by the service's threads, serialised by a lock."""
+class AuthorityDatabase(Database):
+    """The authority's store, opened and migrated; ``where`` is a SQLite file (``":memory:"``
+    for tests), a ``postgresql://`` URL (schema ``authority``), or an open :class:`Database`.
 
-    def __init__(self, path: Path | str) -> None:
-        self.lock = threading.RLock()
-        # FULL: an enrollment answered 201 survives power loss (nothing accepted is lost).
-        self.connection = connect_sqlite(
-            path, synchronous="FULL", check_same_thread=False, foreign_keys=True
+    It is a :class:`~realdid.storage.Database` itself (every call goes to the one it
+    opened), so the type says "migrated to the authority's schema" wherever it is passed.
+    """
+
+    def __init__(self, where: Database | StoreLocation) -> None:
+        self._database = open_database(
+            where,
+            store=STORE,
+            migrations=migrations_of("realdid.authority", STORE),
+            foreign_keys=True,
         )
-        self._synchronous = "FULL"
-        self.connection.executescript(_SCHEMA)
-        self.connection.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self.engine = self._database.engine
+        self.name = self._database.name
+        self.read_only = self._database.read_only
 
-    @contextmanager
-    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception).
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Transaction]:
+        return self._database.transaction(durable=durable)
 
-        ``durable=False`` is for short-lived protocol state (nonces, grants, failure
-        counters): in WAL mode its commit survives a process crash (kill -9) but is not
-        fsynced, so a power loss may forget it — which at worst makes a user repeat a step.
-        Enrollments, escrow, issuance and revocation always commit with a full fsync; a
-        durable commit also makes every earlier WAL frame durable.
-        """
-        with self.lock:
-            mode = "FULL" if durable else "NORMAL"
-            if self._synchronous != mode:
-                self.connection.execute(f"PRAGMA synchronous={mode}")
-                self._synchronous = mode
-            self.connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.connection
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
-            self.connection.execute("COMMIT")
+    def reading(self) -> AbstractContextManager[Transaction]:
+        return self._database.reading()
+
+    def migrate(self, migrations: Sequence[Migration]) -> list[int]:
+        return self._database.migrate(migrations)
 
     def close(self) -> None:
-        with self.lock:
-            self.connection.close()
+        self._database.close()

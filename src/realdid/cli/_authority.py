@@ -159,8 +159,8 @@ def operator_add(
             data_dir.mkdir(parents=True, exist_ok=True)
             db = AuthorityDatabase(data_dir / "authority.db")
             try:
-                with db.transaction() as conn:
-                    operator, token = OperatorStore(conn, SystemClock()).add(name, chosen)
+                with db.transaction() as tx:
+                    operator, token = OperatorStore(db, SystemClock()).add(tx, name, chosen)
             finally:
                 db.close()
         except AuthorityError as e:

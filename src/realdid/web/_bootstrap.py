@@ -302,8 +302,8 @@ class DemoRuntime:
             operator = authority.operators.get(id_file.read_text(encoding="ascii").strip())
             if operator is not None and operator.active and operator.role is Role.RP_REGISTRAR:
                 return operator
-        with authority.db.transaction():
-            operator, _ = authority.operators.add("demo rp registrar", Role.RP_REGISTRAR)
+        with authority.db.transaction() as tx:
+            operator, _ = authority.operators.add(tx, "demo rp registrar", Role.RP_REGISTRAR)
         id_file.write_text(operator.id + "\n", encoding="ascii")
         return operator
 

@@ -4,7 +4,11 @@ The registry is replaced by :class:`FakeResolver`, a dict of DID documents rende
 real ``realdid.did`` objects (so DIDs and key ids are syntactically real ``did:realdid``);
 the issuer is a static P-256 key whose DID document is in the same resolver, so issued
 credentials and status lists verify through it. The population and business registers
-are the real SQLite implementations loaded from synthetic records, and the clock is fixed.
+are the real database implementations loaded from synthetic records, and the clock is fixed.
+
+The ``env`` fixture keeps the authority's store and the registers where ``store_at``
+says: SQLite files by default, PostgreSQL with ``REALDID_TEST_ENGINE=postgresql`` (or in
+a test that asks for ``both_engines``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,7 @@ from realdid.did import (
     PublicKeyEntry,
     commitment_of,
 )
+from realdid.storage import StoreLocation
 
 ISSUER_URL = "https://authority.test"
 # 2026-06-15T00:00:00Z: every synthetic resident (born 1930-2008) is born before it.
@@ -187,7 +192,8 @@ class Env:
     residents: list[Resident]
     captures: dict[str, bytes]
     enterprises: list[Enterprise]
-    db_path: Path
+    #: Where the authority's store is: a SQLite file, or a PostgreSQL URL.
+    db_path: StoreLocation
     registers: tuple[SqliteRegister, SqliteBusinessRegister]
     operators: dict[Role, tuple[Operator, str]] = field(default_factory=dict)
 
@@ -307,23 +313,21 @@ class Env:
     # -- inspecting ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         tables = ("enrollments", "credentials", "escrow", "grants", "status_lists")
-        with self.authority.db.lock:
-            conn = self.authority.db.connection
-            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+        with self.authority.db.reading() as tx:
+            return {t: tx.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with self.authority.db.lock:
-            return list(self.authority.db.connection.execute(sql, args).fetchall())
+        with self.authority.db.reading() as tx:
+            return [tuple(row) for row in tx.execute(sql, args).fetchall()]
 
     def operator(self, role: Role) -> tuple[Operator, str]:
         if role not in self.operators:
-            with self.authority.db.transaction():
-                self.operators[role] = self.authority.operators.add(f"{role.value} one", role)
+            with self.authority.db.transaction() as tx:
+                self.operators[role] = self.authority.operators.add(tx, f"{role.value} one", role)
         return self.operators[role]
 
     def audit_actions(self) -> list[tuple[str, str, dict[str, Any]]]:
-        with self.authority.db.lock:
-            entries = self.authority.audit.entries(limit=1000)
+        entries = self.authority.audit.entries(limit=1000)
         return [(e.actor, e.action, dict(e.detail)) for e in entries]
 
 
@@ -367,7 +371,19 @@ def clock() -> FixedClock:
     return FixedClock(T0)
 
 
-def build_env(tmp_path: Path, clock: FixedClock, **config: Any) -> Env:
+def _files_in(folder: Path) -> Callable[[str], StoreLocation]:
+    return lambda name: folder / f"{name}.db"
+
+
+def build_env(
+    tmp_path: Path,
+    clock: FixedClock,
+    *,
+    store_at: Callable[[str], StoreLocation] | None = None,
+    **config: Any,
+) -> Env:
+    """An authority over stores placed by ``store_at`` (default: SQLite files in ``tmp_path``)."""
+    locate = store_at or _files_in(tmp_path)
     pairs = list(generate_residents(6, random.Random(4)))
     residents = [r for r, _ in pairs]
     captures = {r.id_number: c for r, c in pairs}
@@ -376,17 +392,17 @@ def build_env(tmp_path: Path, clock: FixedClock, **config: Any) -> Env:
         residents.append(extra)
         captures[extra.id_number] = captures[residents[0].id_number]
     write_csv(residents, tmp_path / "residents.csv")
-    register = SqliteRegister(tmp_path / "register.db", clock=clock)
+    register = SqliteRegister(locate("register"), clock=clock)
     register.import_csv(tmp_path / "residents.csv")
     enterprises = list(generate_enterprises(3, random.Random(5)))
     write_business_csv(enterprises, tmp_path / "business.csv")
-    business = SqliteBusinessRegister(tmp_path / "business.db", clock=clock)
+    business = SqliteBusinessRegister(locate("business"), clock=clock)
     business.import_csv(tmp_path / "business.csv")
     resolver = FakeResolver()
     issuer = StaticIssuer(resolver)
     escrow_key = X25519EscrowKey.generate()
     secrets = ServiceSecrets.generate()
-    db_path = tmp_path / "authority.db"
+    db_path = locate("authority")
     authority = Authority(
         config=AuthorityConfig(**{"issuer_url": ISSUER_URL, "status_list_size": 1024, **config}),
         db=AuthorityDatabase(db_path),
@@ -415,7 +431,9 @@ def build_env(tmp_path: Path, clock: FixedClock, **config: Any) -> Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path, clock: FixedClock) -> Iterator[Env]:
-    built = build_env(tmp_path, clock)
+def env(
+    tmp_path: Path, clock: FixedClock, store_at: Callable[[str], StoreLocation]
+) -> Iterator[Env]:
+    built = build_env(tmp_path, clock, store_at=store_at)
     yield built
     built.close()

@@ -1,13 +1,15 @@
+"""The audit log's chain and its append-only triggers, on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import itertools
-import sqlite3
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from realdid.authority import AuthorityDatabase
 from realdid.authority._audit import (
     GENESIS_HASH,
     AuditChainError,
@@ -16,30 +18,58 @@ from realdid.authority._audit import (
     entry_hash,
 )
 from realdid.clock import FixedClock
+from realdid.storage import StorageError, StoreLocation
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
 
+Locate = Callable[[str], StoreLocation]
+_TRIGGERS = ("audit_log_no_update", "audit_log_no_delete", "audit_log_extends_head")
 
-def _log(conn: sqlite3.Connection | None = None) -> tuple[AuditLog, sqlite3.Connection, FixedClock]:
-    conn = conn or sqlite3.connect(":memory:")
+
+@pytest.fixture
+def db(both_engines: str, store_at: Locate) -> Iterator[AuthorityDatabase]:
+    opened = AuthorityDatabase(store_at("authority"))
+    assert opened.engine == both_engines
+    yield opened
+    opened.close()
+
+
+def _log(db: AuthorityDatabase) -> tuple[AuditLog, FixedClock]:
     clock = FixedClock(T0)
-    return AuditLog(conn, clock), conn, clock
+    return AuditLog(db, clock), clock
 
 
 def _fill(log: AuditLog, clock: FixedClock, n: int) -> list[AuditEntry]:
+    """``n`` entries, committed."""
     out = []
-    for i in range(n):
-        out.append(log.append("op_1", "revoke", f"did:realdid:r{i}", {"i": i, "why": "fraud"}))
-        clock.advance(60)
+    with log.transaction() as tx:
+        for i in range(n):
+            out.append(
+                log.append(tx, "op_1", "revoke", f"did:realdid:r{i}", {"i": i, "why": "fraud"})
+            )
+            clock.advance(60)
     return out
 
 
-def test_append_chains_and_verifies() -> None:
-    log, conn, clock = _log()
+def _execute(db: AuthorityDatabase, sql: str, params: tuple[object, ...] = ()) -> None:
+    """One statement in a transaction of its own (a refused one aborts only that one)."""
+    with db.transaction() as tx:
+        tx.execute(sql, params)
+
+
+def _drop_triggers(db: AuthorityDatabase) -> None:
+    """What someone who can write the database can do: the chain must still tell."""
+    on_table = " ON audit_log" if db.engine == "postgresql" else ""
+    with db.transaction() as tx:
+        for name in _TRIGGERS:
+            tx.execute(f"DROP TRIGGER {name}{on_table}")
+
+
+def test_append_chains_and_verifies(db: AuthorityDatabase) -> None:
+    log, clock = _log(db)
     assert log.head() is None
     assert log.verify() == 0
     entries = _fill(log, clock, 5)
-    conn.commit()
     assert entries[0].seq == 1
     assert entries[0].prev_hash == GENESIS_HASH
     assert entries[0].at == "2027-01-15T08:00:00Z"
@@ -63,7 +93,7 @@ def test_append_chains_and_verifies() -> None:
     assert log.entries(after=5) == []
 
 
-def test_canonical_hash_is_stable() -> None:
+def test_canonical_hash_is_stable(db: AuthorityDatabase) -> None:
     # Pinned: a change to the hashed body or its encoding is a breaking change.
     body = (
         '{"action":"enroll","actor":"op_1","at":"2027-01-15T08:00:00Z",'
@@ -81,47 +111,59 @@ def test_canonical_hash_is_stable() -> None:
         prev_hash=GENESIS_HASH,
     )
     assert got == expected
-    log, _, _ = _log()
-    entry = log.append("op_1", "enroll", "did:realdid:r", {"s": "x", "n": 7, "b": True, "a": None})
+    log, _ = _log(db)
+    with log.transaction() as tx:
+        detail = {"s": "x", "n": 7, "b": True, "a": None}
+        entry = log.append(tx, "op_1", "enroll", "did:realdid:r", detail)
     assert entry.entry_hash == expected
 
 
-def test_update_and_delete_refused_by_triggers() -> None:
-    log, conn, clock = _log()
+def test_update_and_delete_refused_by_triggers(db: AuthorityDatabase) -> None:
+    log, clock = _log(db)
     _fill(log, clock, 3)
-    conn.commit()
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM audit_log WHERE seq = 3")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM audit_log")
-    conn.rollback()
+    for sql in (
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+        "DELETE FROM audit_log WHERE seq = 3",
+        "DELETE FROM audit_log",
+    ):
+        with pytest.raises(StorageError, match="append-only"):
+            _execute(db, sql)
     assert log.verify() == 3
 
 
-def test_insert_that_does_not_extend_head_refused() -> None:
-    log, conn, clock = _log()
+def test_truncate_refused_on_postgresql(both_engines: str, store_at: Locate) -> None:
+    if both_engines != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (its DELETE fires the row trigger)")
+    db = AuthorityDatabase(store_at("authority"))
+    try:
+        log, clock = _log(db)
+        _fill(log, clock, 2)
+        with pytest.raises(StorageError, match="append-only: TRUNCATE refused"):
+            _execute(db, "TRUNCATE audit_log")
+        assert log.verify() == 2
+    finally:
+        db.close()
+
+
+def test_insert_that_does_not_extend_head_refused(db: AuthorityDatabase) -> None:
+    log, clock = _log(db)
     entries = _fill(log, clock, 2)
-    conn.commit()
     row = ("t", "a", "b", "c", "{}", entries[0].entry_hash, "0" * 64)
-    for sql in (
-        "INSERT OR REPLACE INTO audit_log VALUES (2, ?, ?, ?, ?, ?, ?, ?)",  # overwrite seq 2
+    statements = [
+        # overwrite seq 2, the portable way (SQLite and PostgreSQL upsert)
+        "INSERT INTO audit_log VALUES (2, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (seq) DO UPDATE SET actor = excluded.actor",
         "INSERT INTO audit_log VALUES (5, ?, ?, ?, ?, ?, ?, ?)",  # gap
         "INSERT INTO audit_log VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)",
-    ):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute(sql, row)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # wrong prev_hash
-        conn.execute("INSERT INTO audit_log VALUES (3, ?, ?, ?, ?, ?, ?, ?)", row)
-    conn.rollback()
+        "INSERT INTO audit_log VALUES (3, ?, ?, ?, ?, ?, ?, ?)",  # wrong prev_hash
+    ]
+    if db.engine == "sqlite":
+        statements.append("INSERT OR REPLACE INTO audit_log VALUES (2, ?, ?, ?, ?, ?, ?, ?)")
+    for sql in statements:
+        with pytest.raises(StorageError, match="append-only"):
+            _execute(db, sql, row)
     assert log.verify() == 2
     assert log.head() == entries[1]
-
-
-def _drop_triggers(conn: sqlite3.Connection) -> None:
-    for name in ("audit_log_no_update", "audit_log_no_delete", "audit_log_extends_head"):
-        conn.execute(f"DROP TRIGGER {name}")
 
 
 @pytest.mark.parametrize(
@@ -137,11 +179,15 @@ def _drop_triggers(conn: sqlite3.Connection) -> None:
         ("target", "X'7878'"),  # a blob, not text
     ],
 )
-def test_edit_with_triggers_dropped_detected_at_seq(column: str, value: str) -> None:
-    log, conn, clock = _log()
+def test_edit_with_triggers_dropped_detected_at_seq(
+    db: AuthorityDatabase, column: str, value: str
+) -> None:
+    if value.startswith("X'") and db.engine == "postgresql":
+        pytest.skip("a PostgreSQL TEXT column cannot hold a blob")
+    log, clock = _log(db)
     _fill(log, clock, 6)
-    _drop_triggers(conn)
-    conn.execute(f"UPDATE audit_log SET {column} = {value} WHERE seq = 4")  # noqa: S608
+    _drop_triggers(db)
+    _execute(db, f"UPDATE audit_log SET {column} = {value} WHERE seq = 4")  # noqa: S608
     with pytest.raises(AuditChainError) as info:
         log.verify()
     assert info.value.seq == 4
@@ -149,13 +195,14 @@ def test_edit_with_triggers_dropped_detected_at_seq(column: str, value: str) -> 
     assert "seq 4" in info.value.diagnostics()
 
 
-def test_consistent_rewrite_of_an_entry_breaks_the_next_link() -> None:
+def test_consistent_rewrite_of_an_entry_breaks_the_next_link(db: AuthorityDatabase) -> None:
     # An attacker recomputing entry 3's own hash still breaks entry 4's prev_hash.
-    log, conn, clock = _log()
+    log, clock = _log(db)
     entries = _fill(log, clock, 5)
-    _drop_triggers(conn)
+    _drop_triggers(db)
     forged = dataclasses.replace(entries[2], actor="mallory")
-    conn.execute(
+    _execute(
+        db,
         "UPDATE audit_log SET actor = ?, entry_hash = ? WHERE seq = 3",
         ("mallory", forged.computed_hash()),
     )
@@ -164,61 +211,72 @@ def test_consistent_rewrite_of_an_entry_breaks_the_next_link() -> None:
     assert info.value.seq == 4
 
 
-def test_deleted_middle_entry_detected() -> None:
-    log, conn, clock = _log()
+def test_deleted_middle_entry_detected(db: AuthorityDatabase) -> None:
+    log, clock = _log(db)
     _fill(log, clock, 5)
-    _drop_triggers(conn)
-    conn.execute("DELETE FROM audit_log WHERE seq = 2")
+    _drop_triggers(db)
+    _execute(db, "DELETE FROM audit_log WHERE seq = 2")
     with pytest.raises(AuditChainError) as info:
         log.verify()
     assert info.value.seq == 2
 
 
-def test_append_in_rolled_back_transaction_leaves_nothing() -> None:
-    log, conn, clock = _log()
+class _GiveUpError(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+def test_append_in_rolled_back_transaction_leaves_nothing(db: AuthorityDatabase) -> None:
+    log, clock = _log(db)
     _fill(log, clock, 2)
-    conn.commit()
-    conn.execute("BEGIN")
-    log.append("op_1", "enroll", "did:realdid:x", {})
-    log.append("op_1", "enroll", "did:realdid:y", {})
-    assert log.verify() == 4  # visible inside the transaction
-    conn.rollback()
+
+    def append_two_then_give_up() -> None:
+        with log.transaction() as tx:
+            log.append(tx, "op_1", "enroll", "did:realdid:x", {})
+            log.append(tx, "op_1", "enroll", "did:realdid:y", {})
+            assert log.verify(tx=tx) == 4  # visible inside the transaction
+            raise _GiveUpError
+
+    with pytest.raises(_GiveUpError):
+        append_two_then_give_up()
     assert log.verify() == 2
     assert [e.target for e in log.entries()] == ["did:realdid:r0", "did:realdid:r1"]
     # and the chain continues from the committed head
-    entry = log.append("op_1", "enroll", "did:realdid:z", {})
+    with log.transaction() as tx:
+        entry = log.append(tx, "op_1", "enroll", "did:realdid:z", {})
     assert entry.seq == 3
-    conn.commit()
     assert log.verify() == 3
 
 
-def test_append_does_not_commit(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    log, conn, _ = _log(sqlite3.connect(path))
-    conn.commit()
-    log.append("op_1", "enroll", "did:realdid:x", {})
-    assert conn.in_transaction
-    other = sqlite3.connect(path)
-    assert other.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
-    conn.commit()
-    assert other.execute("SELECT count(*) FROM audit_log").fetchone() == (1,)
-    other.close()
-    conn.close()
+def test_append_does_not_commit(db: AuthorityDatabase) -> None:
+    log, _ = _log(db)
+    with log.transaction() as tx:
+        log.append(tx, "op_1", "enroll", "did:realdid:x", {})
+        assert log.verify(tx=tx) == 1
+        assert log.verify() == 0  # a read outside the transaction: nothing committed yet
+        assert log.head() is None
+    assert log.verify() == 1
 
 
-def test_schema_creation_is_idempotent(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    log, conn, clock = _log(sqlite3.connect(path))
+def test_reopening_keeps_the_chain_and_applies_no_schema_twice(
+    both_engines: str, store_at: Locate
+) -> None:
+    where = store_at("authority")
+    first = AuthorityDatabase(where)
+    log, clock = _log(first)
     _fill(log, clock, 3)
-    conn.commit()
-    conn.close()
-    again = AuditLog(sqlite3.connect(path), clock)
-    assert again.verify() == 3
-    assert again.append("op_2", "a", "t", {}).seq == 4
+    first.close()
+    reopened = AuthorityDatabase(where)
+    try:
+        again = AuditLog(reopened, clock)
+        assert again.verify() == 3
+        with again.transaction() as tx:
+            assert again.append(tx, "op_2", "a", "t", {}).seq == 4
+    finally:
+        reopened.close()
 
 
-def test_invalid_inputs_rejected() -> None:
-    log, _, _ = _log()
+def test_invalid_inputs_rejected(db: AuthorityDatabase) -> None:
+    log, _ = _log(db)
     bad_calls: list[tuple[str, str, str, object]] = [
         ("", "a", "t", {}),
         ("x" * 257, "a", "t", {}),
@@ -230,19 +288,22 @@ def test_invalid_inputs_rejected() -> None:
         ("op", "a", "t", {"k": "x" * 257}),
         ("op", "a", "t", {f"k{i}": i for i in range(33)}),
     ]
-    for actor, action, target, detail in bad_calls:
-        with pytest.raises(ValueError, match="audit"):
-            log.append(actor, action, target, detail)  # type: ignore[arg-type]
+    with log.transaction() as tx:
+        for actor, action, target, detail in bad_calls:
+            with pytest.raises(ValueError, match="audit"):
+                log.append(tx, actor, action, target, detail)  # type: ignore[arg-type]
     assert log.head() is None
     for after, limit in ((-1, 10), (0, 0), (0, 1001)):
         with pytest.raises(ValueError, match=r"after|limit"):
             log.entries(after=after, limit=limit)
 
 
-def test_trigger_genesis_literal_matches_constant() -> None:
-    conn = sqlite3.connect(":memory:")
-    AuditLog(conn, FixedClock(T0))
-    (sql,) = conn.execute(
+def test_trigger_genesis_literal_matches_constant(db: AuthorityDatabase) -> None:
+    query = (
         "SELECT sql FROM sqlite_master WHERE name = 'audit_log_extends_head'"
-    ).fetchone()
+        if db.engine == "sqlite"
+        else "SELECT prosrc FROM pg_proc WHERE proname = 'audit_log_extends_head'"
+    )
+    with db.reading() as tx:
+        (sql,) = tx.execute(query).fetchone()
     assert f"'{GENESIS_HASH}'" in sql

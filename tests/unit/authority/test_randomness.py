@@ -130,8 +130,8 @@ def test_every_token_is_what_the_injected_source_gave(env: Env) -> None:
     assert c_nonce == b64url_encode(source.drawn[-1])
     assert len(source.drawn[-1]) == 24
 
-    with env.authority.db.transaction():
-        operator, token = env.authority.operators.add("seeded auditor", Role.AUDITOR)
+    with env.authority.db.transaction() as tx:
+        operator, token = env.authority.operators.add(tx, "seeded auditor", Role.AUDITOR)
     assert token == "rdop_" + b64url_encode(source.drawn[-2])
     assert operator.id == "op_" + source.drawn[-1].hex()
 

@@ -866,8 +866,7 @@ def test_operator_revokes_by_did(env: Env) -> None:
     actions = env.audit_actions()
     assert ("authority", "credentials.revoked", {"reason": "fraud", "count": 2}) in actions
     assert actions[-1] == (officer.id, "revocation", {"reason": "fraud", "count": 2})
-    with env.authority.db.lock:
-        assert env.authority.audit.verify() == len(actions)
+    assert env.authority.audit.verify() == len(actions)
     refusal(
         "enrollment-not-found", lambda: env.authority.revoke(officer, did=root.did, reason="fraud")
     )
@@ -1044,6 +1043,8 @@ def test_no_personal_data_in_the_database_or_logs(
                 for secret in secrets_of(resident):
                     assert secret not in raw, (path.name, resident.id_number)
 
+    if not isinstance(env.db_path, Path):
+        pytest.skip("scans the SQLite file's bytes; a PostgreSQL store is not one file")
     files = [env.db_path, env.db_path.with_name("authority.db-wal")]
     assert files[0].stat().st_size > 0
     scan(files)

@@ -107,8 +107,7 @@ def test_operator_add_prints_the_token_once(tmp_path: Path) -> None:
     assert "(auditor) created; its token is shown once:" in result.stderr
     db = AuthorityDatabase(data_dir / "authority.db")
     try:
-        with db.transaction() as conn:
-            operator = OperatorStore(conn, SystemClock()).authenticate(token, require=Role.AUDITOR)
+        operator = OperatorStore(db, SystemClock()).authenticate(token, require=Role.AUDITOR)
     finally:
         db.close()
     assert operator.role is Role.AUDITOR
