@@ -17,13 +17,20 @@ import itertools
 import os
 from pathlib import Path
 
-from realdid.storage import Database, TemporaryPostgres, migrations_of, open_database
+from realdid.storage import (
+    Database,
+    StoreLocation,
+    TemporaryPostgres,
+    migrations_of,
+    open_database,
+)
 
 #: The migrations of each store a test may read: (package, store folder).
 _MIGRATIONS = {
     "node": ("realdid.ledger", "node"),
     "solo": ("realdid.ledger", "solo"),
     "authority": ("realdid.authority", "authority"),
+    "register": ("realdid.authority", "register"),
 }
 _numbers = itertools.count(1)
 
@@ -53,13 +60,17 @@ class ServiceDatabases:
         url = self.url(data_dir)
         return {} if url is None else {"REALDID_NODE__DATABASE": url}
 
-    def open(self, data_dir: Path, store: str, file: str) -> Database:
-        """The store ``store`` of the service on ``data_dir``, read-only (``file`` is its
-        SQLite file name in the data directory)."""
+    def location(self, data_dir: Path, file: str) -> StoreLocation:
+        """Where a store of the service on ``data_dir`` is: its database, or ``file`` (a
+        path relative to the data directory, e.g. ``authority/authority.db``)."""
+        return self.url(data_dir) or data_dir / file
+
+    def open(self, data_dir: Path, store: str, file: str, *, read_only: bool = True) -> Database:
+        """The store ``store`` of the service on ``data_dir`` (see :meth:`location`)."""
         package, folder = _MIGRATIONS[store]
         return open_database(
-            self.url(data_dir) or data_dir / file,
+            self.location(data_dir, file),
             store=store,
             migrations=migrations_of(package, folder),
-            read_only=True,
+            read_only=read_only,
         )

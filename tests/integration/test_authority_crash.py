@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -44,6 +43,8 @@ from realdid.credentials import (
 )
 from realdid.wallet import AuthorityClient, Wallet
 
+from ..service_databases import ServiceDatabases
+
 REALDID = Path(sys.executable).with_name("realdid")
 PASSPHRASE = "correct horse battery staple"
 SECRETS_ENV = ("REALDID_PASSPHRASE", "REALDID_MNEMONIC", "REALDID_OPERATOR_TOKEN")
@@ -61,9 +62,10 @@ def free_port() -> int:
 class Serve:
     """``realdid serve`` with the authority, restartable on the same data dir and ports."""
 
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, log_path: Path, databases: ServiceDatabases) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
+        self.databases = databases
         self.port, self.authority_port = free_port(), free_port()
         self.starts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,9 +79,14 @@ class Serve:
     def authority_url(self) -> str:
         return f"http://127.0.0.1:{self.authority_port}"
 
-    @property
-    def authority_db(self) -> Path:
-        return self.data_dir / "authority" / "authority.db"
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        """What ``sql`` reads from the authority's store, on the run's engine."""
+        db = self.databases.open(self.data_dir, "authority", "authority/authority.db")
+        try:
+            with db.reading() as tx:
+                return [tuple(row) for row in tx.execute(sql)]
+        finally:
+            db.close()
 
     def start(self) -> None:
         self.starts += 1
@@ -104,7 +111,11 @@ class Serve:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                **self.databases.env(self.data_dir),
+            },
             start_new_session=True,  # its own process group: killed as a group
         )
         deadline = time.monotonic() + START_TIMEOUT
@@ -144,14 +155,17 @@ class Serve:
 
 
 @pytest.fixture
-def serve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
+def serve(
+    tmp_path: Path, request: pytest.FixtureRequest, service_databases: ServiceDatabases
+) -> Iterator[Serve]:
     """A fresh server with a small imported register; its log printed if the test failed."""
     data_dir = tmp_path / "data"
     (data_dir / "authority").mkdir(parents=True)
     write_register(3, random.Random(11), tmp_path / "residents.csv", tmp_path / "captures.csv")
-    with SqliteRegister(data_dir / "authority" / "register.db") as register:
+    where = service_databases.location(data_dir, "authority/register.db")
+    with SqliteRegister(where) as register:
         assert register.import_csv(tmp_path / "residents.csv") == 3
-    server = Serve(data_dir, tmp_path / "serve.log")
+    server = Serve(data_dir, tmp_path / "serve.log", service_databases)
     failed_before = request.session.testsfailed
     try:
         server.start()
@@ -189,14 +203,6 @@ def _resident(tmp_path: Path) -> tuple[str, str, Path]:
     face = tmp_path / "face.txt"
     face.write_text(captures[row["id_number"]].strip() + "\n", encoding="ascii")
     return row["id_number"], row["family_name"] + row["given_name"], face
-
-
-def _rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return list(db.execute(sql).fetchall())
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize("crash_after", ["application", "token-exchange"])
@@ -237,11 +243,9 @@ def test_crash_between_escrow_and_issuance(serve: Serve, tmp_path: Path, crash_a
         client.close()
 
     # Escrow written, credential offered, nothing issued yet.
-    offered = _rows(
-        serve.authority_db, "SELECT id, state, status_list, status_index FROM credentials"
-    )
+    offered = serve.rows("SELECT id, state, status_list, status_index FROM credentials")
     assert [row[1] for row in offered] == ["offered"]
-    assert len(_rows(serve.authority_db, "SELECT id FROM escrow")) == 1
+    assert len(serve.rows("SELECT id FROM escrow")) == 1
 
     serve.kill9()
     serve.start()  # same data directory, same ports
@@ -263,8 +267,7 @@ def test_crash_between_escrow_and_issuance(serve: Serve, tmp_path: Path, crash_a
     assert f"received RealName credential for {did}" in enrolled.stderr
     assert enrolled.stdout.count("~") >= 2  # an SD-JWT with disclosures
 
-    credentials = _rows(
-        serve.authority_db,
+    credentials = serve.rows(
         "SELECT id, type, state, status_list, status_index, pending FROM credentials",
     )
     assert len(credentials) == 1, credentials
@@ -276,13 +279,13 @@ def test_crash_between_escrow_and_issuance(serve: Serve, tmp_path: Path, crash_a
         offered[0][2],
         offered[0][3],
     )
-    enrollments = _rows(serve.authority_db, "SELECT id, did, state, escrow_id FROM enrollments")
+    enrollments = serve.rows("SELECT id, did, state, escrow_id FROM enrollments")
     assert len(enrollments) == 1, enrollments
     enrollment_id, enrolled_did, enrollment_state, escrow_id = enrollments[0]
     assert (enrolled_did, enrollment_state) == (did, "active")
-    assert _rows(serve.authority_db, "SELECT enrollment_id FROM credentials") == [(enrollment_id,)]
-    assert _rows(serve.authority_db, "SELECT id FROM escrow") == [(escrow_id,)]
-    assert _rows(serve.authority_db, "SELECT * FROM grants") == []  # nothing left to redeem
+    assert serve.rows("SELECT enrollment_id FROM credentials") == [(enrollment_id,)]
+    assert serve.rows("SELECT id FROM escrow") == [(escrow_id,)]
+    assert serve.rows("SELECT * FROM grants") == []  # nothing left to redeem
 
     listed = realdid("wallet", "credentials", "--wallet-dir", wallet_dir).stdout.splitlines()
     assert [line.split("\t")[:2] for line in listed] == [["RealName", did]]

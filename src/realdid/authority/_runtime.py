@@ -2,7 +2,9 @@
 
 ``<data-dir>/`` holds:
 
-* ``authority.db`` — the operational database; ``register.db``, ``business.db`` — registers;
+* ``authority.db`` — the operational database; ``register.db``, ``business.db`` — registers
+  (or, with ``database`` set, the schemas ``authority``, ``register`` and ``business`` of
+  that PostgreSQL database; the files below stay in the data directory);
 * ``service-secrets`` — data key + pepper (mode 0600, see ``_secrets.py``);
 * ``issuer-wallet/`` — the authority's DID keys; passphrase from ``REALDID_AUTHORITY_PASSPHRASE``
   or, in development, ``issuer-passphrase`` (mode 0600, created on first start);
@@ -105,13 +107,16 @@ class AuthorityRuntime:
         self._clock = clock or SystemClock()
         self._authority: Authority | None = None
         self._stop = threading.Event()
-        self.db = AuthorityDatabase(data_dir / "authority.db")
+        shared = settings.database  # PostgreSQL; None: one SQLite file per store
+        self.db = AuthorityDatabase(shared or data_dir / "authority.db")
         # The processes of one machine create the authority's keys one after the other.
         with file_lock(data_dir / "bootstrap.lock"):
             self.secrets = ServiceSecrets.load_or_create(data_dir / "service-secrets")
             self.escrow = escrow_sealer(data_dir)
-        self.register = SqliteRegister(data_dir / "register.db", clock=self._clock)
-        self.business = SqliteBusinessRegister(data_dir / "business.db", clock=self._clock)
+        self.register = SqliteRegister(shared or data_dir / "register.db", clock=self._clock)
+        self.business = SqliteBusinessRegister(
+            shared or data_dir / "business.db", clock=self._clock
+        )
         self.client = NodeClient(settings.node_url)
         self.issuer: WalletIssuer | None = None
         self._thread = threading.Thread(

@@ -33,6 +33,7 @@ from realdid.authority import (
 from realdid.http import parse_problem
 from realdid.serving import default_workers
 from realdid.settings import RealDIDSettings
+from realdid.storage import StoreLocation, is_postgres_url
 
 from ._conventions import AuthorityUrl, fail, user_errors
 from ._network import Network, network
@@ -53,6 +54,16 @@ register_app = typer.Typer(help="The population register.", no_args_is_help=True
 authority_app.add_typer(register_app, name="register")
 TOKEN_ENV = "REALDID_OPERATOR_TOKEN"  # noqa: S105 - a variable name
 AuthorityDataDir = Annotated[Path, typer.Option("--data-dir", help="Authority data directory.")]
+AuthorityDatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar=["REALDID_AUTHORITY__DATABASE", "REALDID_NODE__DATABASE"],
+        show_envvar=False,
+        help="postgresql:// URL of the authority's stores, if it runs on PostgreSQL (default:"
+        " $REALDID_AUTHORITY__DATABASE, else $REALDID_NODE__DATABASE, as realdid serve).",
+    ),
+]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed for a reproducible file.")]
 
 
@@ -77,9 +88,10 @@ def register_generate(
 def register_import(
     file: Annotated[Path, typer.Argument(help="Register CSV.")],
     data_dir: AuthorityDataDir,
+    database: AuthorityDatabaseUrl = None,
 ) -> None:
-    """Import a register CSV into DATA_DIR/register.db; all or nothing."""
-    n, total = _import(SqliteRegister, data_dir / "register.db", file)
+    """Import a register CSV into DATA_DIR/register.db (or the database); all or nothing."""
+    n, total = _import(SqliteRegister, _store(database, data_dir / "register.db"), file)
     typer.echo(f"imported {n} residents; register holds {total}")
 
 
@@ -104,9 +116,11 @@ def business_generate(
 def business_import(
     file: Annotated[Path, typer.Argument(help="Business register CSV.")],
     data_dir: AuthorityDataDir,
+    database: AuthorityDatabaseUrl = None,
 ) -> None:
-    """Import a business register CSV into DATA_DIR/business.db; all or nothing."""
-    n, total = _import(SqliteBusinessRegister, data_dir / "business.db", file)
+    """Import a business register CSV into DATA_DIR/business.db (or the database); all or
+    nothing."""
+    n, total = _import(SqliteBusinessRegister, _store(database, data_dir / "business.db"), file)
     typer.echo(f"imported {n} enterprises; business register holds {total}")
 
 
@@ -114,12 +128,22 @@ def _rng(seed: int | None) -> random.Random:
     return random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 - synthetic data
 
 
-def _import(kind: type[CsvBackedRegister], db_path: Path, file: Path) -> tuple[int, int]:
-    """Import ``file`` into the register at ``db_path``; (rows imported, rows held)."""
+def _store(database: str | None, file: Path) -> StoreLocation:
+    """Where an authority store is: ``database`` (checked to be a PostgreSQL URL) or the
+    SQLite ``file`` in the data directory (its directory created)."""
+    if database is None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        return file
+    if not is_postgres_url(database):
+        fail("--database must be a postgresql:// URL (leave it unset for the data directory)")
+    return database
+
+
+def _import(kind: type[CsvBackedRegister], where: StoreLocation, file: Path) -> tuple[int, int]:
+    """Import ``file`` into the register at ``where``; (rows imported, rows held)."""
     with user_errors():
         try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            with kind(db_path) as register:
+            with kind(where) as register:
                 return register.import_csv(file), register.count()
         except AuthorityError as e:
             # Import errors already name the line and the precise cause's code.
@@ -145,6 +169,7 @@ def operator_add(
             " or rp-registrar.",
         ),
     ],
+    database: AuthorityDatabaseUrl = None,
 ) -> None:
     """Create an operator; prints its bearer token once (only its hash is stored)."""
     from realdid.authority import AuthorityDatabase, OperatorStore, Role  # noqa: PLC0415
@@ -156,8 +181,7 @@ def operator_add(
         fail(f"--role must be one of {', '.join(r.value for r in Role)}")
     with user_errors():
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            db = AuthorityDatabase(data_dir / "authority.db")
+            db = AuthorityDatabase(_store(database, data_dir / "authority.db"))
             try:
                 with db.transaction() as tx:
                     operator, token = OperatorStore(db, SystemClock()).add(tx, name, chosen)
