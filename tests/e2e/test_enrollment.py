@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -33,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from realdid.authority import generate_residents
 from realdid.credentials import verify_status_list
 from realdid.crypto import DEFAULT_POLICY, PublicKey
+from realdid.storage import migrations_of, open_database
 
+from ..service_databases import ServiceDatabases
 from ._cli import REALDID, free_port, realdid, succeeds
 
 RESIDENTS = 30
@@ -333,9 +335,16 @@ def status_of(server: Server, credential: str) -> int:
 
 
 def credential_rows(server: Server) -> int:
-    db = sqlite3.connect(f"file:{server.authority_dir / 'authority.db'}?mode=ro", uri=True)
+    url = os.environ.get("REALDID_NODE__DATABASE")  # the PostgreSQL run (tests/e2e/conftest.py)
+    db = open_database(
+        url or server.authority_dir / "authority.db",
+        store="authority",
+        migrations=migrations_of("realdid.authority", "authority"),
+        read_only=True,
+    )
     try:
-        return int(db.execute("SELECT count(*) FROM credentials").fetchone()[0])
+        with db.reading() as tx:
+            return int(tx.execute("SELECT count(*) FROM credentials").fetchone()[0])
     finally:
         db.close()
 
@@ -655,13 +664,40 @@ def _stored_bytes(path: Path) -> bytes:
     return raw
 
 
-def test_no_personal_data_in_logs_ledger_or_operational_database(server: Server) -> None:
+def _postgres_files_outside_the_registers(url: str, server_data: Path) -> list[Path]:
+    """The files of the platform's PostgreSQL database, checkpointed, but for the relations
+    of the register and business schemas (which hold personal data by definition)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # every page the platform wrote is in the files now
+        database = conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+        assert database is not None
+        excluded = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT pg_relation_filenode(c.oid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('register', 'business')"
+                " UNION SELECT pg_relation_filenode(c.reltoastrelid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('register', 'business') AND c.reltoastrelid <> 0"
+            )
+        }
+    files = sorted((server_data / "base" / str(database[0])).iterdir())
+    return [f for f in files if f.name.split(".")[0].split("_")[0] not in excluded]
+
+
+def test_no_personal_data_in_logs_ledger_or_operational_database(
+    server: Server, service_databases: ServiceDatabases
+) -> None:
     """Runs last: after every enrollment, refusal, site proof, revocation and rotation above.
 
     The registers (``register.db``, ``business.db``) hold personal data by definition and the
     wallets are encrypted; everything else the platform wrote is scanned: the server log
     (node + authority), the node's ledger, index and batch files, and the authority's
-    operational database with its WAL.
+    operational database with its WAL — on PostgreSQL, every data file of the platform's
+    database but the registers' relations.
     """
     registers = {server.authority_dir / "register.db", server.authority_dir / "business.db"}
     scanned = {
@@ -670,9 +706,16 @@ def test_no_personal_data_in_logs_ledger_or_operational_database(server: Server)
         if path.is_file() and not any(path == r or path.name.startswith(r.name) for r in registers)
     }
     scanned[server.log] = server.log.read_bytes()
-    assert any(p.name == "authority.db" for p in scanned)
+    url = os.environ.get("REALDID_NODE__DATABASE")
+    if url is None:
+        assert any(p.name == "authority.db" for p in scanned)
+        assert any(p.name == "ledger.db" for p in scanned)
+    else:
+        assert service_databases.server is not None
+        relations = _postgres_files_outside_the_registers(url, service_databases.server.data)
+        assert len(relations) > 20, relations  # the node's and the authority's tables
+        scanned.update((path, path.read_bytes()) for path in relations)
     assert any("cas" in p.parts for p in scanned), "no batch file was scanned"
-    assert any(p.name == "ledger.db" for p in scanned)
     for resident in server.residents:
         needles = {
             "ID number": resident.id_number.encode(),
