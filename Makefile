@@ -45,10 +45,11 @@ run: $(STAMP)
 	$(BIN)/realdid serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --authority-port $(AUTHORITY_PORT) --demo-port $(DEMO_PORT)
 
 # The storage tests start a private PostgreSQL server from Debian's postgresql package.
-# (Issue 11, next step: once the stores run on realdid.storage.Database, a second pass runs
-# the integration and end-to-end suites with REALDID_TEST_ENGINE=postgresql.)
+# The whole suite runs on SQLite; a second pass runs the integration and end-to-end suites
+# with every service on PostgreSQL (tests/service_databases.py).
 test: $(STAMP) node_modules/.stamp $(CHROMIUM) $(POSTGRES)
 	$(BIN)/python -m pytest -q
+	REALDID_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q tests/integration tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
@@ -60,7 +61,14 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP) node_modules/.stamp
+# bench/bench_http.py loads the servers with wrk (a C load generator: the client must not
+# bound what is measured).
+/usr/bin/wrk:
+	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk
+
+bench: $(STAMP) node_modules/.stamp /usr/bin/wrk
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_node.py
 	$(BIN)/python bench/bench_evm.py
 	$(BIN)/python bench/bench_enroll.py --http
