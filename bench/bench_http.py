@@ -39,10 +39,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_node import build_index, raw_crypto_limit  # noqa: E402
-
-from realdid.ledger import RegistryStore  # noqa: E402
-from realdid.ledger._state_codec import suffix_from_key  # noqa: E402
+from bench_node import build_index, raw_crypto_limit
+from realdid.ledger import RegistryStore
+from realdid.ledger._state_codec import suffix_from_key
 
 BIN = Path(sys.executable).parent
 APP_FACTORY = "realdid_bench_app:create"
@@ -80,7 +79,7 @@ def sample_paths(data_dir: Path, database: str | None, count: int, seed: int = 7
     try:
         with store.database.reading() as tx:
             total = int(tx.execute("SELECT count(*) FROM dids").fetchone()[0])
-            rng = random.Random(seed)  # noqa: S311 - choosing test data
+            rng = random.Random(seed)
             step = max(1, total // count)
             rows = tx.execute(
                 "SELECT suffix FROM dids ORDER BY suffix LIMIT ? OFFSET ?",
@@ -182,7 +181,9 @@ def wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError("server did not start")
 
 
-def run_wrk(url: str, script: Path, connections: int, seconds: int) -> tuple[float, float, float, int]:
+def run_wrk(
+    url: str, script: Path, connections: int, seconds: int
+) -> tuple[float, float, float, int]:
     out = subprocess.run(
         [
             "wrk",
@@ -215,7 +216,13 @@ def _latency_ms(text: str) -> float:
 
 
 def bench_server(
-    kind: str, workers: int, connections: int, seconds: int, data_dir: Path, script: Path, env: dict[str, str]
+    kind: str,
+    workers: int,
+    connections: int,
+    seconds: int,
+    data_dir: Path,
+    script: Path,
+    env: dict[str, str],
 ) -> Result:
     port = free_port()
     with tempfile.TemporaryFile() as log:
@@ -283,7 +290,9 @@ def main() -> None:
             for workers in map(int, args.workers.split(",")):
                 for connections in map(int, args.connections.split(",")):
                     runs = [
-                        bench_server(kind, workers, connections, args.seconds, args.data_dir, script, env)
+                        bench_server(
+                            kind, workers, connections, args.seconds, args.data_dir, script, env
+                        )
                         for _ in range(args.repeat)
                     ]
                     rates = [r.rate for r in runs]

@@ -28,6 +28,7 @@ SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "node.data_dir": "--data-dir",
     "node.database": "--database",
     "node.workers": "--workers",
+    "node.read_only": "--read-only",
     "node.host": "--host",
     "node.port": "--port",
     "node.batch_interval": "--batch-interval",
@@ -82,6 +83,14 @@ def serve(
     ],
     database: DatabaseUrl = None,
     workers: Workers = None,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            help="A resolver replica of the node whose store is --database (or --data-dir on"
+            " this machine): resolves, writes nothing, starts no authority.",
+        ),
+    ] = False,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     batch_interval: Annotated[
@@ -140,11 +149,8 @@ def serve(
     # The parameters declare the options; their values arrive through serve_settings,
     # which knows which ones were typed, merged with the environment and --config file.
     settings = serve_settings(ctx, SERVE_OPTIONS)
-    node_settings, authority_port, demo_port = (
-        settings.node,
-        settings.authority.port,
-        settings.demo.port,
-    )
+    node_settings = settings.node
+    authority_port, demo_port = _served_ports(settings)
     settings.log.configure()
     # Both ports are bound before anything starts, so a port in use is one clear error line
     # instead of a half-started process (the node up, the authority dead) that exits later.
@@ -168,12 +174,20 @@ def serve(
     )
 
 
+def _served_ports(settings: RealDIDSettings) -> tuple[int, int]:
+    """The authority's and the demo's ports (0: not served); a read-only replica serves
+    resolution only."""
+    if settings.node.read_only:
+        return 0, 0
+    return settings.authority.port, settings.demo.port
+
+
 def _preflight(settings: RealDIDSettings) -> None:
     """Build, once and here, what every worker builds, and close it again: a bad set-up is
     one error line before any worker starts, and first-start keys and migrations are made
     by one process."""
     _registry_node(settings).stop()
-    if settings.authority.port:
+    if _served_ports(settings)[0]:
         authority_runtime(settings).close()
 
 
@@ -187,11 +201,8 @@ def _serve_worker(
 
     from realdid.node import create_app  # noqa: PLC0415
 
-    node_settings, authority_port, demo_port = (
-        settings.node,
-        settings.authority.port,
-        settings.demo.port,
-    )
+    node_settings = settings.node
+    authority_port, demo_port = _served_ports(settings)
     node = _registry_node(settings)
     servers = [
         (_server(uvicorn, create_app(node), node_settings.host, node_settings.port), sockets[0])

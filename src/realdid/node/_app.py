@@ -132,6 +132,8 @@ def create_app(node: RegistryNode) -> FastAPI:
     )
     async def submit(request: Request) -> Response:
         """Submit a signed operation, or an array of them (all-or-nothing)."""
+        if node.config.read_only:
+            return NODE_PROBLEMS.response("read-only-node", "this is a read-only resolver replica")
         if not node.config.accepts_operations:
             return NODE_PROBLEMS.response("read-only-node", "this node has no anchorer key")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -259,7 +261,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         body: dict[str, Any] = {
             "status": "ok" if node.health.error is None else "degraded",
             "ledger": node.ledger.name,
-            "role": "writer" if node.is_writer else "standby",
+            "role": node.role,
             "anchorSequence": node.store.cursor(),
             "queueLength": node.store.queue_length(),
         }

@@ -51,6 +51,9 @@ class NodeConfig:
     accepts_operations: bool = True  # False: a follower that only observes and resolves
     #: A ``postgresql://`` URL for the node's stores; ``None``: SQLite files in data_dir.
     database: str | None = None
+    #: A resolver replica: it serves resolution, status and the explorer from the store its
+    #: writer keeps, and writes nothing (no intake, no anchoring, no observing).
+    read_only: bool = False
 
 
 @dataclass(slots=True)
@@ -121,11 +124,13 @@ class RegistryNode:
         self.timer = timer or SystemTimer()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         where = config.database or config.data_dir / "node.db"
-        self.store = RegistryStore(where)
+        self.store = RegistryStore(where, read_only=config.read_only)
         #: Which of the node's processes cuts batches, anchors and observes (the others
         #: serve HTTP from the shared store): see :meth:`_loop`.
         self.lease = lease or lease_for(where, "node_writer")
         self.cas = FileContentStore(config.data_dir / "cas")
+        if ledger is None and config.read_only:
+            ledger = SoloLedger.open_readonly(config.database or config.data_dir / "ledger.db")
         if ledger is None:
             blocks = config.database or config.data_dir / "ledger.db"
             signer = ledger_signer or load_or_create_key(
@@ -166,6 +171,13 @@ class RegistryNode:
         """Whether this process holds the writer lease (cuts, anchors and observes)."""
         return self.lease.held
 
+    @property
+    def role(self) -> str:
+        """``writer``, ``standby`` (may take over) or ``replica`` (never writes)."""
+        if self.config.read_only:
+            return "replica"
+        return "writer" if self.is_writer else "standby"
+
     def start(self) -> None:
         """Become the writer if no other process is, then start the anchoring loop.
 
@@ -173,6 +185,9 @@ class RegistryNode:
         (a batch file missing, the ledger unreachable) still starts — degraded, saying why
         on /healthz — and keeps retrying in the loop.
         """
+        if self.config.read_only:
+            log.info("read-only replica: resolution from the shared store, no writes")
+            return
         if self.lease.try_acquire():
             self._take_over()
         self._thread = threading.Thread(target=self._loop, name="realdid-anchoring", daemon=True)

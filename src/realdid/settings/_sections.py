@@ -183,6 +183,13 @@ class NodeSection(_Section):
         " realdid serve); one of them is elected to cut batches. Unset: one per core.",
         json_schema_extra=_flags("serve --workers"),
     )
+    read_only: bool = Field(
+        default=False,
+        description="A resolver replica: serve resolution and the explorer from the store"
+        " the writer keeps (node.database, or the data directory on this machine), write"
+        " nothing; realdid serve then starts no authority and no demo sites.",
+        json_schema_extra=_flags("serve --read-only"),
+    )
 
     @field_validator("database")
     @classmethod

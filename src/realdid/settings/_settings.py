@@ -112,6 +112,7 @@ class RealDIDSettings(BaseSettings):
             claim_timeout=node.claim_timeout,
             accepts_operations=node.ledger is LedgerKind.SOLO or node.anchorer_key_file is not None,
             database=node.database,
+            read_only=node.read_only,
         )
 
     # -- the identity authority -------------------------------------------------------------

@@ -7,6 +7,7 @@ processes' would (a ``flock`` per open file; an advisory lock per session).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable
@@ -81,3 +82,30 @@ def test_one_process_writes_and_a_standby_takes_over_when_it_stops(config: NodeC
         health = standby.get("/healthz").json()
         assert health["role"] == "writer"
         assert health["anchorSequence"] >= 1
+
+
+def test_a_read_only_replica_resolves_from_the_shared_store_and_writes_nothing(
+    config: NodeConfig,
+) -> None:
+    replica_config = dataclasses.replace(config, read_only=True)
+    with TestClient(create_app(RegistryNode(config))) as writer:
+        body, op = new_create()
+        assert writer.post("/1.0/operations", json=body).status_code == 202
+        wait_until(lambda: anchored(writer, op))
+        replica_node = RegistryNode(replica_config)
+        with TestClient(create_app(replica_node)) as replica:
+            assert replica.get("/healthz").json()["role"] == "replica"
+            resolved = replica.get(f"/1.0/identifiers/{op.did}")
+            assert resolved.status_code == 200
+            assert resolved.json() == writer.get(f"/1.0/identifiers/{op.did}").json()
+            assert anchored(replica, op)
+            refused = replica.post("/1.0/operations", json=new_create()[0])
+            assert refused.status_code == 503
+            assert refused.json()["type"].endswith("read-only-node")
+            assert "read-only resolver replica" in refused.json()["detail"]
+            assert not replica_node.is_writer
+    # The writer is gone; a replica never takes its place.
+    with TestClient(create_app(RegistryNode(replica_config))) as replica:
+        time.sleep(0.2)
+        assert replica.get("/healthz").json()["role"] == "replica"
+        assert replica.get(f"/1.0/identifiers/{op.did}").status_code == 200

@@ -113,6 +113,7 @@ peers = ["http://peer.test"]
 claim_timeout = 9.0
 ledger = "evm"
 database = "postgresql://node@db.test/registry"
+read_only = true
 """
 
 
