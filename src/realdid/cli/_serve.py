@@ -167,10 +167,11 @@ def serve(
             )
         )
     demo_sockets = _demo_sockets(settings.demo.host, demo_port)
+    workers = node_settings.workers or default_workers()
     _run(
-        node_settings.workers or default_workers(),
+        workers,
         lambda: _preflight(settings),
-        lambda _: _serve_worker(settings, sockets, demo_sockets),
+        lambda _: _serve_worker(settings, sockets, demo_sockets, accept_when_ready=workers > 1),
     )
 
 
@@ -195,8 +196,16 @@ def _serve_worker(
     settings: RealDIDSettings,
     sockets: list[socket.socket],
     demo_sockets: dict[str, socket.socket],
+    *,
+    accept_when_ready: bool = False,
 ) -> int:
-    """Everything ``realdid serve`` runs, in this process, on the sockets bound already."""
+    """Everything ``realdid serve`` runs, in this process, on the sockets bound already.
+
+    ``accept_when_ready`` (one of several workers): this process accepts no connection on
+    the authority's and the demo sites' sockets until its own copy of them is ready, so
+    the kernel hands every connection to a worker that can answer it (meanwhile they wait
+    in the listen backlog). A single worker answers at once, with a "starting" page.
+    """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from realdid.node import create_app  # noqa: PLC0415
@@ -204,8 +213,12 @@ def _serve_worker(
     node_settings = settings.node
     authority_port, demo_port = _served_ports(settings)
     node = _registry_node(settings)
-    servers = [
-        (_server(uvicorn, create_app(node), node_settings.host, node_settings.port), sockets[0])
+    servers: list[Served] = [
+        (
+            _server(uvicorn, create_app(node), node_settings.host, node_settings.port),
+            sockets[0],
+            None,
+        )
     ]
     runtime = None
     if authority_port:
@@ -213,6 +226,7 @@ def _serve_worker(
 
         runtime = authority_runtime(settings)
         runtime.start()
+        authority = runtime
         servers.append(
             (
                 _server(
@@ -222,6 +236,7 @@ def _serve_worker(
                     authority_port,
                 ),
                 sockets[1],
+                (lambda: authority.get() is not None) if accept_when_ready else None,
             )
         )
         _warn_if_simulated(settings, settings.issuer_url())
@@ -232,7 +247,11 @@ def _serve_worker(
         demo = DemoRuntime(settings.demo_settings(), runtime)
         for name, site_port, site_app in demo.served():
             servers.append(
-                (_server(uvicorn, site_app, settings.demo.host, site_port), demo_sockets[name])
+                (
+                    _server(uvicorn, site_app, settings.demo.host, site_port),
+                    demo_sockets[name],
+                    _ready_flag(site_app) if accept_when_ready else None,
+                )
             )
             logging.getLogger(__name__).info(
                 "demo %s on %s", name, demo.settings.url(site_port - demo_port)
@@ -381,9 +400,28 @@ def _listen(host: str, port: int, what: str, option: str) -> socket.socket:
 
 
 def _server(uvicorn: Any, app: Any, host: str, port: int) -> Any:
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's records go to the root logger, in the format of [log].
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", access_log=False, log_config=None
+    )
     return uvicorn.Server(config)
 
 
-async def _serve_all(servers: list[tuple[Any, socket.socket]]) -> None:
-    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+#: A uvicorn server, its socket, and what must hold before it accepts (None: nothing).
+Served = tuple[Any, socket.socket, "Callable[[], bool] | None"]
+
+
+async def _serve_all(servers: list[Served]) -> None:
+    await asyncio.gather(*(_serve_when(server, sock, ready) for server, sock, ready in servers))
+
+
+def _ready_flag(app: Any) -> Callable[[], bool]:
+    """``app.ready`` read when asked (a demo site's :class:`~realdid.web.DeferredApp`)."""
+    return lambda: bool(app.ready)
+
+
+async def _serve_when(server: Any, sock: socket.socket, ready: Callable[[], bool] | None) -> None:
+    """Serve on ``sock`` once ``ready()``; until then its connections wait in the backlog."""
+    while ready is not None and not ready():
+        await asyncio.sleep(0.1)
+    await server.serve(sockets=[sock])

@@ -14,6 +14,7 @@ silently and the node would start on the default port, not the one the operator 
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -377,16 +378,52 @@ class BridgeSection(_Section):
     )
 
 
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per record. Written here: the standard library has no JSON
+    formatter, and the fields are few and fixed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
 class LogSection(_Section):
     """``[log]``: what the servers log."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Least severe log level written."
     )
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line per record; json: one JSON object per line"
+        " (time, level, logger, pid, message, exception) for a log collector.",
+    )
 
     def configure(self) -> None:
-        """Set up the root logger of a serving process (httpx's per-request lines off)."""
-        logging.basicConfig(
-            level=self.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        """Set up the root logger of a serving process (httpx's per-request lines off).
+
+        Every record — uvicorn's too, which the servers hand to the root logger — goes to
+        standard error in the chosen format, with the process id: a service runs as
+        several worker processes. Like :func:`logging.basicConfig`, it leaves a root
+        logger that already has a handler as it is (a command run twice in one process).
+        """
+        root = logging.getLogger()
+        root.setLevel(self.level)
+        if root.handlers:
+            return
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            JsonLineFormatter()
+            if self.format == "json"
+            else logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
         )
+        root.addHandler(handler)
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(self.level)))
