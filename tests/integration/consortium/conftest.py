@@ -162,6 +162,10 @@ class EvmNode:
             self.contract,
             "--confirmations",
             str(self.confirmations),
+            # One process per node: these tests read each node's metrics and health, which
+            # are per process (tests/integration/test_crash_safety.py runs several workers).
+            "--workers",
+            "1",
         ]
         if self.key_file is not None:
             command += ["--anchorer-key-file", str(self.key_file)]
