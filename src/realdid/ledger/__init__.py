@@ -42,7 +42,7 @@ from ._observer import (
     merkle_tree_of,
 )
 from ._solo import Block, BlockIntegrityError, SoloLedger, VerifyReport
-from ._store import AnchorRecord, OperationOutcome, QueuedOperation, RegistryStore
+from ._store import AnchorRecord, OperationOutcome, QueuedOperation, RegistryStore, WriterHealth
 from ._verify import RegistryReport, verify_registry
 from ._writer import BatchWriter
 
@@ -88,6 +88,7 @@ __all__ = [
     "SoloLedger",
     "VerifiedEvidence",
     "VerifyReport",
+    "WriterHealth",
     "content_address",
     "decode_batch",
     "encode_batch",

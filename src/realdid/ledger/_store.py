@@ -68,6 +68,18 @@ class AnchorRecord:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class WriterHealth:
+    """What the writer process last reported: its error (``None``: healthy) since when,
+    the peers that served it wrong batch files, and when it reported (node clock)."""
+
+    pid: int
+    error: str | None
+    since: int
+    bad_peers: dict[str, str]
+    reported_at: int
+
+
 class RegistryStore:
     """Thread-safe access to the node database, on SQLite or PostgreSQL.
 
@@ -204,6 +216,34 @@ class RegistryStore:
             # because they already had an outcome: a copy queued again after its first
             # anchor (a resubmission racing the observer) would otherwise stay forever.
             tx.executemany("DELETE FROM queue WHERE hash = ?", [(h,) for h in record.leaves])
+
+    # -- the writer's health ---------------------------------------------------------------------
+    def report_health(self, health: WriterHealth) -> None:
+        """Record the writer's health for every process's ``/healthz`` (not fsynced: a
+        report lost to power loss is replaced by the next one)."""
+        with self._db.transaction(durable=False) as tx:
+            tx.execute(
+                "INSERT INTO writer_health (id, pid, error, since, bad_peers, reported_at)"
+                " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid,"
+                " error = excluded.error, since = excluded.since,"
+                " bad_peers = excluded.bad_peers, reported_at = excluded.reported_at",
+                (
+                    health.pid,
+                    health.error,
+                    health.since,
+                    json.dumps(health.bad_peers, sort_keys=True),
+                    health.reported_at,
+                ),
+            )
+
+    def writer_health(self) -> WriterHealth | None:
+        with self._db.reading() as tx:
+            row = tx.execute(
+                "SELECT pid, error, since, bad_peers, reported_at FROM writer_health WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return WriterHealth(int(row[0]), row[1], int(row[2]), json.loads(row[3]), int(row[4]))
 
     # -- reads --------------------------------------------------------------------------------
     def state(self, suffix: str) -> DidState | None:

@@ -258,19 +258,20 @@ def create_app(node: RegistryNode) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> Response:
         """``200 ok`` or ``503 degraded`` with the reason (stalled observer, ledger down)."""
+        health, bad_peers = node.health_report()
         body: dict[str, Any] = {
-            "status": "ok" if node.health.error is None else "degraded",
+            "status": "ok" if health.error is None else "degraded",
             "ledger": node.ledger.name,
             "role": node.role,
             "anchorSequence": node.store.cursor(),
             "queueLength": node.store.queue_length(),
         }
-        if node.peers is not None and node.peers.bad_peers:
-            body["badPeers"] = dict(node.peers.bad_peers)
-        if node.health.error is not None:
-            body["error"] = node.health.error
-            body["since"] = node.health.since
-        return JSONResponse(body, status_code=200 if node.health.error is None else 503)
+        if bad_peers:
+            body["badPeers"] = bad_peers
+        if health.error is not None:
+            body["error"] = health.error
+            body["since"] = health.since
+        return JSONResponse(body, status_code=200 if health.error is None else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -28,9 +28,17 @@ from realdid.ledger import (
     ParsedOperationCache,
     RegistryStore,
     SoloLedger,
+    WriterHealth,
     merkle_tree_of,
 )
-from realdid.storage import Lease, StoreLocation, is_postgres_url, lease_for, write_private_file
+from realdid.storage import (
+    Lease,
+    StorageError,
+    StoreLocation,
+    is_postgres_url,
+    lease_for,
+    write_private_file,
+)
 
 from ._errors import NodeError
 from ._metrics import NodeMetrics
@@ -102,6 +110,10 @@ def _solo_ledger_exists(ledger: StoreLocation) -> bool:
         return False
 
 
+#: The writer reports its health to the shared store when it changes and at least this
+#: often (seconds); a report older than WRITER_SILENT_AFTER means no process is writing.
+HEALTH_REPORT_INTERVAL = 5
+WRITER_SILENT_AFTER = 30
 #: Longest wait (seconds) of a standby process between attempts to take the writer lease:
 #: a dead writer is replaced within about this long.
 STANDBY_POLL = 1.0
@@ -156,6 +168,8 @@ class RegistryNode:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._standby_poll = min(STANDBY_POLL, config.batch_interval * 4)
+        self._reported: tuple[str | None, int, dict[str, str]] | None = None
+        self._reported_at = 0
         self._queued = 0
         # Anchors and their Merkle trees never change once processed: cache them.
         self._trees: functools._lru_cache_wrapper[MerkleTree] = functools.lru_cache(maxsize=256)(
@@ -206,6 +220,8 @@ class RegistryNode:
         except LedgerError as e:
             self._set_error(f"{e.code}: {e}")
         self.writer.reset_claims()
+        self._reported = None  # report at once: the store still holds the dead writer's
+        self._report_health()
 
     def stop(self) -> None:
         self._stop.set()
@@ -237,7 +253,7 @@ class RegistryNode:
                 break
             if not self.lease.held:
                 if not self.lease.try_acquire():
-                    self.metrics.anchor_sequence.set(self.store.cursor())
+                    self._follow_writer()
                     continue
                 self._take_over()
             elif not self.lease.try_acquire():
@@ -251,14 +267,55 @@ class RegistryNode:
             except LedgerError as e:
                 self._set_error(f"{e.code}: {e}")
                 backoff = min(backoff * 2, 10.0)
+                self._report_health()
                 continue
             except Exception:  # the loop must survive anything; operators see it in health
                 log.exception("anchoring loop failed")
                 self._set_error("internal error in the anchoring loop (see node log)")
                 backoff = min(backoff * 2, 10.0)
+                self._report_health()
                 continue
             self._clear_error()
             backoff = self.config.batch_interval
+            self._report_health()
+
+    # -- health across processes --------------------------------------------------------------
+    def health_report(self) -> tuple[Health, dict[str, str]]:
+        """The node's health and bad peers for ``/healthz``: this process's own if it is
+        the writer (or no writer has reported yet); otherwise what the writer reported,
+        or "no writer" when its last report is older than :data:`WRITER_SILENT_AFTER`."""
+        own = (self.health, dict(self.peers.bad_peers) if self.peers is not None else {})
+        if self.is_writer:
+            return own
+        shared = self.store.writer_health()
+        if shared is None:
+            return own
+        silent = self.clock.now() - shared.reported_at
+        if silent > WRITER_SILENT_AFTER:
+            message = f"no-writer: the writer (pid {shared.pid}) last reported {silent} s ago"
+            return Health(message, shared.reported_at), shared.bad_peers
+        return Health(shared.error, shared.since), shared.bad_peers
+
+    def _report_health(self) -> None:
+        """As the writer: put this process's health in the shared store (on a change, and
+        every :data:`HEALTH_REPORT_INTERVAL` seconds as a heartbeat)."""
+        bad = dict(self.peers.bad_peers) if self.peers is not None else {}
+        current = (self.health.error, self.health.since, bad)
+        now = self.clock.now()
+        if current == self._reported and now - self._reported_at < HEALTH_REPORT_INTERVAL:
+            return
+        try:
+            self.store.report_health(WriterHealth(os.getpid(), *current, reported_at=now))
+        except StorageError as e:  # health is advisory: never stop the loop for it
+            log.warning("could not report the writer's health: %s", e)
+            return
+        self._reported, self._reported_at = current, now
+
+    def _follow_writer(self) -> None:
+        """As a standby: mirror the writer's position and state in this process's metrics."""
+        self.metrics.anchor_sequence.set(self.store.cursor())
+        health, _ = self.health_report()
+        self.metrics.stalled.set(0 if health.error is None else 1)
 
     def _step_observer(self) -> None:
         before = self.store.cursor()

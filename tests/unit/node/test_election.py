@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from realdid.clock import FixedClock
 from realdid.crypto import LocalSigner
 from realdid.did import CreateOperation, DocumentContent, ParsedOperation, commitment_of, to_dict
 from realdid.node import NodeConfig, RegistryNode, create_app
@@ -109,3 +110,33 @@ def test_a_read_only_replica_resolves_from_the_shared_store_and_writes_nothing(
         time.sleep(0.2)
         assert replica.get("/healthz").json()["role"] == "replica"
         assert replica.get(f"/1.0/identifiers/{op.did}").status_code == 200
+
+
+def test_every_process_reports_the_writers_health(config: NodeConfig) -> None:
+    """The writer here is driven by hand (its loop never runs), so its reports are only
+    the ones the test makes."""
+    clock = FixedClock(1_800_000_000)
+    first, second = RegistryNode(config, clock=clock), RegistryNode(config, clock=clock)
+    assert first.lease.try_acquire()
+    try:
+        first._report_health()
+        with TestClient(create_app(second)) as standby:
+            assert standby.get("/healthz").json()["status"] == "ok"
+            first._set_error("ledger-unavailable: the chain endpoint is down")
+            first._report_health()
+            health = standby.get("/healthz")
+            assert health.status_code == 503
+            assert health.json()["error"] == "ledger-unavailable: the chain endpoint is down"
+            assert health.json()["since"] == 1_800_000_000
+            assert health.json()["role"] == "standby"
+            first._clear_error()
+            first._report_health()
+            assert standby.get("/healthz").status_code == 200
+            # A writer that stops reporting (hung, or gone without freeing its lease) shows.
+            clock.advance(31)
+            silent = standby.get("/healthz").json()
+            assert silent["status"] == "degraded"
+            assert silent["error"].startswith("no-writer: the writer (pid ")
+            assert first.health_report()[0].error is None  # the writer's own view
+    finally:
+        first.stop()
