@@ -16,8 +16,9 @@ Servers compared on the same app and data (``--servers``):
 
 The data set is a node data directory built by bench_node.py's ``build_index``
 (``--dids`` creates pushed through the real batch writer and observer), kept between runs
-under ``--data-dir``. ``--database postgresql://…`` copies nothing: it must already hold
-the node's store (built with ``--dids`` and ``--database`` together).
+under ``--data-dir``. ``--engine postgresql`` starts a private PostgreSQL server
+(``TemporaryPostgres``, in ``--data-dir``/postgres, kept between runs) and builds and serves
+the data set there.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_node import build_index, raw_crypto_limit
 from realdid.ledger import RegistryStore
 from realdid.ledger._state_codec import suffix_from_key
+from realdid.storage import TemporaryPostgres
 
 BIN = Path(sys.executable).parent
 APP_FACTORY = "realdid_bench_app:create"
@@ -75,7 +77,9 @@ def free_port() -> int:
 
 def sample_paths(data_dir: Path, database: str | None, count: int, seed: int = 7) -> list[str]:
     """``count`` resolution paths of random DIDs in the store (keys in random order)."""
-    store = RegistryStore(database or data_dir / "node.db", read_only=True)
+    store = RegistryStore(
+        database or data_dir / "node.db"
+    )  # migrates a data set of an older release
     try:
         with store.database.reading() as tx:
             total = int(tx.execute("SELECT count(*) FROM dids").fetchone()[0])
@@ -252,7 +256,7 @@ def bench_server(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("bench-data/resolution"))
-    parser.add_argument("--database", help="postgresql:// URL holding the node's store")
+    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--dids", type=int, default=1_000_000, help="DIDs to build if missing")
     parser.add_argument("--servers", default="realdid,uvicorn,gunicorn,granian")
     parser.add_argument("--workers", default="2", help="comma-separated worker counts")
@@ -263,12 +267,26 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed (Debian: apt-get install wrk)")
 
+    server = None
+    database = None
+    if args.engine == "postgresql":
+        server = TemporaryPostgres(directory=args.data_dir.parent / f"{args.data_dir.name}-pg")
+        server.start()
+        database = server.url("postgres")
+    try:
+        _run(args, database)
+    finally:
+        if server is not None:
+            server.stop(keep=True)
+
+
+def _run(args: argparse.Namespace, database: str | None) -> None:
     if not (args.data_dir / "solo-ledger.key").exists():
-        print(f"building {args.dids:,} DIDs in {args.data_dir} …")
-        build_index(args.data_dir, args.dids, 10_000)
+        print(f"building {args.dids:,} DIDs in {args.data_dir} ({args.engine}) …")
+        build_index(args.data_dir, args.dids, 10_000, database)
     verifies = raw_crypto_limit()[1]
-    print(f"raw limit: PyNaCl Ed25519 {verifies:,.0f} verifies/s on one core")
-    paths = sample_paths(args.data_dir, args.database, 20_000)
+    print(f"raw limit: PyNaCl Ed25519 {verifies:,.0f} verifies/s on one core; engine {args.engine}")
+    paths = sample_paths(args.data_dir, database, 20_000)
     with tempfile.TemporaryDirectory() as scratch:
         listing = Path(scratch) / "paths.txt"
         listing.write_text("\n".join(paths) + "\n")
@@ -279,9 +297,9 @@ def main() -> None:
             "REALDID_BENCH_DATA_DIR": str(args.data_dir.resolve()),
             "PYTHONPATH": str(Path(__file__).parent),
         }
-        if args.database:
-            env["REALDID_NODE__DATABASE"] = args.database
-            env["REALDID_BENCH_DATABASE"] = args.database
+        if database:
+            env["REALDID_NODE__DATABASE"] = database
+            env["REALDID_BENCH_DATABASE"] = database
         print(
             f"{'server':<9} {'workers':>7} {'conns':>5} {'req/s':>9} {'spread':>13} "
             f"{'p50 ms':>7} {'p99 ms':>7} {'CPU %':>6} {'errors':>6} {'vs verify':>9}"

@@ -203,14 +203,15 @@ def bench_end_to_end(
     }
 
 
-def build_index(data_dir: Path, dids: int, batch: int) -> float:
-    """Push ``dids`` creates through the real batch writer and observer, in-process."""
+def build_index(data_dir: Path, dids: int, batch: int, database: str | None = None) -> float:
+    """Push ``dids`` creates through the real batch writer and observer, in-process (into
+    the SQLite files of ``data_dir``, or the PostgreSQL ``database``)."""
     data_dir.mkdir(parents=True)
-    store = RegistryStore(data_dir / "node.db")
+    store = RegistryStore(database or data_dir / "node.db")
     cas = FileContentStore(data_dir / "cas")
     signer = LocalSigner.generate()
     (data_dir / "solo-ledger.key").write_bytes(signer.secret_bytes())
-    ledger = SoloLedger(data_dir / "ledger.db", signer, SystemClock())
+    ledger = SoloLedger(database or data_dir / "ledger.db", signer, SystemClock())
     writer = BatchWriter(store, cas, ledger, max_operations=batch)
     observer = Observer(store, cas, ledger)
     start = time.perf_counter()

@@ -18,10 +18,11 @@ import json
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from realdid.did import (
@@ -148,12 +149,20 @@ def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status)
 
 
+#: Anchor numbers and offsets are 64-bit signed integers in both engines' columns: a
+#: larger one is a 400 ``invalid-request``, never an overflow inside the database.
+_INT64_MAX = 2**63 - 1
+Sequence = Annotated[int, PathParam(ge=-_INT64_MAX, le=_INT64_MAX)]
+Offset = Annotated[int, Query(ge=-_INT64_MAX, le=_INT64_MAX)]
+Before = Annotated[int | None, Query(ge=-_INT64_MAX, le=_INT64_MAX)]
+
+
 def explorer_router(node: RegistryNode) -> APIRouter:
     explorer = Explorer(node)
     router = APIRouter(prefix="/explorer", include_in_schema=False)
 
     @router.get("")
-    def index(before: int | None = None) -> Response:
+    def index(before: Before = None) -> Response:
         anchors = node.store.recent_anchors(20, before)
         return _page(
             "index.html", anchors=anchors, ledger=node.ledger.name, dids=node.store.did_count()
@@ -169,7 +178,7 @@ def explorer_router(node: RegistryNode) -> APIRouter:
         )
 
     @router.get("/anchors/{sequence}")
-    def anchor_page(sequence: int, offset: int = 0) -> Response:
+    def anchor_page(sequence: Sequence, offset: Offset = 0) -> Response:
         try:
             found = explorer.batch(sequence, max(offset, 0)) if sequence >= 0 else None
         except LedgerError as e:

@@ -64,14 +64,23 @@ def _free_port() -> int:
 
 
 class TemporaryPostgres:
-    """``initdb`` + ``postgres`` in a fresh directory; :meth:`stop` removes everything."""
+    """``initdb`` + ``postgres`` in a fresh directory; :meth:`stop` removes everything.
 
-    def __init__(self, *, durable: bool = False, max_connections: int = 400) -> None:
+    ``directory``: keep the server's files there instead, across runs (a benchmark's data
+    set); :meth:`stop` with ``keep=True`` leaves them.
+    """
+
+    def __init__(
+        self, *, durable: bool = False, max_connections: int = 400, directory: Path | None = None
+    ) -> None:
         self.durable = durable
         self.max_connections = max_connections
         self.port = _free_port()
         self._bin = postgres_binaries()
-        self._root = Path(tempfile.mkdtemp(prefix="realdid-pg-"))
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "socket").mkdir(exist_ok=True)
+        self._root = directory or Path(tempfile.mkdtemp(prefix="realdid-pg-"))
         self.data = self._root / "data"
         self._socket_dir = self._root / "socket"
         self.log = self._root / "postgres.log"
@@ -82,7 +91,7 @@ class TemporaryPostgres:
             entry = pwd.getpwnam("postgres")
             self._uid, self._gid = entry.pw_uid, entry.pw_gid
             os.chown(self._root, entry.pw_uid, entry.pw_gid)
-        self._socket_dir.mkdir()
+        self._socket_dir.mkdir(exist_ok=True)
         if self._uid is not None and self._gid is not None:
             os.chown(self._socket_dir, self._uid, self._gid)
 
@@ -112,10 +121,11 @@ class TemporaryPostgres:
         self._wait_ready(30.0)
         return self
 
-    def stop(self) -> None:
-        """Shut the server down (fast) and delete its directory."""
+    def stop(self, *, keep: bool = False) -> None:
+        """Shut the server down (fast) and delete its directory (unless ``keep``)."""
         self._signal_and_wait(signal.SIGINT)
-        shutil.rmtree(self._root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self._root, ignore_errors=True)
 
     def restart(self, *, crash: bool = False) -> None:
         """Stop and start again on the same port; ``crash`` stops it as a crash would

@@ -156,3 +156,24 @@ def test_a_missing_batch_file_gives_an_error_page_not_a_crash(
         response = client.get(path)
         assert response.status_code == 503
         assert "not available on this node" in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/explorer/anchors/9223372036854775808",
+        "/explorer/anchors/-9223372036854775808",
+        "/explorer/anchors/0?offset=9223372036854775808",
+        "/explorer?before=9223372036854775808",
+        "/explorer/anchors/99999999999999999999999999",
+    ],
+)
+def test_numbers_beyond_64_bits_are_a_400_problem_not_a_500(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("invalid-request")
+
+
+def test_the_largest_64_bit_anchor_number_is_just_not_found(client: TestClient) -> None:
+    assert client.get("/explorer/anchors/9223372036854775807").status_code == 404
+    assert client.get("/explorer?before=9223372036854775807").status_code == 200
