@@ -39,6 +39,7 @@ from realdid.http import (
     problem_response,
     read_bounded_body,
 )
+from realdid.storage import DatabaseUnavailableError
 
 from ._errors import AuthorityError
 from ._operators import Operator, Role
@@ -132,6 +133,13 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         # The OAuth ``error`` is the problem code here (``OAuthProblemType``), and the
         # OAuth members ride along for OAuth clients (RFC 6749 section 5.2).
         return problem(exc.error, exc.description, **exc.to_dict())
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def storage_problem(_: Request, exc: DatabaseUnavailableError) -> Response:
+        log.warning("request refused, database unavailable: %s", exc)
+        response = problem("storage-unavailable", "retry in a moment")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(AuthorityError)
     async def authority_problem(_: Request, exc: AuthorityError) -> Response:

@@ -77,6 +77,7 @@ AUTHORITY_PROBLEMS = ProblemTable(
     _problem("method-not-allowed", 405),
     _problem("authority-starting", 503),
     _problem("internal-error", 500),
+    _problem("storage-unavailable", 503),  # the database restarts or fails over: retry
     # -- operators ------------------------------------------------------------------------------
     _problem("unauthenticated", 401),
     _problem("forbidden", 403),

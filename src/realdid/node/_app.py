@@ -37,6 +37,7 @@ from realdid.did import (
 )
 from realdid.http import PayloadTooLargeError, read_bounded_body
 from realdid.ledger import LedgerError
+from realdid.storage import DatabaseUnavailableError
 
 from ._explorer import explorer_router
 from ._intake import GroupCommitter, IntakeRefusedError, precheck_all
@@ -112,6 +113,15 @@ def create_app(node: RegistryNode) -> FastAPI:
     async def validation_problem(_: Request, exc: RequestValidationError) -> Response:
         return NODE_PROBLEMS.response(
             "invalid-request", "request parameters do not match the API (see /docs)"
+        )
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def storage_problem(_: Request, exc: DatabaseUnavailableError) -> Response:
+        # A database restart or failover: one line for the operator, 503 + Retry-After for
+        # the client, which resends (submissions are idempotent).
+        log.warning("request refused, database unavailable: %s", exc)
+        return NODE_PROBLEMS.response(
+            "storage-unavailable", "retry in a moment", headers={"Retry-After": "1"}
         )
 
     @app.exception_handler(Exception)

@@ -35,6 +35,9 @@ NODE_PROBLEMS = ProblemTable(
     ProblemType("invalid-request", 400, "Request does not match the API"),
     ProblemType("internal-error", 500, "Internal error; the operator has been told (see node log)"),
     ProblemType(
+        "storage-unavailable", 503, "The node's database is unavailable for a moment; retry"
+    ),
+    ProblemType(
         "read-only-node",
         503,
         "This node only follows the ledger; submit operations to an anchoring node",

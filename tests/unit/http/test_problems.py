@@ -118,6 +118,7 @@ def test_node_table_keeps_every_code_and_status() -> None:
         "method-not-allowed": 405,
         "invalid-request": 400,
         "internal-error": 500,
+        "storage-unavailable": 503,
         "read-only-node": 503,
     }
 
