@@ -33,8 +33,10 @@ from starlette.responses import JSONResponse, Response
 from realdid import __version__
 from realdid.credentials import CredentialError, Oid4vciError
 from realdid.http import (
+    ClientDisconnect,
     MalformedFormError,
     PayloadTooLargeError,
+    client_disconnected,
     parse_form,
     problem_response,
     read_bounded_body,
@@ -106,6 +108,8 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
         version=__version__,
         summary="Real-name enrollment, OpenID4VCI credential issuance, Token Status Lists.",
     )
+
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
 
     def ready() -> Authority:
         authority = get_authority()

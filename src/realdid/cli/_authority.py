@@ -424,7 +424,11 @@ def _serve_authority(settings: RealDIDSettings, sock: socket.socket) -> int:
     _warn_if_simulated(settings, settings.issuer_url())
     app = create_authority_app(runtime.get)
     try:
-        asyncio.run(_serve_all([(_server(uvicorn, app, served.host, served.port), sock, None)]))
+        asyncio.run(
+            _serve_all(
+                [(_server(uvicorn, app, served.host, served.port, settings.http), sock, None)]
+            )
+        )
     finally:
         runtime.close()
     return 0

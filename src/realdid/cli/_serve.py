@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from realdid.serving import WorkerPool, default_workers
-from realdid.settings import Flag, LedgerKind, RealDIDSettings, SettingsError, load_settings
+from realdid.serving import WorkerPool, default_workers, limited_protocol
+from realdid.settings import (
+    Flag,
+    HttpSection,
+    LedgerKind,
+    RealDIDSettings,
+    SettingsError,
+    load_settings,
+)
 
 from ._conventions import ChainAnchorContract, ChainUrl, fail, user_errors
 from ._ledger import open_evm_ledger
@@ -215,7 +222,9 @@ def _serve_worker(
     node = _registry_node(settings)
     servers: list[Served] = [
         (
-            _server(uvicorn, create_app(node), node_settings.host, node_settings.port),
+            _server(
+                uvicorn, create_app(node), node_settings.host, node_settings.port, settings.http
+            ),
             sockets[0],
             None,
         )
@@ -234,6 +243,7 @@ def _serve_worker(
                     create_authority_app(runtime.get),
                     settings.authority.host,
                     authority_port,
+                    settings.http,
                 ),
                 sockets[1],
                 (lambda: authority.get() is not None) if accept_when_ready else None,
@@ -248,7 +258,7 @@ def _serve_worker(
         for name, site_port, site_app in demo.served():
             servers.append(
                 (
-                    _server(uvicorn, site_app, settings.demo.host, site_port),
+                    _server(uvicorn, site_app, settings.demo.host, site_port, settings.http),
                     demo_sockets[name],
                     _ready_flag(site_app) if accept_when_ready else None,
                 )
@@ -399,10 +409,23 @@ def _listen(host: str, port: int, what: str, option: str) -> socket.socket:
     return sock
 
 
-def _server(uvicorn: Any, app: Any, host: str, port: int) -> Any:
-    # log_config=None: uvicorn's records go to the root logger, in the format of [log].
+def _server(uvicorn: Any, app: Any, host: str, port: int, http: HttpSection) -> Any:
+    """A uvicorn server for ``app``, bounded by the ``[http]`` settings."""
+    limits = http.limits()
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="info", access_log=False, log_config=None
+        app,
+        host=host,
+        port=port,
+        http=limited_protocol(limits),
+        ws="none",
+        timeout_keep_alive=limits.keep_alive_timeout,
+        # X-Forwarded-For is believed from the listed proxies only: uvicorn's default trusts
+        # every loopback client, which let any local process pick its address.
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies),
+        log_level="info",
+        access_log=False,
+        log_config=None,  # uvicorn's records go to the root logger, in the format of [log]
     )
     return uvicorn.Server(config)
 

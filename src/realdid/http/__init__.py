@@ -4,7 +4,8 @@
   (each service declares its codes in its own package), :func:`problem_body`,
   :func:`problem_response`, and :func:`parse_problem` for clients;
 * :func:`read_bounded_body`: a request body read with a size cap, and :func:`parse_form`
-  for a form body that repeats no parameter;
+  for a form body that repeats no parameter; :func:`client_disconnected`, the handler that
+  makes a client gone mid-body one log line;
 * :func:`download`: its client-side twin, an answer read with a size cap (streamed, so
   the cap holds before the body is buffered).
 
@@ -14,7 +15,14 @@ and httpx.
 
 from __future__ import annotations
 
-from ._body import MalformedFormError, PayloadTooLargeError, parse_form, read_bounded_body
+from ._body import (
+    ClientDisconnect,
+    MalformedFormError,
+    PayloadTooLargeError,
+    client_disconnected,
+    parse_form,
+    read_bounded_body,
+)
 from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._errors import HttpError
 from ._problems import (
@@ -36,6 +44,7 @@ __all__ = [
     "MAX_RESPONSE_BYTES",
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
+    "ClientDisconnect",
     "HttpError",
     "MalformedFormError",
     "PayloadTooLargeError",
@@ -43,6 +52,7 @@ __all__ = [
     "ProblemTable",
     "ProblemType",
     "ResponseTooLargeError",
+    "client_disconnected",
     "download",
     "parse_form",
     "parse_problem",

@@ -35,7 +35,12 @@ from realdid.did import (
     ParsedOperation,
     render_document,
 )
-from realdid.http import PayloadTooLargeError, read_bounded_body
+from realdid.http import (
+    ClientDisconnect,
+    PayloadTooLargeError,
+    client_disconnected,
+    read_bounded_body,
+)
 from realdid.ledger import LedgerError
 from realdid.storage import DatabaseUnavailableError
 
@@ -100,6 +105,7 @@ def create_app(node: RegistryNode) -> FastAPI:
         lifespan=lifespan,
     )
 
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.include_router(explorer_router(node))
 
     @app.exception_handler(StarletteHTTPException)

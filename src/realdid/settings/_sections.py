@@ -1,4 +1,4 @@
-"""The five sections of the settings, each field typed, bounded and explained.
+"""The six sections of the settings, each field typed, bounded and explained.
 
 A field's ``description`` is its documentation: ``docs/configuration.md`` is generated from
 these models (``tests/unit/settings/test_reference.py`` fails when the page is stale), and
@@ -14,6 +14,7 @@ silently and the node would start on the default port, not the one the operator 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from pydantic_settings import NoDecode
 
 from realdid.authority import AuthorityConfig, FaceMatcher, SimulatedFaceMatcher
 from realdid.credentials import MAX_STATUS_LIST_ENTRIES
+from realdid.serving import HttpLimits
 from realdid.storage import is_postgres_url
 
 _DEFAULTS = AuthorityConfig(issuer_url="http://defaults.invalid")
@@ -376,6 +378,87 @@ class BridgeSection(_Section):
     used_code_memory: int = _positive_seconds(
         3600, "How long a redeemed code is remembered to refuse its replay"
     )
+
+
+def _proxy_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise _setting_error(
+            "{setting} must list IP addresses or networks (e.g. 10.0.0.5, 10.0.0.0/24),"
+            " got '{value}'",
+            value=value[:64],
+        ) from None
+
+
+class HttpSection(_Section):
+    """``[http]``: what every HTTP server of the process accepts from one client
+    (``realdid.serving.HttpLimits``); each worker process applies them on its own."""
+
+    max_request_line: int = Field(
+        default=8 * 1024, ge=256, le=1024 * 1024, description="Longest request target (bytes)."
+    )
+    max_head_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line plus headers (bytes); beyond it 431.",
+    )
+    max_headers: int = Field(
+        default=100, ge=8, le=10_000, description="Most header fields in one request."
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's head, from its connection or"
+        " its first byte; then 408.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request body may pause between bytes; then 408.",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, le=3600, description="Seconds an idle keep-alive connection is kept."
+    )
+    max_connections: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Connections one worker process holds at most; beyond it 503.",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and"
+        " X-Forwarded-Proto are believed (comma-separated in the environment). Empty: the"
+        " client is the peer of the connection, whatever it claims.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_proxy_address(p) for p in value)
+
+    def limits(self) -> HttpLimits:
+        """The :class:`~realdid.serving.HttpLimits` of these settings."""
+        return HttpLimits(
+            max_request_line=self.max_request_line,
+            max_head_bytes=self.max_head_bytes,
+            max_headers=self.max_headers,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            keep_alive_timeout=self.keep_alive_timeout,
+            max_connections=self.max_connections,
+        )
 
 
 class JsonLineFormatter(logging.Formatter):

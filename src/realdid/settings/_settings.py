@@ -1,4 +1,4 @@
-""":class:`RealDIDSettings`: the five sections together, and the configs built from them."""
+""":class:`RealDIDSettings`: the six sections together, and the configs built from them."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ._sections import (
     AuthoritySection,
     BridgeSection,
     DemoSection,
+    HttpSection,
     LedgerKind,
     LogSection,
     NodeSection,
@@ -78,6 +79,9 @@ class RealDIDSettings(BaseSettings):
         default_factory=BridgeSection, description="The OpenID Connect bridge."
     )
     log: LogSection = Field(default_factory=LogSection, description="Logging.")
+    http: HttpSection = Field(
+        default_factory=HttpSection, description="Limits every HTTP server applies to clients."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -120,7 +120,7 @@ def test_an_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     assert message.startswith(f"node.prot in {config}: not a setting; [node] has data_dir, host")
     config = write_toml(tmp_path, "[nodes]\nport = 8080\n")
     assert _error(config_file=config) == (
-        f"nodes in {config}: not a setting; the sections are node, authority, demo, bridge, log"
+        f"nodes in {config}: not a setting; the sections are node, authority, demo, bridge, log, http"
     )
 
 
@@ -203,3 +203,21 @@ def test_an_unreadable_or_malformed_file_is_one_line(
 def test_a_misspelt_variable_of_a_section_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REALDID_NODE__PROT", "8080")
     assert _error().startswith("environment variable REALDID_NODE__PROT: not a setting; [node] has")
+
+
+def test_trusted_proxies_are_addresses_or_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().http.trusted_proxies == ()  # nobody's X-Forwarded-For believed
+    monkeypatch.setenv("REALDID_HTTP__TRUSTED_PROXIES", "10.0.0.5, 10.1.0.0/16,2001:db8::/32")
+    assert load_settings().http.trusted_proxies == ("10.0.0.5/32", "10.1.0.0/16", "2001:db8::/32")
+    monkeypatch.setenv("REALDID_HTTP__TRUSTED_PROXIES", "10.0.0.5,proxy.example")
+    assert _error() == (
+        "environment variable REALDID_HTTP__TRUSTED_PROXIES must list IP addresses or"
+        " networks (e.g. 10.0.0.5, 10.0.0.0/24), got 'proxy.example'"
+    )
+    config = write_toml(tmp_path, '[http]\ntrusted_proxies = ["192.0.2.1"]\nmax_headers = 50\n')
+    monkeypatch.delenv("REALDID_HTTP__TRUSTED_PROXIES")
+    http = load_settings(config_file=config).http
+    assert http.trusted_proxies == ("192.0.2.1/32",)
+    assert http.limits().max_headers == 50

@@ -33,7 +33,12 @@ from starlette.responses import JSONResponse, Response
 
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
-from realdid.http import PayloadTooLargeError, read_bounded_body
+from realdid.http import (
+    ClientDisconnect,
+    PayloadTooLargeError,
+    client_disconnected,
+    read_bounded_body,
+)
 from realdid.randomness import Randomness
 from realdid.rp import LoginError, PendingLogin, RelyingParty, login_routes
 from realdid.rp.pages import SecurityHeaders, render_error, render_login
@@ -122,6 +127,7 @@ def create_bridge_app(
         openapi_url=None,
         lifespan=lifespan,
     )
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
