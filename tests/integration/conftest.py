@@ -183,6 +183,20 @@ class NodeProcess:
         self._note(f"===== SIGKILL of the writer worker (pid {pid}) =====")
         return pid
 
+    def worker_pids(self) -> set[int]:
+        """The pids of the supervisor's worker processes (of a node with ``workers`` > 1)."""
+        assert self._process is not None
+        children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+    def kill_worker(self) -> int:
+        """SIGKILL a worker that is not the writer, mid-traffic; its pid."""
+        writer = self.writer_pid()
+        pid = min(self.worker_pids() - {writer})
+        os.kill(pid, signal.SIGKILL)
+        self._note(f"===== SIGKILL of a non-writer worker (pid {pid}) =====")
+        return pid
+
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful shutdown (SIGTERM), falling back to SIGKILL."""
         if self._process is None:

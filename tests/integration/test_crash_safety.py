@@ -341,17 +341,19 @@ def wait_for_more_acks(book: Book, since: int, what: str) -> None:
 
 
 # -- the test ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("victim", ["node", "writer"])
+@pytest.mark.parametrize("victim", ["node", "writer", "worker"])
 def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_none_twice(
     node_factory: Callable[..., Any], victim: str
 ) -> None:
     """``victim`` "node": the whole node (one process) is killed and restarted; "writer":
     the node runs two worker processes and the elected writer is killed — the other takes
-    over by itself and the supervisor replaces the dead one, with no restart."""
+    over by itself and the supervisor replaces the dead one, with no restart; "worker": a
+    worker that is not the writer is killed mid-request — the writer keeps its role and
+    the node keeps serving while the supervisor replaces the dead one."""
     seed = int(os.environ.get(SEED_ENV) or secrets.randbelow(2**32))
     print(f"crash-safety seed: {seed} (replay with {SEED_ENV}={seed})")
     rng = random.Random(seed)
-    workers = 2 if victim == "writer" else 1
+    workers = 1 if victim == "node" else 2
     node = node_factory("crash", batch_interval=0.05, max_batch=50, workers=workers)
 
     book = Book()
@@ -389,6 +391,11 @@ def test_sigkill_while_streaming_loses_no_acknowledged_operation_and_applies_non
                 killed = node.kill_writer()
                 kills.append((round(time.monotonic() - started, 2), book.acked_count()))
                 node.writer_pid(other_than=killed, timeout=5.0)  # taken over within seconds
+            elif victim == "worker":
+                writer = node.writer_pid()
+                node.kill_worker()
+                kills.append((round(time.monotonic() - started, 2), book.acked_count()))
+                assert node.writer_pid() == writer  # the writer was not disturbed
             else:
                 node.kill9()
                 kills.append((round(time.monotonic() - started, 2), book.acked_count()))

@@ -37,6 +37,7 @@ from realdid.http import (
     MalformedFormError,
     PayloadTooLargeError,
     client_disconnected,
+    instrument,
     parse_form,
     problem_response,
     read_bounded_body,
@@ -110,6 +111,7 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
     )
 
     app.add_exception_handler(ClientDisconnect, client_disconnected)
+    instrument(app, "authority")
 
     def ready() -> Authority:
         authority = get_authority()

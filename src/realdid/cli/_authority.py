@@ -38,6 +38,7 @@ from realdid.storage import StoreLocation, is_postgres_url
 from ._conventions import AuthorityUrl, fail, user_errors
 from ._network import Network, network
 from ._serve import (
+    METRICS_DIR,
     ConfigFile,
     Workers,
     _listen,
@@ -402,11 +403,14 @@ def authority_serve(
     if not served.port:
         fail("authority.port is 0: the authority alone needs a TCP port (give --port)")
     settings.log.configure()
+    with user_errors():
+        metrics = settings.authority_settings().data_dir / METRICS_DIR
     sock = _listen(served.host, served.port, "the identity authority", "--port")
     _run(
         served.workers or default_workers(),
         lambda: authority_runtime(settings).close(),
         lambda _: _serve_authority(settings, sock),
+        metrics,
     )
 
 

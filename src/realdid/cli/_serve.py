@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -13,7 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from realdid.serving import WorkerPool, default_workers, limited_protocol
+from realdid.serving import (
+    WorkerPool,
+    default_workers,
+    forget_process,
+    limited_protocol,
+    share_metrics,
+)
 from realdid.settings import (
     Flag,
     HttpSection,
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from realdid.node import RegistryNode
 
 serve_commands = typer.Typer()
+#: Under a service's data directory: its workers' shared metric files (emptied at start).
+METRICS_DIR = "metrics"
 SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "node.data_dir": "--data-dir",
     "node.database": "--database",
@@ -175,10 +184,14 @@ def serve(
         )
     demo_sockets = _demo_sockets(settings.demo.host, demo_port)
     workers = node_settings.workers or default_workers()
+    # From the setting itself: building the node's config would load prometheus_client
+    # before share_metrics may choose how it stores values.
+    metrics = (node_settings.data_dir or Path()) / METRICS_DIR
     _run(
         workers,
         lambda: _preflight(settings),
         lambda _: _serve_worker(settings, sockets, demo_sockets, accept_when_ready=workers > 1),
+        metrics,
     )
 
 
@@ -307,15 +320,20 @@ def _registry_node(settings: RealDIDSettings) -> RegistryNode:
             fail(str(e))
 
 
-def _run(workers: int, preflight: Callable[[], None], work: Callable[[int], int]) -> None:
+def _run(
+    workers: int, preflight: Callable[[], None], work: Callable[[int], int], metrics: Path
+) -> None:
     """``work`` in this process (one worker), or in ``workers`` supervised children after
     ``preflight`` checked the set-up here, so that a bad one is one error line, not one
-    per child."""
+    per child. Several workers add their Prometheus metrics up in the directory ``metrics``.
+    """
     if workers == 1:
         code = work(0)
     else:
+        share_metrics(metrics)
         preflight()
-        code = WorkerPool(workers, work).run()
+        forget_process(os.getpid())  # the preflight's values are not a worker's
+        code = WorkerPool(workers, work, ended=forget_process).run()
     if code:
         raise typer.Exit(code)
 

@@ -6,11 +6,13 @@
 * :func:`read_bounded_body`: a request body read with a size cap, and :func:`parse_form`
   for a form body that repeats no parameter; :func:`client_disconnected`, the handler that
   makes a client gone mid-body one log line;
+* :func:`instrument`: request metrics and ``GET /metrics`` for a service,
+  :func:`metrics_response` the exposition (summed over worker processes);
 * :func:`download`: its client-side twin, an answer read with a size cap (streamed, so
   the cap holds before the body is buffered).
 
-This package sits below the services: it imports only the standard library, Starlette
-and httpx.
+This package sits below the services: it imports only the standard library, Starlette,
+httpx and prometheus_client.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ._body import (
 )
 from ._download import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
 from ._errors import HttpError
+from ._metrics import MULTIPROCESS_ENV, instrument, metrics_response
 from ._problems import (
     MAX_DETAIL_CHARS,
     MAX_PROBLEM_BYTES,
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_DETAIL_CHARS",
     "MAX_PROBLEM_BYTES",
     "MAX_RESPONSE_BYTES",
+    "MULTIPROCESS_ENV",
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
     "ClientDisconnect",
@@ -54,6 +58,8 @@ __all__ = [
     "ResponseTooLargeError",
     "client_disconnected",
     "download",
+    "instrument",
+    "metrics_response",
     "parse_form",
     "parse_problem",
     "problem_body",

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
@@ -39,6 +38,7 @@ from realdid.http import (
     ClientDisconnect,
     PayloadTooLargeError,
     client_disconnected,
+    metrics_response,
     read_bounded_body,
 )
 from realdid.ledger import LedgerError
@@ -292,7 +292,7 @@ def create_app(node: RegistryNode) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         """Prometheus text exposition."""
-        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return metrics_response(node.metrics.registry)
 
     def _custom_openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,4 +1,8 @@
-"""Prometheus metrics of one node (a registry per node, so tests can run several)."""
+"""Prometheus metrics of one node (a registry per node, so tests can run several).
+
+Gauges say how they add up over worker processes (``multiprocess_mode``, used only when
+the workers share their metrics): the largest value among the living workers.
+"""
 
 from __future__ import annotations
 
@@ -42,14 +46,19 @@ class NodeMetrics:
         self.anchor_sequence = Gauge(
             "realdid_observer_anchor_sequence",
             "Sequence of the last processed anchor",
+            multiprocess_mode="livemax",
             registry=self.registry,
         )
         self.queue_length = Gauge(
-            "realdid_queue_length", "Operations waiting to be anchored", registry=self.registry
+            "realdid_queue_length",
+            "Operations waiting to be anchored",
+            multiprocess_mode="livemax",
+            registry=self.registry,
         )
         self.stalled = Gauge(
             "realdid_observer_stalled",
             "1 when the observer or anchoring is stuck (see /healthz)",
+            multiprocess_mode="livemax",
             registry=self.registry,
         )
         self.peer_fetches = Counter(

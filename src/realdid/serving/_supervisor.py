@@ -62,11 +62,13 @@ class WorkerPool:
 
     ``work`` returns the child's exit code; an exception in it is logged and exits 1.
     ``grace`` is how long children have to stop after SIGTERM before they are killed.
+    ``ended(pid)`` is called in the parent for every child that ended.
     """
 
     count: int
     work: Callable[[int], int]
     grace: float = 30.0
+    ended: Callable[[int], None] = lambda _pid: None
     _children: dict[int, _Child] = field(default_factory=dict)
     _fast_exits: int = 0
 
@@ -96,6 +98,7 @@ class WorkerPool:
                 log.info("stopping %d worker processes", len(self._children))
                 return 0
             for child, status in self._reap():
+                self.ended(child.pid)
                 code = os.waitstatus_to_exitcode(status)
                 lived = time.monotonic() - child.started
                 failed_start = code > 0 and lived < FAST_EXIT_SECONDS

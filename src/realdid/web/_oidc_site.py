@@ -19,7 +19,7 @@ from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse, Response
 
-from realdid.http import ClientDisconnect, client_disconnected
+from realdid.http import ClientDisconnect, client_disconnected, instrument
 from realdid.randomness import Randomness
 from realdid.rp.pages import SecurityHeaders, csrf_ok, csrf_token, render_error, render_page
 
@@ -69,6 +69,7 @@ def create_oidc_site_app(
 
     app = FastAPI(title=SITE_NAME, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ClientDisconnect, client_disconnected)
+    instrument(app, "oidc-demo-site")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,

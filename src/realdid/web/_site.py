@@ -36,7 +36,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from realdid.credentials import DcqlQuery
-from realdid.http import ClientDisconnect, client_disconnected
+from realdid.http import ClientDisconnect, client_disconnected, instrument
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty, VerifiedLogin, login_routes
 from realdid.rp.pages import SecurityHeaders, login_failure_message, render_error, start_login
@@ -71,6 +71,7 @@ class DemoSite:
         """
         app = FastAPI(title=self.name, docs_url=None, redoc_url=None, openapi_url=None)
         app.add_exception_handler(ClientDisconnect, client_disconnected)
+        instrument(app, self.name)
         app.include_router(login_routes(rp))
 
         @app.get("/login")

@@ -37,6 +37,7 @@ from realdid.http import (
     ClientDisconnect,
     PayloadTooLargeError,
     client_disconnected,
+    instrument,
     read_bounded_body,
 )
 from realdid.randomness import Randomness
@@ -128,6 +129,7 @@ def create_bridge_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(ClientDisconnect, client_disconnected)
+    instrument(app, "bridge")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
