@@ -192,7 +192,11 @@ class NodeProcess:
     def kill_worker(self) -> int:
         """SIGKILL a worker that is not the writer, mid-traffic; its pid."""
         writer = self.writer_pid()
-        pid = min(self.worker_pids() - {writer})
+        deadline = time.monotonic() + 10
+        while not (others := self.worker_pids() - {writer}):  # a replacement may be starting
+            assert time.monotonic() < deadline, "no worker besides the writer"
+            time.sleep(0.05)
+        pid = min(others)
         os.kill(pid, signal.SIGKILL)
         self._note(f"===== SIGKILL of a non-writer worker (pid {pid}) =====")
         return pid

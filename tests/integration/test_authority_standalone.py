@@ -1,7 +1,7 @@
 """``realdid authority serve``: the authority as its own process, against a node elsewhere.
 
-A multi-host deployment runs registry nodes with ``--authority-port 0`` and the authority
-separately. The authority must bootstrap its DID through the remote node, answer 503
+A multi-host deployment runs registry nodes alone (``realdid node serve``) and the
+authority separately. The authority must bootstrap its DID through the remote node, answer 503
 ``authority-starting`` until then, and publish metadata naming its public ``--issuer-url``.
 """
 
@@ -85,10 +85,17 @@ def test_authority_runs_as_its_own_process(tmp_path: Path) -> None:
             starting = client.post(f"{public}/1.0/challenges")
             assert starting.status_code == 503
             assert starting.json()["type"] == "urn:realdid:problem:authority-starting"
-        node_args = ["serve", "--data-dir", str(tmp_path / "node"), "--port", str(node_port)]
-        node_args += ["--authority-port", "0", "--batch-interval", "0.05"]
+        # `realdid node serve` runs the node alone, even where its settings file also
+        # describes an authority and demo sites (one file for every machine of a fleet).
+        unserved = free_port()
+        config = tmp_path / "realdid.toml"
+        config.write_text(f"[authority]\nport = {unserved}\n[demo]\nport = {free_port()}\n")
+        node_args = ["node", "serve", "--data-dir", str(tmp_path / "node"), "--port"]
+        node_args += [str(node_port), "--batch-interval", "0.05", "--config", str(config)]
         with _process(node_args, tmp_path / "node.log") as node:
             _wait_healthy(node_url, node, tmp_path / "node.log")
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(f"http://127.0.0.1:{unserved}/healthz", timeout=2.0)
             health = _wait_healthy(public, authority, tmp_path / "authority.log").json()
             with httpx.Client(timeout=5.0) as client:
                 resolved = client.get(f"{node_url}/1.0/identifiers/{health['issuer']}")

@@ -1,6 +1,7 @@
 """The ``realdid`` command tree, assembled from one module per thing the commands act on.
 
-* ``_serve``: ``realdid serve`` (the node, with the authority and demo sites beside it);
+* ``_serve``: ``realdid serve`` (the node, with the authority and demo sites beside it)
+  and ``realdid node serve`` (the node alone);
 * ``_resolve``: ``realdid resolve``;
 * ``_ledger``: ``realdid ledger verify|keygen|deploy|anchorer``;
 * ``_wallet``: ``realdid wallet init|restore`` and ``realdid wallet did …``;
@@ -23,7 +24,7 @@ from ._ledger import ledger_app
 from ._login import login_commands
 from ._network import Network
 from ._resolve import resolve_commands
-from ._serve import serve_commands
+from ._serve import node_app, serve_commands
 from ._wallet import did_app, wallet_commands
 
 
@@ -51,6 +52,7 @@ def create_app(transport: httpx.BaseTransport | None = None) -> typer.Typer:
     wallet_app.add_typer(wallet_commands)
     wallet_app.add_typer(did_app, name="did")
     app.add_typer(wallet_app, name="wallet")
+    app.add_typer(node_app, name="node")
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(authority_app, name="authority")
     return app

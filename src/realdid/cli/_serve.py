@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from realdid.node import RegistryNode
 
 serve_commands = typer.Typer()
+node_app = typer.Typer(help="The registry node on its own.", no_args_is_help=True)
 #: Under a service's data directory: its workers' shared metric files (emptied at start).
 METRICS_DIR = "metrics"
 SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
@@ -60,6 +61,10 @@ SERVE_OPTIONS = {  # setting -> the option of `realdid serve` that sets it
     "authority.port": "--authority-port",
     "demo.host": "--host",
     "demo.port": "--demo-port",
+}
+#: The options of `realdid node serve`: the node's own.
+NODE_SERVE_OPTIONS = {
+    setting: option for setting, option in SERVE_OPTIONS.items() if setting.startswith("node.")
 }
 DatabaseUrl = Annotated[
     str | None,
@@ -88,52 +93,63 @@ ConfigFile = Annotated[
 ]
 
 
+NodeDataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", help="Where the node keeps its database, batch files and ledger."),
+]
+ReadOnly = Annotated[
+    bool,
+    typer.Option(
+        "--read-only",
+        help="A resolver replica of the node whose store is --database (or --data-dir on"
+        " this machine): resolves, writes nothing, starts no authority.",
+    ),
+]
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)]
+BatchInterval = Annotated[
+    float, typer.Option(help="Seconds between batch cuts.", min=0.01, max=3600)
+]
+MaxBatch = Annotated[int, typer.Option(help="Operations per batch at most.", min=1, max=100_000)]
+Ledger = Annotated[
+    LedgerKind,
+    typer.Option(help="solo: embedded signed block log; evm: anchor contract on an EVM chain."),
+]
+AnchorerKeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--anchorer-key-file",
+        help="secp256k1 key (hex) of a permitted anchorer; without it the node only follows.",
+    ),
+]
+Confirmations = Annotated[
+    int,
+    typer.Option(
+        help="Blocks an anchor must be buried under before it is applied.", min=0, max=1000
+    ),
+]
+Peers = Annotated[
+    str,
+    typer.Option(help="Comma-separated base URLs of consortium nodes to fetch batch files from."),
+]
+
+
 @serve_commands.command()
 def serve(
     ctx: typer.Context,
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            "--data-dir", help="Where the node keeps its database, batch files and ledger."
-        ),
-    ],
+    data_dir: NodeDataDir,
     database: DatabaseUrl = None,
     workers: Workers = None,
-    read_only: Annotated[
-        bool,
-        typer.Option(
-            "--read-only",
-            help="A resolver replica of the node whose store is --database (or --data-dir on"
-            " this machine): resolves, writes nothing, starts no authority.",
-        ),
-    ] = False,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
-    batch_interval: Annotated[
-        float, typer.Option(help="Seconds between batch cuts.", min=0.01, max=3600)
-    ] = 0.5,
-    max_batch: Annotated[
-        int, typer.Option(help="Operations per batch at most.", min=1, max=100_000)
-    ] = 10_000,
-    ledger: Annotated[
-        LedgerKind,
-        typer.Option(help="solo: embedded signed block log; evm: anchor contract on an EVM chain."),
-    ] = LedgerKind.SOLO,
+    read_only: ReadOnly = False,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    batch_interval: BatchInterval = 0.5,
+    max_batch: MaxBatch = 10_000,
+    ledger: Ledger = LedgerKind.SOLO,
     evm_url: ChainUrl = None,
     anchor_contract: ChainAnchorContract = None,
-    anchorer_key_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--anchorer-key-file",
-            help="secp256k1 key (hex) of a permitted anchorer; without it the node only follows.",
-        ),
-    ] = None,
-    confirmations: Annotated[
-        int,
-        typer.Option(
-            help="Blocks an anchor must be buried under before it is applied.", min=0, max=1000
-        ),
-    ] = 2,
+    anchorer_key_file: AnchorerKeyFile = None,
+    confirmations: Confirmations = 2,
     authority_port: Annotated[
         int,
         typer.Option(
@@ -143,12 +159,7 @@ def serve(
             max=65535,
         ),
     ] = 8081,
-    peers: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated base URLs of consortium nodes to fetch batch files from."
-        ),
-    ] = "",
+    peers: Peers = "",
     demo_port: Annotated[
         int,
         typer.Option(
@@ -164,7 +175,39 @@ def serve(
     """Run a registry node (default: embedded SQLite + the solo ledger)."""
     # The parameters declare the options; their values arrive through serve_settings,
     # which knows which ones were typed, merged with the environment and --config file.
-    settings = serve_settings(ctx, SERVE_OPTIONS)
+    _serve_platform(serve_settings(ctx, SERVE_OPTIONS))
+
+
+@node_app.command("serve")
+def node_serve(
+    ctx: typer.Context,
+    data_dir: NodeDataDir,
+    database: DatabaseUrl = None,
+    workers: Workers = None,
+    read_only: ReadOnly = False,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    batch_interval: BatchInterval = 0.5,
+    max_batch: MaxBatch = 10_000,
+    ledger: Ledger = LedgerKind.SOLO,
+    evm_url: ChainUrl = None,
+    anchor_contract: ChainAnchorContract = None,
+    anchorer_key_file: AnchorerKeyFile = None,
+    confirmations: Confirmations = 2,
+    peers: Peers = "",
+    config: ConfigFile = None,
+) -> None:
+    """Run the registry node alone: no authority, no demo sites, whatever the settings
+    file says of them (multi-host deployments)."""
+    alone = {
+        "authority.port": Flag("realdid node serve", 0),
+        "demo.port": Flag("realdid node serve", 0),
+    }
+    _serve_platform(serve_settings(ctx, NODE_SERVE_OPTIONS, fixed=alone))
+
+
+def _serve_platform(settings: RealDIDSettings) -> None:
+    """Bind every port the settings serve, then run them in one or many workers."""
     node_settings = settings.node
     authority_port, demo_port = _served_ports(settings)
     settings.log.configure()
@@ -338,12 +381,15 @@ def _run(
         raise typer.Exit(code)
 
 
-def serve_settings(ctx: typer.Context, options: Mapping[str, str]) -> RealDIDSettings:
+def serve_settings(
+    ctx: typer.Context, options: Mapping[str, str], fixed: Mapping[str, Flag] | None = None
+) -> RealDIDSettings:
     """The settings a serving command runs with, or one ``error:`` line naming the bad one.
 
     ``options`` maps each setting to the command's option for it. Only options the user
     typed become flags (click records each value's source), so an option's default never
     overrides the environment or the ``--config`` file while ``--help`` still shows it.
+    ``fixed`` are settings the command itself decides, over every other source.
     """
     param_of = {opt: param.name for param in ctx.command.params for opt in param.opts}
     flags = {
@@ -352,7 +398,7 @@ def serve_settings(ctx: typer.Context, options: Mapping[str, str]) -> RealDIDSet
         if (name := param_of[option]) is not None and _typed(ctx, name)
     }
     try:
-        return load_settings(flags, ctx.params.get("config"))
+        return load_settings({**flags, **(fixed or {})}, ctx.params.get("config"))
     except SettingsError as e:
         fail(e.diagnostics())
 

@@ -100,29 +100,29 @@ class NodeSection(_Section):
         default=None,
         description="Where the node keeps its database, batch files and ledger"
         " (required by realdid serve).",
-        json_schema_extra=_flags("serve --data-dir"),
+        json_schema_extra=_flags("serve --data-dir", "node serve --data-dir"),
     )
-    host: str = _listen_host("Interface to listen on.", "serve --host")
+    host: str = _listen_host("Interface to listen on.", "serve --host", "node serve --host")
     port: int = Field(
         default=8080,
         ge=1,
         le=65535,
         description="TCP port.",
-        json_schema_extra=_flags("serve --port"),
+        json_schema_extra=_flags("serve --port", "node serve --port"),
     )
     batch_interval: float = Field(
         default=0.5,
         ge=0.01,
         le=3600,
         description="Seconds between batch cuts.",
-        json_schema_extra=_flags("serve --batch-interval"),
+        json_schema_extra=_flags("serve --batch-interval", "node serve --batch-interval"),
     )
     max_batch_operations: int = Field(
         default=10_000,
         ge=1,
         le=100_000,
         description="Operations per batch at most.",
-        json_schema_extra=_flags("serve --max-batch"),
+        json_schema_extra=_flags("serve --max-batch", "node serve --max-batch"),
     )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest request body the node reads (bytes)."
@@ -140,35 +140,35 @@ class NodeSection(_Section):
         default=(),
         description="Base URLs of consortium nodes to fetch batch files from (a list; on the"
         " command line and in the environment, comma-separated).",
-        json_schema_extra=_flags("serve --peers"),
+        json_schema_extra=_flags("serve --peers", "node serve --peers"),
     )
     ledger: LedgerKind = Field(
         default=LedgerKind.SOLO,
         description="solo: embedded signed block log; evm: anchor contract on an EVM chain.",
-        json_schema_extra=_flags("serve --ledger"),
+        json_schema_extra=_flags("serve --ledger", "node serve --ledger"),
     )
     evm_url: str | None = Field(
         default=None,
         description="JSON-RPC URL of the EVM chain (ledger evm).",
-        json_schema_extra=_flags("serve --evm-url"),
+        json_schema_extra=_flags("serve --evm-url", "node serve --evm-url"),
     )
     anchor_contract: str | None = Field(
         default=None,
         description="Address of the RealDIDAnchor contract (ledger evm).",
-        json_schema_extra=_flags("serve --anchor-contract"),
+        json_schema_extra=_flags("serve --anchor-contract", "node serve --anchor-contract"),
     )
     anchorer_key_file: Path | None = Field(
         default=None,
         description="secp256k1 key (hex) of a permitted anchorer; without it the node only"
         " follows (ledger evm).",
-        json_schema_extra=_flags("serve --anchorer-key-file"),
+        json_schema_extra=_flags("serve --anchorer-key-file", "node serve --anchorer-key-file"),
     )
     confirmations: int = Field(
         default=2,
         ge=0,
         le=1000,
         description="Blocks an anchor must be buried under before it is applied (ledger evm).",
-        json_schema_extra=_flags("serve --confirmations"),
+        json_schema_extra=_flags("serve --confirmations", "node serve --confirmations"),
     )
 
     database: str | None = Field(
@@ -176,7 +176,7 @@ class NodeSection(_Section):
         description="PostgreSQL URL (postgresql://user:password@host/db) of the node's stores;"
         " unset: SQLite files in the data directory. realdid serve's authority and demo"
         " sites use it too unless authority.database is set.",
-        json_schema_extra=_flags("serve --database"),
+        json_schema_extra=_flags("serve --database", "node serve --database"),
     )
     workers: int | None = Field(
         default=None,
@@ -184,14 +184,14 @@ class NodeSection(_Section):
         le=256,
         description="Processes serving HTTP (the node, and the authority and demo sites of"
         " realdid serve); one of them is elected to cut batches. Unset: one per core.",
-        json_schema_extra=_flags("serve --workers"),
+        json_schema_extra=_flags("serve --workers", "node serve --workers"),
     )
     read_only: bool = Field(
         default=False,
         description="A resolver replica: serve resolution and the explorer from the store"
         " the writer keeps (node.database, or the data directory on this machine), write"
         " nothing; realdid serve then starts no authority and no demo sites.",
-        json_schema_extra=_flags("serve --read-only"),
+        json_schema_extra=_flags("serve --read-only", "node serve --read-only"),
     )
 
     @field_validator("database")

@@ -16,7 +16,7 @@ from typer.main import get_command
 
 from realdid.cli import create_app
 from realdid.cli._authority import AUTHORITY_SERVE_OPTIONS
-from realdid.cli._serve import SERVE_OPTIONS, serve_settings
+from realdid.cli._serve import NODE_SERVE_OPTIONS, SERVE_OPTIONS, serve_settings
 from realdid.settings import RealDIDSettings
 
 from .conftest import invoke, one_line_error
@@ -97,8 +97,12 @@ def test_authority_serve_with_a_bad_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_the_documented_flags_are_the_commands_own() -> None:
-    commands = {"serve": SERVE_OPTIONS, "authority serve": AUTHORITY_SERVE_OPTIONS}
-    documented: dict[str, dict[str, str]] = {"serve": {}, "authority serve": {}}
+    commands = {
+        "serve": SERVE_OPTIONS,
+        "node serve": NODE_SERVE_OPTIONS,
+        "authority serve": AUTHORITY_SERVE_OPTIONS,
+    }
+    documented: dict[str, dict[str, str]] = {command: {} for command in commands}
     for section, section_field in RealDIDSettings.model_fields.items():
         model = type(section_field.get_default(call_default_factory=True))
         for name, field in model.model_fields.items():
