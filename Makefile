@@ -73,6 +73,7 @@ bench: $(STAMP) node_modules/.stamp /usr/bin/wrk
 	$(BIN)/python bench/bench_evm.py
 	$(BIN)/python bench/bench_enroll.py --http
 	$(BIN)/python bench/bench_login.py
+	$(BIN)/python bench/bench_ijson.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from realdid.credentials import CredentialError
 from realdid.crypto import CryptoError
 from realdid.did import DidError
 from realdid.http import HttpError
+from realdid.ijson import IJsonError
 from realdid.ledger import LedgerError
 from realdid.node import NodeError
 from realdid.registry import NodeClientError
@@ -35,6 +36,7 @@ ROOTS: dict[str, type[Exception]] = {
     "crypto": CryptoError,
     "did": DidError,
     "http": HttpError,
+    "ijson": IJsonError,
     "ledger": LedgerError,
     "node": NodeError,
     "registry": NodeClientError,

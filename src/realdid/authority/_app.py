@@ -23,14 +23,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from realdid import __version__
+from realdid import __version__, ijson
 from realdid.credentials import CredentialError, Oid4vciError
 from realdid.http import (
     ClientDisconnect,
@@ -83,9 +82,9 @@ async def _json_body(request: Request) -> Any:
         raise _RefusalError(problem("unsupported-media-type", "send application/json"))
     body = await read_bounded_body(request, MAX_BODY_BYTES)
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise _RefusalError(problem("malformed-json", "request body is not valid JSON")) from e
+        return ijson.loads(body)
+    except ijson.IJsonError as e:
+        raise _RefusalError(problem("malformed-json", f"request body: {e}")) from e
 
 
 def _form(body: bytes) -> dict[str, str]:

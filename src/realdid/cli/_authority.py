@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from realdid import ijson
 from realdid.authority import (
     REAL_NAME,
     SITE_PROOF,
@@ -243,7 +244,7 @@ def _admin(
             fail(f"the authority answered HTTP {response.status_code}")
         fail(f"{problem.code}: {problem.detail or ''}")
     try:
-        return response.json()
+        return ijson.loads(response.content)
     except ValueError:
         fail(f"the authority answered HTTP {response.status_code}")
 

@@ -36,13 +36,14 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash.argon2id
 import nacl.utils
 
+from realdid import ijson
 from realdid.crypto import EncodingError, b64url_decode, b64url_encode, canonicalize
 from realdid.storage import write_private_file
 
@@ -288,23 +289,6 @@ def _parse_file(data: bytes) -> _Envelope:
     return _Envelope(_Header(opslimit, memlimit, salt), nonce, ciphertext)
 
 
-class _DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _parse_int(text: str) -> int | float:
     """JSON numbers are doubles (I-JSON, RFC 7493 section 2.2; JCS relies on it).
 
@@ -319,8 +303,8 @@ def _parse_int(text: str) -> int | float:
 def _loads(text: str | bytes) -> Any:
     return json.loads(
         text,
-        object_pairs_hook=_no_duplicates,
-        parse_constant=_reject_constant,
+        object_pairs_hook=ijson.unique_members,
+        parse_constant=ijson.reject_constant,
         parse_int=_parse_int,
     )
 
@@ -329,7 +313,7 @@ def _strict_json(data: bytes, *, field: str | None, what: str) -> Any:
     """UTF-8 JSON without duplicate members, NaN or Infinity (RFC 8259 / I-JSON, RFC 7493)."""
     try:
         return _loads(data.decode("utf-8"))
-    except _DuplicateKeyError as e:
+    except ijson.DuplicateMemberError as e:
         raise KeystoreCorruptError(f"{what} has a duplicate member", field=field) from e
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise KeystoreCorruptError(f"{what} is not valid JSON", field=field) from e

@@ -59,8 +59,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from realdid import ijson
+
 from ._errors import CredentialError
-from ._jws import loads_strict_json
 from ._sdjwt import MAX_PRESENTATION_BYTES
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -295,9 +296,9 @@ def _offer_object_from_uri(uri: Any) -> Any:
         raise _offer_error("credential offer URI must carry exactly one credential_offer")
     text = next(v for n, v in params if n == "credential_offer")
     try:
-        return loads_strict_json(text.encode("utf-8"))
-    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
-        raise _offer_error("credential_offer is not a JSON object") from e
+        return ijson.loads(text)
+    except ijson.IJsonError as e:
+        raise _offer_error(f"credential_offer is not a JSON object: {e}") from e
 
 
 def _is_issuer_identifier(text: str) -> bool:

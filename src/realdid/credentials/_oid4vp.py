@@ -40,11 +40,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from realdid import ijson
 from realdid.crypto import AlgorithmPolicy, PublicKey, Signer
 from realdid.did import Did, DidError
 
 from ._errors import AlgorithmNotAllowedError, CredentialError
-from ._jws import CompactJws, JwsError, loads_strict_json, sign_compact
+from ._jws import CompactJws, JwsError, sign_compact
 from ._oid4vci import CREDENTIAL_FORMAT, MAX_CLOCK_SKEW
 from ._sdjwt import MAX_PRESENTATION_BYTES
 
@@ -459,8 +460,8 @@ def _response_from_form(form: Mapping[str, str]) -> AuthorizationResponse:
     if not isinstance(raw, str) or not 0 < len(raw) <= MAX_VP_TOKEN_BYTES:
         raise _invalid(f"vp_token must be a JSON object of <= {MAX_VP_TOKEN_BYTES} bytes")
     try:
-        token = loads_strict_json(raw.encode())
-    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        token = ijson.loads(raw)
+    except ijson.IJsonError as e:
         raise _invalid(f"vp_token is not JSON: {e}") from e
     if not isinstance(token, dict) or not 0 < len(token) <= MAX_CREDENTIAL_QUERIES:
         raise _invalid("vp_token must be an object keyed by credential query id")

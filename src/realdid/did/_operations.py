@@ -429,7 +429,9 @@ class ParsedOperation:
             raise MalformedOperationError(f"operation exceeds {MAX_OPERATION_BYTES} bytes")
         try:
             # orjson bounds nesting (1,024 levels) on its own: hostile batch lines cannot
-            # exhaust the stack whatever the interpreter's recursion limit is.
+            # exhaust the stack whatever the interpreter's recursion limit is. A repeated
+            # member (I-JSON, RFC 7493 2.3) needs no second pass here: orjson keeps one of
+            # them, so the bytes cannot equal the canonical form and are refused below.
             value = orjson.loads(data)
         except orjson.JSONDecodeError as e:
             raise MalformedOperationError("operation is not valid JSON") from e

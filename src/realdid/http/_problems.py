@@ -30,8 +30,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse
+
+from realdid import ijson
 
 __all__ = [
     "MAX_DETAIL_CHARS",
@@ -208,9 +209,8 @@ def _document(body: object) -> dict[str, Any] | None:
         if len(body) > MAX_PROBLEM_BYTES:
             return None
         try:
-            # orjson bounds nesting itself, so hostile nesting is a parse error.
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            body = ijson.loads(body)
+        except ijson.IJsonError:
             return None
     return body if isinstance(body, dict) else None
 

@@ -17,14 +17,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
-from realdid import __version__
+from realdid import __version__, ijson
 from realdid.did import (
     DID_JSON,
     RESOLUTION_MEDIA_TYPE,
@@ -160,11 +159,9 @@ def create_app(node: RegistryNode) -> FastAPI:
         except PayloadTooLargeError as e:
             return NODE_PROBLEMS.response(e.code, str(e))
         try:
-            # orjson bounds nesting itself (1,024 levels), independent of the interpreter's
-            # recursion limit, so hostile nesting is a parse error, never a stack overflow.
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return NODE_PROBLEMS.response("malformed-json", "request body is not valid JSON")
+            value = ijson.loads(body)
+        except ijson.IJsonError as e:
+            return NODE_PROBLEMS.response("malformed-json", f"request body: {e}")
         bulk = isinstance(value, list)
         items = value if bulk else [value]
         if not items:

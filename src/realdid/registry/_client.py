@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from realdid import ijson
 from realdid.clock import SystemTimer, Timer
 from realdid.did import RESOLUTION_MEDIA_TYPE
 from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
@@ -59,7 +60,7 @@ class NodeClient:
     @staticmethod
     def _problem(response: httpx.Response) -> NodeClientError:
         try:
-            body = response.json()
+            body = ijson.loads(response.content)
             code = str(body.get("type", "")).rsplit(":", 1)[-1] or f"http-{response.status_code}"
             # Resolution errors also carry the W3C DID Resolution error code: show that name.
             resolution = body.get("didResolutionMetadata") or {}
@@ -74,7 +75,7 @@ class NodeClient:
         response = self._request("POST", "/1.0/operations", json=operation)
         if response.status_code != 202:
             raise self._problem(response)
-        receipt: dict[str, Any] = response.json()
+        receipt: dict[str, Any] = ijson.loads(response.content)
         return receipt
 
     def operation_status(self, operation_hash: str) -> dict[str, Any] | None:
@@ -83,7 +84,7 @@ class NodeClient:
             return None
         if response.status_code != 200:
             raise self._problem(response)
-        status: dict[str, Any] = response.json()
+        status: dict[str, Any] = ijson.loads(response.content)
         return status
 
     def resolve(self, did: str) -> ResolutionResult:
@@ -99,7 +100,7 @@ class NodeClient:
         if response.status_code not in (200, 410):
             raise self._problem(response)
         try:
-            body = response.json()
+            body = ijson.loads(response.content)
         except ValueError as e:
             raise ResolutionResultError("the node's resolution result is not JSON") from e
         result = ResolutionResult.from_dict(body)

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from realdid import ijson
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import (
     BUSINESS_TYP,
@@ -87,7 +88,7 @@ class AuthorityClient:
         if response.status_code != expect:
             raise _refusal(response)
         try:
-            return response.json()
+            return ijson.loads(response.content)
         except ValueError:
             return None
 

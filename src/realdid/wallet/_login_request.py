@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from realdid import ijson
 from realdid.clock import Clock
 from realdid.credentials import (
     REQUEST_OBJECT_MEDIA_TYPE,
@@ -205,7 +206,7 @@ class RpChannel:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return ijson.loads(response.content)
     except ValueError:
         return None
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import random
 import threading
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from realdid import ijson
 from realdid.authority import (
     RP_REGISTRATION,
     Authority,
@@ -409,7 +409,7 @@ def _jwt_payload(jws: str) -> dict[str, Any]:
     """The payload of a JWS we hold ourselves (already verified by the wallet on receipt)."""
     try:
         part = jws.split(".")[1]
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        value = ijson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     except (IndexError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}

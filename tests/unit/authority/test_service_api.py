@@ -220,6 +220,15 @@ def test_enrollment_refusals_map_to_problems(client: TestClient, env: Env) -> No
             "malformed-json",
             id="malformed",
         ),
+        pytest.param(
+            {
+                "content": b'{"application":"a","application":"b"}',
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "malformed-json",
+            id="duplicate-member",
+        ),
         pytest.param({"json": []}, 400, "invalid-request", id="array"),
         pytest.param({"json": {"application": 1}}, 400, "invalid-request", id="not-string"),
         pytest.param(

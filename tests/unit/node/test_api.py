@@ -448,6 +448,10 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "unknown-type": (b'{"type":"delete","did":"did:realdid:x"}', "malformed-operation"),
     "type-not-string": (b'{"type":["create"]}', "malformed-operation"),
     "empty-array": (b"[]", "empty-submission"),
+    # I-JSON (RFC 7493 section 2.3): a repeated member would mean one thing to the check
+    # and another to the next parser, so it is refused before any validation.
+    "duplicate-member": (b'{"type":"create","type":"update"}', "malformed-json"),
+    "duplicate-nested": (b'[{"type":"create","suffixData":{"a":1,"a":1}}]', "malformed-json"),
 }
 
 
