@@ -624,7 +624,11 @@ def bench_http(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "REALDID_AUTHORITY_PASSPHRASE": "bench-passphrase"},
+            env={
+                **os.environ,
+                "REALDID_AUTHORITY_PASSPHRASE": "bench-passphrase",
+                "REALDID_RATE_LIMITS__EXEMPT": "127.0.0.1",  # the one load client
+            },
         )
         node_url = f"http://127.0.0.1:{port}"
         base = f"http://127.0.0.1:{authority_port}"

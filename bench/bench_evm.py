@@ -16,6 +16,7 @@ Results are printed beside the raw PyNaCl Ed25519 sign/verify rates of the same 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,8 @@ ANCHORER_KEY = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    env = {**os.environ, "REALDID_RATE_LIMITS__EXEMPT": "127.0.0.1"}  # the one load client
+    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

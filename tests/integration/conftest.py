@@ -29,7 +29,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -65,8 +65,10 @@ class NodeProcess:
         batch_interval: float = 0.05,
         max_batch: int = 10_000,
         workers: int = 1,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.extra_env = dict(env or {})
         self.databases = databases
         self.workers = workers
         self.log_path = log_path
@@ -84,7 +86,12 @@ class NodeProcess:
     @property
     def env(self) -> dict[str, str]:
         """The environment of this node and of the CLI commands run on its data."""
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.databases.env(self.data_dir)}
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            **self.databases.env(self.data_dir),
+            **self.extra_env,
+        }
 
     @property
     def pid(self) -> int | None:
@@ -275,6 +282,7 @@ class NodeFleet:
         batch_interval: float = 0.05,
         max_batch: int = 10_000,
         workers: int = 1,
+        env: Mapping[str, str] | None = None,
     ) -> NodeProcess:
         node = NodeProcess(
             self._directory / f"{name}-data",
@@ -283,6 +291,7 @@ class NodeFleet:
             batch_interval=batch_interval,
             max_batch=max_batch,
             workers=workers,
+            env=env,
         )
         self.nodes.append(node)
         node.start()

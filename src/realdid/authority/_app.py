@@ -32,9 +32,11 @@ from starlette.responses import JSONResponse, Response
 from realdid import __version__, ijson
 from realdid.credentials import CredentialError, Oid4vciError
 from realdid.http import (
+    NO_RATE_LIMITS,
     ClientDisconnect,
     MalformedFormError,
     PayloadTooLargeError,
+    RateLimiter,
     client_disconnected,
     instrument,
     parse_form,
@@ -101,8 +103,14 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastAPI:
-    """The API over whatever :class:`Authority` ``get_authority`` returns (None: still starting)."""
+def create_authority_app(
+    get_authority: Callable[[], Authority | None], *, rate_limits: RateLimiter = NO_RATE_LIMITS
+) -> FastAPI:
+    """The API over whatever :class:`Authority` ``get_authority`` returns (None: still starting).
+
+    ``rate_limits`` charges each client for challenges (rule ``challenges``) and for
+    applications — enrollments, site proofs, business enrollments (rule ``enrollments``).
+    """
     app = FastAPI(
         title="RealDID identity authority",
         version=__version__,
@@ -190,12 +198,18 @@ def create_authority_app(get_authority: Callable[[], Authority | None]) -> FastA
 
     # -- applications --------------------------------------------------------------------------
     @app.post("/1.0/challenges", status_code=201)
-    def challenge() -> dict[str, Any]:
+    def challenge(request: Request) -> Any:
+        refused = rate_limits.refusal("challenges", request)
+        if refused is not None:
+            return refused
         nonce, expires_at = ready().challenge()
         return {"nonce": nonce, "expires_at": expires_at}
 
     def _application_route(path: str, method: Callable[[Authority], Callable[..., Any]]) -> None:
         async def handler(request: Request) -> Response:
+            refused = rate_limits.refusal("enrollments", request)
+            if refused is not None:
+                return refused
             body = await _json_body(request)
             if (
                 not isinstance(body, dict)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from realdid.http import ProblemTable, ProblemType
+from realdid.http import RATE_LIMITED, ProblemTable, ProblemType
 
 __all__ = ["AUTHORITY_PROBLEMS", "OAuthProblemType"]
 
@@ -78,6 +78,7 @@ AUTHORITY_PROBLEMS = ProblemTable(
     _problem("authority-starting", 503),
     _problem("internal-error", 500),
     _problem("storage-unavailable", 503),  # the database restarts or fails over: retry
+    RATE_LIMITED,  # one client asked for too many challenges or applications
     # -- operators ------------------------------------------------------------------------------
     _problem("unauthenticated", 401),
     _problem("forbidden", 403),

@@ -31,7 +31,7 @@ from realdid.authority import (
     write_business_register,
     write_register,
 )
-from realdid.http import parse_problem
+from realdid.http import RateLimiter, parse_problem
 from realdid.serving import default_workers
 from realdid.settings import RealDIDSettings
 from realdid.storage import StoreLocation, is_postgres_url
@@ -407,15 +407,18 @@ def authority_serve(
     with user_errors():
         metrics = settings.authority_settings().data_dir / METRICS_DIR
     sock = _listen(served.host, served.port, "the identity authority", "--port")
+    rate_limits = settings.rate_limits.limiter()  # before the fork: the workers share it
     _run(
         served.workers or default_workers(),
         lambda: authority_runtime(settings).close(),
-        lambda _: _serve_authority(settings, sock),
+        lambda _: _serve_authority(settings, sock, rate_limits),
         metrics,
     )
 
 
-def _serve_authority(settings: RealDIDSettings, sock: socket.socket) -> int:
+def _serve_authority(
+    settings: RealDIDSettings, sock: socket.socket, rate_limits: RateLimiter
+) -> int:
     """The identity authority alone, in this process, on ``sock``."""
     import asyncio  # noqa: PLC0415
 
@@ -427,7 +430,7 @@ def _serve_authority(settings: RealDIDSettings, sock: socket.socket) -> int:
     runtime = authority_runtime(settings)
     runtime.start()
     _warn_if_simulated(settings, settings.issuer_url())
-    app = create_authority_app(runtime.get)
+    app = create_authority_app(runtime.get, rate_limits=rate_limits)
     try:
         asyncio.run(
             _serve_all(

@@ -35,6 +35,7 @@ from ._ledger import open_evm_ledger
 
 if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
+    from realdid.http import RateLimiter
     from realdid.node import RegistryNode
 
 serve_commands = typer.Typer()
@@ -230,10 +231,13 @@ def _serve_platform(settings: RealDIDSettings) -> None:
     # From the setting itself: building the node's config would load prometheus_client
     # before share_metrics may choose how it stores values.
     metrics = (node_settings.data_dir or Path()) / METRICS_DIR
+    rate_limits = settings.rate_limits.limiter()  # before the fork: the workers share it
     _run(
         workers,
         lambda: _preflight(settings),
-        lambda _: _serve_worker(settings, sockets, demo_sockets, accept_when_ready=workers > 1),
+        lambda _: _serve_worker(
+            settings, sockets, demo_sockets, rate_limits, accept_when_ready=workers > 1
+        ),
         metrics,
     )
 
@@ -259,6 +263,7 @@ def _serve_worker(
     settings: RealDIDSettings,
     sockets: list[socket.socket],
     demo_sockets: dict[str, socket.socket],
+    rate_limits: RateLimiter,
     *,
     accept_when_ready: bool = False,
 ) -> int:
@@ -279,7 +284,11 @@ def _serve_worker(
     servers: list[Served] = [
         (
             _server(
-                uvicorn, create_app(node), node_settings.host, node_settings.port, settings.http
+                uvicorn,
+                create_app(node, rate_limits=rate_limits),
+                node_settings.host,
+                node_settings.port,
+                settings.http,
             ),
             sockets[0],
             None,
@@ -296,7 +305,7 @@ def _serve_worker(
             (
                 _server(
                     uvicorn,
-                    create_authority_app(runtime.get),
+                    create_authority_app(runtime.get, rate_limits=rate_limits),
                     settings.authority.host,
                     authority_port,
                     settings.http,
@@ -310,7 +319,7 @@ def _serve_worker(
     if runtime is not None and demo_port:
         from realdid.web import DemoRuntime  # noqa: PLC0415 - only with --demo-port
 
-        demo = DemoRuntime(settings.demo_settings(), runtime)
+        demo = DemoRuntime(settings.demo_settings(), runtime, rate_limits=rate_limits)
         for name, site_port, site_app in demo.served():
             servers.append(
                 (

@@ -8,6 +8,8 @@
   makes a client gone mid-body one log line;
 * :func:`instrument`: request metrics and ``GET /metrics`` for a service,
   :func:`metrics_response` the exposition (summed over worker processes);
+* :class:`RateLimiter`: per-client token buckets shared by a machine's worker processes,
+  answering ``429 rate-limited`` with ``Retry-After``;
 * :func:`download`: its client-side twin, an answer read with a size cap (streamed, so
   the cap holds before the body is buffered).
 
@@ -40,14 +42,17 @@ from ._problems import (
     problem_body,
     problem_response,
 )
+from ._rate_limits import NO_RATE_LIMITS, RATE_LIMITED, Rate, RateLimiter, client_key
 
 __all__ = [
     "MAX_DETAIL_CHARS",
     "MAX_PROBLEM_BYTES",
     "MAX_RESPONSE_BYTES",
     "MULTIPROCESS_ENV",
+    "NO_RATE_LIMITS",
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
+    "RATE_LIMITED",
     "ClientDisconnect",
     "HttpError",
     "MalformedFormError",
@@ -55,8 +60,11 @@ __all__ = [
     "Problem",
     "ProblemTable",
     "ProblemType",
+    "Rate",
+    "RateLimiter",
     "ResponseTooLargeError",
     "client_disconnected",
+    "client_key",
     "download",
     "instrument",
     "metrics_response",

@@ -34,8 +34,10 @@ from realdid.did import (
     render_document,
 )
 from realdid.http import (
+    NO_RATE_LIMITS,
     ClientDisconnect,
     PayloadTooLargeError,
+    RateLimiter,
     client_disconnected,
     metrics_response,
     read_bounded_body,
@@ -82,7 +84,9 @@ def _is_hash(text: str) -> bool:
     return len(text) == 64 and _HEX.issuperset(text)
 
 
-def create_app(node: RegistryNode) -> FastAPI:
+def create_app(node: RegistryNode, *, rate_limits: RateLimiter = NO_RATE_LIMITS) -> FastAPI:
+    """The node's HTTP API; ``rate_limits`` charges each client one token per operation
+    submitted (rule ``operations``)."""
     committer: GroupCommitter | None = None
 
     @contextlib.asynccontextmanager
@@ -171,6 +175,9 @@ def create_app(node: RegistryNode) -> FastAPI:
                 "payload-too-large",
                 f"at most {node.config.max_operations_per_request} operations per request",
             )
+        refused = rate_limits.refusal("operations", request, len(items))
+        if refused is not None:
+            return refused
         result = await run_in_threadpool(_validate, node, items, bulk)
         if isinstance(result, Response):
             return result

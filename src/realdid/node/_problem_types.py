@@ -7,7 +7,7 @@ these codes by the resolution route, not here.
 
 from __future__ import annotations
 
-from realdid.http import ProblemTable, ProblemType
+from realdid.http import RATE_LIMITED, ProblemTable, ProblemType
 
 __all__ = ["NODE_PROBLEMS"]
 
@@ -33,6 +33,7 @@ NODE_PROBLEMS = ProblemTable(
     ProblemType("no-such-resource", 404, "No such resource"),
     ProblemType("method-not-allowed", 405, "Method not allowed on this resource"),
     ProblemType("invalid-request", 400, "Request does not match the API"),
+    RATE_LIMITED,
     ProblemType("internal-error", 500, "Internal error; the operator has been told (see node log)"),
     ProblemType(
         "storage-unavailable", 503, "The node's database is unavailable for a moment; retry"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from realdid.http import ProblemTable, ProblemType
+from realdid.http import RATE_LIMITED, ProblemTable, ProblemType
 
 __all__ = ["LOGIN_ERRORS", "LOGIN_PROBLEMS", "LoginError", "RpError", "WalletRefusalError"]
 
@@ -52,7 +52,8 @@ LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
 
 #: :data:`LOGIN_ERRORS` as the RFC 9457 problem table the OpenID4VP routes answer with.
 LOGIN_PROBLEMS = ProblemTable(
-    *(ProblemType(code, status, title) for code, (status, title) in LOGIN_ERRORS.items())
+    *(ProblemType(code, status, title) for code, (status, title) in LOGIN_ERRORS.items()),
+    RATE_LIMITED,  # one client started too many logins (the site's GET /login)
 )
 
 

@@ -24,6 +24,7 @@ from ._sections import (
     LedgerKind,
     LogSection,
     NodeSection,
+    RateLimitSection,
 )
 from ._settings import RealDIDSettings
 from ._sources import CONFIG_ENV, Flag, env_name, load_settings
@@ -39,6 +40,7 @@ __all__ = [
     "LedgerKind",
     "LogSection",
     "NodeSection",
+    "RateLimitSection",
     "RealDIDSettings",
     "SettingsError",
     "env_name",

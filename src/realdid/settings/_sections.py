@@ -27,6 +27,7 @@ from pydantic_settings import NoDecode
 
 from realdid.authority import AuthorityConfig, FaceMatcher, SimulatedFaceMatcher
 from realdid.credentials import MAX_STATUS_LIST_ENTRIES
+from realdid.http import Rate, RateLimiter
 from realdid.serving import HttpLimits
 from realdid.storage import is_postgres_url
 
@@ -459,6 +460,80 @@ class HttpSection(_Section):
             keep_alive_timeout=self.keep_alive_timeout,
             max_connections=self.max_connections,
         )
+
+
+def _per_second(what: str, default: float) -> Any:
+    return Field(
+        default=default,
+        ge=0,
+        le=1_000_000,
+        description=f"{what} one client may make per second, sustained (0: no limit).",
+    )
+
+
+def _burst(default: int) -> Any:
+    return Field(
+        default=default,
+        ge=1,
+        le=1_000_000,
+        description="How many of them one client may make at once before the rate applies.",
+    )
+
+
+class RateLimitSection(_Section):
+    """``[rate_limits]``: per-client token buckets (``realdid.http.RateLimiter``) on the
+    work an outsider can make a service repeat cheaply. A client is an IPv4 address or an
+    IPv6 /64 (behind listed ``[http] trusted_proxies``, the address they forward). The
+    workers of one machine share the counts; each machine counts on its own."""
+
+    operations_per_second: float = _per_second("DID operations (node intake)", 100.0)
+    operations_burst: int = _burst(1_000)
+    challenges_per_second: float = _per_second("Enrollment challenges", 5.0)
+    challenges_burst: int = _burst(30)
+    enrollments_per_second: float = _per_second(
+        "Applications (enrollments, site proofs, business enrollments)", 1.0
+    )
+    enrollments_burst: int = _burst(20)
+    login_requests_per_second: float = _per_second(
+        "Logins started (a site's /login, the bridge's /authorize)", 10.0
+    )
+    login_requests_burst: int = _burst(60)
+    exempt: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses or networks never limited, e.g. an operator's own batch"
+        " clients (comma-separated in the environment).",
+    )
+    buckets: int = Field(
+        default=65_536,
+        ge=64,
+        le=16_777_216,
+        description="Clients tracked at once per machine (24 bytes each); beyond it the"
+        " least recently seen start again with a full bucket.",
+    )
+
+    @field_validator("exempt", mode="before")
+    @classmethod
+    def _split_exempt(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("exempt")
+    @classmethod
+    def _check_exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_proxy_address(p) for p in value)
+
+    def limiter(self) -> RateLimiter:
+        """A :class:`~realdid.http.RateLimiter` of these settings. Make it before worker
+        processes fork: they share its memory."""
+        rules = {
+            "operations": (self.operations_per_second, self.operations_burst),
+            "challenges": (self.challenges_per_second, self.challenges_burst),
+            "enrollments": (self.enrollments_per_second, self.enrollments_burst),
+            "login-requests": (self.login_requests_per_second, self.login_requests_burst),
+        }
+        rates = {rule: Rate(rate, burst) for rule, (rate, burst) in rules.items() if rate > 0}
+        return RateLimiter(rates, exempt=self.exempt, buckets=self.buckets)
 
 
 class JsonLineFormatter(logging.Formatter):

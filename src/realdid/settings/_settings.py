@@ -26,6 +26,7 @@ from ._sections import (
     LedgerKind,
     LogSection,
     NodeSection,
+    RateLimitSection,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +82,9 @@ class RealDIDSettings(BaseSettings):
     log: LogSection = Field(default_factory=LogSection, description="Logging.")
     http: HttpSection = Field(
         default_factory=HttpSection, description="Limits every HTTP server applies to clients."
+    )
+    rate_limits: RateLimitSection = Field(
+        default_factory=RateLimitSection, description="Per-client rate limits."
     )
 
     @classmethod

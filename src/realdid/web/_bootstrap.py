@@ -48,6 +48,7 @@ from realdid.authority import (
 from realdid.clock import Clock, SystemClock
 from realdid.controller import ensure_anchored
 from realdid.crypto import DEFAULT_POLICY
+from realdid.http import NO_RATE_LIMITS, RateLimiter
 from realdid.randomness import Randomness
 from realdid.registry import NodeClient, NodeClientError
 from realdid.rp import (
@@ -121,7 +122,8 @@ class DemoRuntime:
     """Owns the demo apps (served at once, 503 until ready) and their bootstrap thread.
 
     ``clock`` and ``randomness`` reach every relying party and site it builds, and the
-    secrets it creates on first start (defaults: the system clock, :mod:`secrets`).
+    secrets it creates on first start (defaults: the system clock, :mod:`secrets`);
+    ``rate_limits`` every site's and the bridge's login starts.
     """
 
     settings: DemoSettings
@@ -129,6 +131,7 @@ class DemoRuntime:
     retry: float = RETRY_SECONDS
     clock: Clock = field(default_factory=SystemClock)
     randomness: Randomness = field(default_factory=Randomness)
+    rate_limits: RateLimiter = NO_RATE_LIMITS
     apps: dict[str, DeferredApp] = field(init=False)
     relying_parties: dict[str, DemoRelyingParty] = field(init=False, default_factory=dict)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
@@ -320,6 +323,7 @@ class DemoRuntime:
             db_path=self.settings.database or demo_dir / "forum" / "forum.db",
             clock=self.clock,
             randomness=self.randomness,
+            rate_limits=self.rate_limits,
         )
         self._closers.append(forum.state.db.close)
         self.apps["forum"].set(forum)
@@ -329,6 +333,7 @@ class DemoRuntime:
                 session_secret=session_secret,
                 clock=self.clock,
                 randomness=self.randomness,
+                rate_limits=self.rate_limits,
             )
         )
         self._build_oidc(demo_dir, session_secret)
@@ -361,6 +366,7 @@ class DemoRuntime:
             lifetimes=self.settings.bridge_lifetimes,
             clock=self.clock,
             randomness=self.randomness,
+            rate_limits=self.rate_limits,
         )
         self._closers.append(bridge.state.store.close)
         self.apps["bridge"].set(bridge)

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
+from realdid.http import NO_RATE_LIMITS, RateLimiter
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty
 from realdid.rp.pages import csrf_ok, csrf_token, render_page
@@ -156,6 +157,7 @@ def create_forum_app(
     db_path: StoreLocation,
     clock: Clock | None = None,
     randomness: Randomness | None = None,
+    rate_limits: RateLimiter = NO_RATE_LIMITS,
 ) -> FastAPI:
     """The forum as an ASGI app; ``rp`` is this site's relying party (its base URL is ours).
 
@@ -166,7 +168,9 @@ def create_forum_app(
     """
     randomness = randomness or Randomness()
     db = ForumDatabase(db_path, clock=clock)
-    app = SITE.app(rp, session_secret=session_secret, randomness=randomness)
+    app = SITE.app(
+        rp, session_secret=session_secret, randomness=randomness, rate_limits=rate_limits
+    )
     app.state.db = db
 
     def member(request: Request) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
+from realdid.http import NO_RATE_LIMITS, RateLimiter
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty
 from realdid.rp.pages import csrf_ok, csrf_token, render_page
@@ -128,6 +129,7 @@ def create_hotel_app(
     session_secret: bytes,
     clock: Clock | None = None,
     randomness: Randomness | None = None,
+    rate_limits: RateLimiter = NO_RATE_LIMITS,
 ) -> FastAPI:
     """The hotel check-in as an ASGI app; ``rp`` is this site's relying party.
 
@@ -137,7 +139,9 @@ def create_hotel_app(
     clock = clock or SystemClock()
     randomness = randomness or Randomness()
     book = GuestBook(clock=clock, randomness=randomness)
-    app = SITE.app(rp, session_secret=session_secret, randomness=randomness)
+    app = SITE.app(
+        rp, session_secret=session_secret, randomness=randomness, rate_limits=rate_limits
+    )
     app.state.guests = book
 
     @app.get("/")

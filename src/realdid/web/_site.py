@@ -36,7 +36,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from realdid.credentials import DcqlQuery
-from realdid.http import ClientDisconnect, client_disconnected, instrument
+from realdid.http import (
+    NO_RATE_LIMITS,
+    ClientDisconnect,
+    RateLimiter,
+    client_disconnected,
+    instrument,
+)
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty, VerifiedLogin, login_routes
 from realdid.rp.pages import SecurityHeaders, login_failure_message, render_error, start_login
@@ -64,10 +70,18 @@ class DemoSite:
     def _verb(self) -> str:
         return self.step.replace("-", " ")  # "sign in", "check in"
 
-    def app(self, rp: RelyingParty, *, session_secret: bytes, randomness: Randomness) -> FastAPI:
+    def app(
+        self,
+        rp: RelyingParty,
+        *,
+        session_secret: bytes,
+        randomness: Randomness,
+        rate_limits: RateLimiter = NO_RATE_LIMITS,
+    ) -> FastAPI:
         """The site's ASGI app with the login routes and its session; the site adds its pages.
 
-        ``randomness`` draws the login page's script nonce.
+        ``randomness`` draws the login page's script nonce; ``rate_limits`` charges each
+        client for the login requests it starts (rule ``login-requests``).
         """
         app = FastAPI(title=self.name, docs_url=None, redoc_url=None, openapi_url=None)
         app.add_exception_handler(ClientDisconnect, client_disconnected)
@@ -76,6 +90,9 @@ class DemoSite:
 
         @app.get("/login")
         def login(request: Request) -> Response:
+            refused = rate_limits.refusal("login-requests", request)
+            if refused is not None:
+                return refused
             return start_login(
                 request.session,
                 rp,

@@ -20,6 +20,7 @@ from realdid.credentials import (
     CredentialRequest,
     make_proof_jwt,
 )
+from realdid.http import Rate, RateLimiter
 
 from .conftest import ISSUER_URL, Env, Holder
 
@@ -244,6 +245,40 @@ def test_application_body_problems(
     for path in ("/1.0/enrollments", "/1.0/site-proofs", "/1.0/business-enrollments"):
         problem(client.post(path, **kwargs), status, code)
     assert env.counts()["enrollments"] == 0
+
+
+def test_challenges_and_applications_are_rate_limited_per_client(env: Env) -> None:
+    now = [0.0]
+    limits = RateLimiter(
+        {"challenges": Rate(per_second=1, burst=2), "enrollments": Rate(per_second=0.5, burst=1)},
+        clock=lambda: now[0],
+    )
+    with TestClient(create_authority_app(lambda: env.authority, rate_limits=limits)) as client:
+        nonces = [client.post("/1.0/challenges").json()["nonce"] for _ in range(2)]
+        refused = client.post("/1.0/challenges")
+        problem(refused, 429, "rate-limited")
+        assert refused.headers["retry-after"] == "1"
+        jws = env.application(
+            env.resolver.create(), env.enrollment_claims(env.residents[0]), nonce=nonces[0]
+        )
+        assert client.post("/1.0/enrollments", json={"application": jws}).status_code == 201
+        before = env.counts()
+        # The next application is refused before its body is read, whatever it holds:
+        # enrollments, site proofs and business enrollments share the one allowance.
+        for path in ("/1.0/enrollments", "/1.0/site-proofs", "/1.0/business-enrollments"):
+            response = problem(
+                client.post(path, json={"application": "a.b.c"}), 429, "rate-limited"
+            )
+            assert "enrollments" in response["detail"]
+        assert client.post("/1.0/enrollments", json={}).headers["retry-after"] == "2"
+        assert env.counts() == before
+        now[0] += 2.0  # both allowances refilled
+        assert client.post("/1.0/challenges").status_code == 201
+        problem(
+            client.post("/1.0/enrollments", json={"application": "a.b.c"}),
+            400,
+            "invalid-application",
+        )
 
 
 def test_unknown_routes_and_methods(client: TestClient) -> None:

@@ -117,6 +117,7 @@ def test_node_table_keeps_every_code_and_status() -> None:
         "no-such-resource": 404,
         "method-not-allowed": 405,
         "invalid-request": 400,
+        "rate-limited": 429,
         "internal-error": 500,
         "storage-unavailable": 503,
         "read-only-node": 503,

@@ -40,6 +40,7 @@ from realdid.did import (
     sign,
     to_dict,
 )
+from realdid.http import NO_RATE_LIMITS, Rate, RateLimiter
 from realdid.ledger import RegistryStore, verify_resolution_evidence
 from realdid.node import NodeConfig, RegistryNode, create_app
 
@@ -146,10 +147,12 @@ class Controller:
 
 # -- running a node ----------------------------------------------------------------------------
 @contextmanager
-def running(data_dir: Path, **config: Any) -> Iterator[TestClient]:
+def running(
+    data_dir: Path, rate_limits: RateLimiter = NO_RATE_LIMITS, **config: Any
+) -> Iterator[TestClient]:
     settings: dict[str, Any] = {"batch_interval": 0.05, **config}
     node = RegistryNode(NodeConfig(data_dir=data_dir, **settings))
-    with TestClient(create_app(node)) as client:
+    with TestClient(create_app(node, rate_limits=rate_limits)) as client:
         yield client
 
 
@@ -458,6 +461,23 @@ BAD_BODIES: dict[str, tuple[bytes, str]] = {
 @pytest.mark.parametrize(("body", "code"), list(BAD_BODIES.values()), ids=list(BAD_BODIES))
 def test_bad_body_is_refused(world: World, body: bytes, code: str) -> None:
     refused(world, lambda c: post_raw(c, body), code, 400)
+
+
+def test_intake_charges_each_client_per_operation(tmp_path: Path) -> None:
+    now = [0.0]
+    limits = RateLimiter({"operations": Rate(per_second=2, burst=3)}, clock=lambda: now[0])
+    with running(tmp_path / "node", rate_limits=limits) as client:
+        submit(client, [Controller().create, Controller().create])  # 2 of the 3 tokens
+        before, accepted = snapshot(client), accepted_total(client)
+        pair = [Controller().create, Controller().create]
+        response = client.post("/1.0/operations", json=pair)
+        body = assert_problem(response, "rate-limited", 429)
+        assert response.headers["retry-after"] == "1"  # one token short at 2/s: 0.5 s, rounded up
+        assert "operations" in body["detail"]
+        assert (snapshot(client), accepted_total(client)) == (before, accepted)  # nothing queued
+        now[0] += 0.5
+        submit(client, pair)  # the token came back: the same pair is accepted whole
+        assert accepted_total(client) == accepted + 2
 
 
 def _mutate(base: str, change: Callable[[dict[str, Any]], None]) -> Callable[[World], Any]:

@@ -120,7 +120,7 @@ def test_an_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     assert message.startswith(f"node.prot in {config}: not a setting; [node] has data_dir, host")
     config = write_toml(tmp_path, "[nodes]\nport = 8080\n")
     assert _error(config_file=config) == (
-        f"nodes in {config}: not a setting; the sections are node, authority, demo, bridge, log, http"
+        f"nodes in {config}: not a setting; the sections are node, authority, demo, bridge, log, http, rate_limits"
     )
 
 
@@ -221,3 +221,29 @@ def test_trusted_proxies_are_addresses_or_networks(
     http = load_settings(config_file=config).http
     assert http.trusted_proxies == ("192.0.2.1/32",)
     assert http.limits().max_headers == 50
+
+
+def test_rate_limits_become_one_limiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings().rate_limits.limiter()
+    assert set(defaults._rates) == {"operations", "challenges", "enrollments", "login-requests"}
+    assert defaults._rates["operations"].burst == 1_000  # a full bulk submission passes
+    config = write_toml(
+        tmp_path,
+        "[rate_limits]\nchallenges_per_second = 0\nenrollments_burst = 3\n"
+        'exempt = ["127.0.0.1", "::1"]\nbuckets = 128\n',
+    )
+    limits = load_settings(config_file=config).rate_limits.limiter()
+    assert "challenges" not in limits._rates  # 0: not limited
+    assert limits._rates["enrollments"].burst == 3
+    assert [limits.retry_after("enrollments", "127.0.0.1") for _ in range(10)] == [0.0] * 10
+    assert [limits.retry_after("enrollments", "10.0.0.1") > 0 for _ in range(4)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    monkeypatch.setenv("REALDID_RATE_LIMITS__EXEMPT", "localhost")
+    assert _error().startswith("environment variable REALDID_RATE_LIMITS__EXEMPT must list IP")
+    monkeypatch.setenv("REALDID_RATE_LIMITS__EXEMPT", "")
+    monkeypatch.setenv("REALDID_RATE_LIMITS__OPERATIONS_PER_SECOND", "-1")
+    assert "REALDID_RATE_LIMITS__OPERATIONS_PER_SECOND" in _error()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from realdid.http import Rate, RateLimiter
 from realdid.storage import StoreLocation
 from realdid.web import create_forum_app, pseudonym_for
 from realdid.web._forum import MAX_POST_CHARS, ForumDatabase, login_query
@@ -56,6 +57,27 @@ def test_login_asks_for_a_site_proof_of_a_verified_adult(forum: TestClient, rp: 
     assert f"/oid4vp/transactions/{pending.transaction}" in page.text
     assert "Community forum: members must be verified adults" in page.text
     assert session_of(forum, "forum_session")["login_tx"] == pending.transaction
+
+
+def test_login_starts_are_rate_limited_per_client(rp: FakeRp, tmp_path: Path) -> None:
+    now = [0.0]
+    limits = RateLimiter({"login-requests": Rate(per_second=0.5, burst=1)}, clock=lambda: now[0])
+    app = create_forum_app(
+        rp,  # type: ignore[arg-type]
+        session_secret=SECRET,
+        db_path=tmp_path / "forum.db",
+        rate_limits=limits,
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        assert client.get("/login").status_code == 200
+        refused = client.get("/login")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "2"
+        assert refused.json()["type"] == "urn:realdid:problem:rate-limited"
+        assert len(rp.queries) == 1  # no login request was created for it
+        now[0] += 2.0
+        assert client.get("/login").status_code == 200
+    app.state.db.close()
 
 
 def test_session_cookie_is_lax_httponly_and_named_for_the_site(forum: TestClient) -> None:

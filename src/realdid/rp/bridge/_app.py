@@ -34,8 +34,10 @@ from starlette.responses import JSONResponse, Response
 from realdid.clock import Clock, SystemClock
 from realdid.credentials import CredentialQuery, CredentialType, DcqlQuery
 from realdid.http import (
+    NO_RATE_LIMITS,
     ClientDisconnect,
     PayloadTooLargeError,
+    RateLimiter,
     client_disconnected,
     instrument,
     read_bounded_body,
@@ -83,6 +85,7 @@ def create_bridge_app(
     randomness: Randomness | None = None,
     lifetimes: Lifetimes | None = None,
     mount_login_routes: bool = True,
+    rate_limits: RateLimiter = NO_RATE_LIMITS,
 ) -> FastAPI:
     """The OIDC bridge as an ASGI app served at ``issuer`` (its public base URL, no slash).
 
@@ -91,6 +94,8 @@ def create_bridge_app(
     ``mount_login_routes`` is false (tests with a stand-in). ``signing_key`` is a P-256
     private key (see :func:`~._keys.load_or_create_bridge_keys`). ``randomness`` draws the
     authorization ids, codes, access tokens and login-page script nonces (:mod:`secrets`).
+    ``rate_limits`` charges each client for the wallet logins ``/authorize`` starts (rule
+    ``login-requests``).
     """
     if issuer.endswith("/") or not issuer.startswith(("https://", "http://")):
         raise ValueError("issuer must be an absolute http(s) URL without a trailing slash")
@@ -154,6 +159,9 @@ def create_bridge_app(
 
     @app.api_route("/authorize", methods=["GET", "POST"])
     async def authorize(request: Request) -> Response:
+        refused = rate_limits.refusal("login-requests", request)
+        if refused is not None:
+            return refused
         try:
             form = await _form_pairs(request) if request.method == "POST" else []
             query = [*_pairs(request.url.query), *form]

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey
 
 from realdid.clock import FixedClock
 from realdid.credentials import DcqlQuery
+from realdid.http import NO_RATE_LIMITS, RateLimiter
 from realdid.randomness import Randomness
 from realdid.rp import LoginOutcome, PendingLogin, VerifiedLogin
 from realdid.rp.bridge import BridgeClient, create_bridge_app
@@ -117,6 +118,7 @@ def make_bridge(
     *,
     clients: tuple[BridgeClient, ...] = (NEWS, SHOP),
     randomness: Randomness | None = None,
+    rate_limits: RateLimiter = NO_RATE_LIMITS,
 ) -> Bridge:
     clock = FixedClock(int(time.time()))
     rp = FakeRp(clock)
@@ -132,6 +134,7 @@ def make_bridge(
         clock=clock,
         randomness=randomness,
         mount_login_routes=False,
+        rate_limits=rate_limits,
     )
     client = TestClient(app, base_url=ISSUER, follow_redirects=False)
     return Bridge(client, rp, clock, key, app)

@@ -12,6 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from realdid.http import Rate, RateLimiter
 from realdid.rp.bridge import (
     ACR_VERIFIED_PERSON,
     BridgeClient,
@@ -226,6 +227,24 @@ def test_pairwise_subject_is_keyed_and_sector_bound() -> None:
 
 
 # -- refusals at the authorization endpoint ---------------------------------------------------------
+def test_authorize_is_rate_limited_per_client(tmp_path: Path) -> None:
+    now = [0.0]
+    limits = RateLimiter({"login-requests": Rate(per_second=1, burst=2)}, clock=lambda: now[0])
+    bridge = make_bridge(tmp_path, rate_limits=limits)
+    start(bridge)
+    start(bridge)
+    params = authorize_params(NEWS)
+    params.pop("_verifier")
+    refused = bridge.client.get("/authorize?" + urlencode(params))
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["type"] == "urn:realdid:problem:rate-limited"
+    assert len(bridge.rp.queries) == 2  # no wallet login was started for it
+    now[0] += 1.0
+    start(bridge)
+    assert len(bridge.rp.queries) == 3
+
+
 def _authorize(bridge: Bridge, **overrides: str | None) -> object:
     params = authorize_params(NEWS, **overrides)
     params.pop("_verifier")
