@@ -25,13 +25,10 @@ from starlette.responses import JSONResponse, Response
 
 from realdid import __version__, ijson
 from realdid.did import (
-    DID_JSON,
-    RESOLUTION_MEDIA_TYPE,
     Did,
     DidError,
     MalformedOperationError,
     ParsedOperation,
-    render_document,
 )
 from realdid.http import (
     NO_RATE_LIMITS,
@@ -48,6 +45,7 @@ from realdid.storage import DatabaseUnavailableError
 from ._explorer import explorer_router
 from ._intake import GroupCommitter, IntakeRefusedError, precheck_all
 from ._problem_types import NODE_PROBLEMS
+from ._resolution import LeanResolution, representation
 from ._service import RegistryNode
 
 log = logging.getLogger(__name__)
@@ -248,15 +246,9 @@ def create_app(node: RegistryNode, *, rate_limits: RateLimiter = NO_RATE_LIMITS)
         found = node.resolve(parsed)
         if found is None:
             return _resolution_problem("notFound", "no anchored DID with this identifier")
-        state, result = found
-        status = 410 if state.deactivated else 200
-        accept = request.headers.get("accept", "")
+        status, media_type, body = representation(parsed, *found, request.headers.get("accept", ""))
         node.metrics.resolutions.observe(node.timer.monotonic() - started)
-        for media_type in (DID_JSON, "application/did+ld+json"):
-            if media_type in accept:
-                document = render_document(parsed, state)
-                return JSONResponse(document, status_code=status, media_type=media_type)
-        return JSONResponse(result, status_code=status, media_type=RESOLUTION_MEDIA_TYPE)
+        return Response(body, status_code=status, media_type=media_type)
 
     @app.get("/cas/{address}", responses={404: {"content": _PROBLEM}})
     async def cas(address: str) -> Response:
@@ -331,6 +323,8 @@ def create_app(node: RegistryNode, *, rate_limits: RateLimiter = NO_RATE_LIMITS)
         return app.openapi_schema
 
     app.openapi = _custom_openapi  # type: ignore[method-assign]
+    # Outermost but for the error handler: a DID that resolves skips routing altogether.
+    app.add_middleware(LeanResolution, node=node)
     return app
 
 

@@ -467,7 +467,7 @@ def test_intake_charges_each_client_per_operation(tmp_path: Path) -> None:
     now = [0.0]
     limits = RateLimiter({"operations": Rate(per_second=2, burst=3)}, clock=lambda: now[0])
     with running(tmp_path / "node", rate_limits=limits) as client:
-        submit(client, [Controller().create, Controller().create])  # 2 of the 3 tokens
+        apply(client, Controller().create, Controller().create)  # 2 of the 3 tokens, settled
         before, accepted = snapshot(client), accepted_total(client)
         pair = [Controller().create, Controller().create]
         response = client.post("/1.0/operations", json=pair)
