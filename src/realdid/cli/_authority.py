@@ -44,10 +44,10 @@ from ._serve import (
     Workers,
     _listen,
     _run,
-    _serve_all,
     _server,
     _warn_if_simulated,
     authority_runtime,
+    serve_all,
     serve_settings,
 )
 
@@ -420,7 +420,6 @@ def _serve_authority(
     settings: RealDIDSettings, sock: socket.socket, rate_limits: RateLimiter
 ) -> int:
     """The identity authority alone, in this process, on ``sock``."""
-    import asyncio  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
@@ -432,11 +431,7 @@ def _serve_authority(
     _warn_if_simulated(settings, settings.issuer_url())
     app = create_authority_app(runtime.get, rate_limits=rate_limits)
     try:
-        asyncio.run(
-            _serve_all(
-                [(_server(uvicorn, app, served.host, served.port, settings.http), sock, None)]
-            )
-        )
+        serve_all([(_server(uvicorn, app, served.host, served.port, settings.http), sock, None)])
     finally:
         runtime.close()
     return 0
