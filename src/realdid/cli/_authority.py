@@ -420,7 +420,6 @@ def _serve_authority(
     settings: RealDIDSettings, sock: socket.socket, rate_limits: RateLimiter
 ) -> int:
     """The identity authority alone, in this process, on ``sock``."""
-
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from realdid.authority import create_authority_app  # noqa: PLC0415
