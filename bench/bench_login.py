@@ -220,8 +220,9 @@ def _payload(jws: str) -> dict[str, Any]:
     return decoded
 
 
-def run_worker(args: tuple[Setup, int, str, int]) -> dict[str, Any]:
-    setup, logins, store_path, offset = args
+def make_rp(setup: Setup, store_path: str) -> RelyingParty:
+    """The benchmark's relying party on ``store_path``, its DID cache warm (as in steady
+    state: every holder's and the issuer's document resolved once)."""
     clock = SystemClock()
     resolver = HttpDidResolver(
         NODE_URL, ttl=3600, clock=clock, transport=_registry_transport(setup.documents)
@@ -249,17 +250,21 @@ def run_worker(args: tuple[Setup, int, str, int]) -> dict[str, Any]:
         status_lists=status,
         clock=clock,
     )
-    query = DcqlQuery((CredentialQuery("site", (SITE_PROOF,), ("age_over_18",)),))
+    for did in setup.documents:
+        resolver.document(did)
+    return rp
+
+
+QUERY = DcqlQuery((CredentialQuery("site", (SITE_PROOF,), ("age_over_18",)),))
+
+
+def answer_forms(
+    rp: RelyingParty, setup: Setup, pendings: list[Any], offset: int
+) -> list[dict[str, str]]:
+    """The wallet side: each pending request's ``direct_post`` form, from the holders."""
     holders = [
         (LocalSigner(KeyType(setup.holder_key), secret), sd_jwt) for secret, sd_jwt in setup.holders
     ]
-    for did in setup.documents:  # warm the DID cache, as in steady state
-        resolver.document(did)
-
-    start = time.perf_counter()
-    pendings = [rp.create_request(query) for _ in range(logins)]
-    create_seconds = time.perf_counter() - start
-
     forms = []
     now = int(time.time())
     for n, pending in enumerate(pendings):
@@ -274,6 +279,16 @@ def run_worker(args: tuple[Setup, int, str, int]) -> dict[str, Any]:
             issued_at=now,
         )
         forms.append(response_form({"site": [vp]}, request["state"]))
+    return forms
+
+
+def run_worker(args: tuple[Setup, int, str, int]) -> dict[str, Any]:
+    setup, logins, store_path, offset = args
+    rp = make_rp(setup, store_path)
+    start = time.perf_counter()
+    pendings = [rp.create_request(QUERY) for _ in range(logins)]
+    create_seconds = time.perf_counter() - start
+    forms = answer_forms(rp, setup, pendings, offset)
     rp.verify_response(forms.pop())  # warm the status list cache
 
     latencies = []
