@@ -73,6 +73,7 @@ bench: $(STAMP) node_modules/.stamp /usr/bin/wrk
 	$(BIN)/python bench/bench_evm.py
 	$(BIN)/python bench/bench_enroll.py --http
 	$(BIN)/python bench/bench_login.py
+	$(BIN)/python bench/bench_login_http.py
 	$(BIN)/python bench/bench_ijson.py
 	$(BIN)/python bench/bench_rebuild.py --data-dir bench-data/resolution --anchors 20
 
