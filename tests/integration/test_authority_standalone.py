@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from realdid.controller import DidController
+
 from .test_authority_crash import REALDID, free_port
 
 pytestmark = pytest.mark.integration
@@ -117,3 +119,40 @@ def test_authority_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["error: --node must be an http(s) URL, got 'ftp://x'"]
     assert not (tmp_path / "authority.db").exists()
+
+
+def test_a_passphrase_that_does_not_open_the_issuer_wallet_is_one_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong ``REALDID_AUTHORITY_PASSPHRASE`` for an existing issuer wallet: the node
+    serves, the authority answers 503 and says once why — no traceback, no retry loop."""
+    data = tmp_path / "data"
+    DidController.init(data / "authority" / "issuer-wallet", "the right passphrase")
+    port, authority_port = free_port(), free_port()
+    log = tmp_path / "serve.log"
+    monkeypatch.setenv("REALDID_AUTHORITY_PASSPHRASE", "a wrong passphrase")
+    with _process(
+        [
+            "serve",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--authority-port",
+            str(authority_port),
+            "--workers",
+            "1",
+        ],
+        log,
+    ) as process:
+        _wait_healthy(f"http://127.0.0.1:{port}", process, log)
+        deadline = time.monotonic() + 30
+        while "cannot open its issuer wallet" not in log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        answer = httpx.post(f"http://127.0.0.1:{authority_port}/1.0/challenges")
+        assert answer.status_code == 503
+        assert answer.json()["type"] == "urn:realdid:problem:authority-starting"
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text
+    assert text.count("cannot open its issuer wallet") == 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realdid.clock import Clock, SystemClock
+from realdid.controller import KeystoreError, WeakPassphraseError, check_passphrase_strength
 from realdid.randomness import Randomness
 from realdid.registry import NodeClient, NodeClientError
 from realdid.storage import file_lock, write_private_file
@@ -53,6 +54,15 @@ class AuthoritySettings:
     node_url: str
     #: A ``postgresql://`` URL for the authority's stores; ``None``: SQLite files in data_dir.
     database: str | None = None
+
+
+def _check_passphrase_env() -> None:
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    if passphrase:
+        try:
+            check_passphrase_strength(passphrase)
+        except WeakPassphraseError as e:
+            raise WeakPassphraseError(f"{PASSPHRASE_ENV}: {e}") from None
 
 
 def issuer_passphrase(data_dir: Path, randomness: Randomness | None = None) -> str:
@@ -100,6 +110,7 @@ class AuthorityRuntime:
         clock: Clock | None = None,
     ) -> None:
         data_dir = settings.data_dir
+        _check_passphrase_env()  # before anything starts: one error line, not a dead thread
         data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self._config = config
@@ -143,6 +154,14 @@ class AuthorityRuntime:
             except NodeClientError as e:
                 log.warning("authority waiting for the registry node: %s", e.diagnostics())
                 time.sleep(1.0)
+            except KeystoreError as e:  # e.g. a passphrase that does not open the wallet
+                log.error(
+                    "the identity authority cannot open its issuer wallet (%s); it answers"
+                    " 503 until restarted with the wallet's passphrase in %s",
+                    e,
+                    PASSPHRASE_ENV,
+                )
+                return
         else:
             return
         self.issuer = issuer

@@ -408,12 +408,13 @@ def authority_serve(
         metrics = settings.authority_settings().data_dir / METRICS_DIR
     sock = _listen(served.host, served.port, "the identity authority", "--port")
     rate_limits = settings.rate_limits.limiter()  # before the fork: the workers share it
-    _run(
-        served.workers or default_workers(),
-        lambda: authority_runtime(settings).close(),
-        lambda _: _serve_authority(settings, sock, rate_limits),
-        metrics,
-    )
+    with sock:  # closed also when the set-up fails after the port was bound
+        _run(
+            served.workers or default_workers(),
+            lambda: authority_runtime(settings).close(),
+            lambda _: _serve_authority(settings, sock, rate_limits),
+            metrics,
+        )
 
 
 def _serve_authority(

@@ -232,14 +232,18 @@ def _serve_platform(settings: RealDIDSettings) -> None:
     # before share_metrics may choose how it stores values.
     metrics = (node_settings.data_dir or Path()) / METRICS_DIR
     rate_limits = settings.rate_limits.limiter()  # before the fork: the workers share it
-    _run(
-        workers,
-        lambda: _preflight(settings),
-        lambda _: _serve_worker(
-            settings, sockets, demo_sockets, rate_limits, accept_when_ready=workers > 1
-        ),
-        metrics,
-    )
+    try:
+        _run(
+            workers,
+            lambda: _preflight(settings),
+            lambda _: _serve_worker(
+                settings, sockets, demo_sockets, rate_limits, accept_when_ready=workers > 1
+            ),
+            metrics,
+        )
+    finally:  # also when the set-up failed after the ports were bound
+        for sock in [*sockets, *demo_sockets.values()]:
+            sock.close()
 
 
 def _served_ports(settings: RealDIDSettings) -> tuple[int, int]:

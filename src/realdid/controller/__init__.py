@@ -47,6 +47,7 @@ from ._keystore import (
     PayloadTooLargeError,
     WeakPassphraseError,
     WrongPassphraseError,
+    check_passphrase_strength,
     read_passphrase,
 )
 from ._seed import (
@@ -81,6 +82,7 @@ __all__ = [
     "UnknownDidError",
     "WeakPassphraseError",
     "WrongPassphraseError",
+    "check_passphrase_strength",
     "derive_signer",
     "ensure_anchored",
     "new_mnemonic",

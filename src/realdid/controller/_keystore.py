@@ -201,7 +201,8 @@ def _encode_passphrase(passphrase: str) -> bytes:
     return unicodedata.normalize("NFC", passphrase).encode("utf-8")
 
 
-def _check_passphrase_strength(passphrase: str) -> None:
+def check_passphrase_strength(passphrase: str) -> None:
+    """:class:`WeakPassphraseError` if a new keystore may not be sealed with ``passphrase``."""
     if not isinstance(passphrase, str):
         raise TypeError("passphrase must be text")
     if not passphrase:
@@ -423,7 +424,7 @@ class Keystore:
         / ``ValueError`` for bad Argon2id limits, ``realdid.crypto.EncodingError`` if the
         payload is not JSON, :class:`PayloadTooLargeError`, or ``OSError``.
         """
-        _check_passphrase_strength(passphrase)
+        check_passphrase_strength(passphrase)
         _check_limits(opslimit, memlimit)
         plaintext = _encode_payload(payload)
         directory = Path(directory)
@@ -534,7 +535,7 @@ def read_passphrase(
     read = _getpass.getpass if ask is None else ask
     passphrase = read(prompt)
     if confirm:
-        _check_passphrase_strength(passphrase)
+        check_passphrase_strength(passphrase)
         again = read("Repeat passphrase: ")
         if not hmac.compare_digest(passphrase.encode("utf-8"), again.encode("utf-8")):
             raise PassphraseMismatchError("the two passphrases differ")

@@ -8,6 +8,7 @@ tests/unit/authority/test_rp_cli.py and every admin command in tests/e2e.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,26 @@ def test_serve_checks_its_urls_before_listening(tmp_path: Path) -> None:
     )
     message = one_line_error(invoke(*serve, "--node", "http://node.test", "--issuer-url", "x"))
     assert message == "--issuer-url must be an http(s) URL, got 'x'"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "authority serve --node http://127.0.0.1:1 --port {a}",
+        "serve --port {n} --authority-port {a}",
+    ],
+)
+def test_a_weak_authority_passphrase_is_one_error_line_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.setenv("REALDID_AUTHORITY_PASSPHRASE", "short")
+    args = command.format(a=_free_port(), n=_free_port()).split()
+    message = one_line_error(invoke(*args, "--data-dir", tmp_path / "d", "--workers", "1"))
+    assert message == "REALDID_AUTHORITY_PASSPHRASE: passphrase is shorter than 8 characters"
+    assert not (tmp_path / "d" / "authority" / "issuer-wallet").exists()
