@@ -15,6 +15,9 @@ session's private server (:class:`realdid.storage.TemporaryPostgres`, started on
 The engine is the ``engine`` fixture: ``both_engines`` parametrises a test over SQLite and
 PostgreSQL; otherwise it is ``REALDID_TEST_ENGINE`` (default ``sqlite``), so a whole suite
 can be run on PostgreSQL by setting it.
+
+Rate limits (issue 11): every service the suites start is driven from loopback, so
+``REALDID_RATE_LIMITS__EXEMPT`` exempts it; the rate-limit tests set their own.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -69,18 +68,10 @@ class Recorder:
         await send({"type": "http.response.body", "body": b""})
 
 
-def call(app: LeanResolution, path: str, *, method: str = "GET", query: bytes = b"") -> int:
-    sent: list[MutableMapping[str, Any]] = []
-    scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": []}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"])
+def call(app: LeanResolution, path: str, *, method: str = "GET", query: str = "") -> int:
+    """The status ``app`` answers (the test client drives it in its own event loop thread)."""
+    client = TestClient(app)
+    return client.request(method, path + (f"?{query}" if query else "")).status_code
 
 
 def test_only_a_did_that_resolves_is_answered_lean(
@@ -102,7 +93,7 @@ def test_only_a_did_that_resolves_is_answered_lean(
     ]
     for path in passed_on:
         assert call(app, path) == 299
-    assert call(app, f"/1.0/identifiers/{alive}", query=b"versionId=1") == 299
+    assert call(app, f"/1.0/identifiers/{alive}", query="versionId=1") == 299
     assert call(app, f"/1.0/identifiers/{alive}", method="HEAD") == 299
 
     def down(_: object) -> None:
