@@ -3,11 +3,11 @@
 ``GET /1.0/identifiers/{did}`` is the node's hot path: every login at every relying party
 resolves at least one DID. Profiled in process, FastAPI's routing, dependency solving and
 middleware stack cost more than the resolution itself (~160 µs of ~270 µs per request), so
-:class:`LeanResolution` — a plain ASGI wrapper — answers a DID that
-resolves, asked for without a query, directly (``create_app`` puts it in front of the whole
-FastAPI app). Everything else (a malformed or unknown DID,
-a query, a database that is down) goes on to the FastAPI route unchanged, which answers
-with the same :func:`representation` bytes, so both paths are one behaviour.
+:class:`LeanResolution`, a plain ASGI wrapper that ``create_app`` puts in front of the
+whole FastAPI app, answers a DID that resolves, asked for without a query, directly.
+Everything else (a malformed or unknown DID, a query, a database that is down) goes on to
+the FastAPI route unchanged, which answers with the same :func:`representation` bytes, so
+both paths are one behaviour.
 """
 
 from __future__ import annotations
