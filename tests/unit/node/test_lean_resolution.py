@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from realdid.node import NodeConfig, RegistryNode, create_app
 from realdid.node._resolution import LeanResolution
-from realdid.storage import DatabaseUnavailableError
+from realdid.storage import DatabaseUnavailableError, StoreLocation
 
 from .test_api import Controller, TestClient, apply
 
@@ -118,3 +119,22 @@ def test_a_database_outage_is_the_routes_503_not_a_500(
     response = client.get(f"/1.0/identifiers/{alive}")
     assert response.status_code == 503
     assert response.json()["type"] == "urn:realdid:problem:storage-unavailable"
+
+
+def test_the_lean_route_answers_alike_on_both_engines(
+    both_engines: str, store_at: Callable[[str], StoreLocation], tmp_path: Path
+) -> None:
+    database = str(store_at("node")) if both_engines == "postgresql" else None
+    node = RegistryNode(
+        NodeConfig(data_dir=tmp_path / "node", database=database, batch_interval=0.05)
+    )
+    with TestClient(create_app(node)) as client:
+        alice = Controller()
+        apply(client, alice.create)
+        lean = client.get(f"/1.0/identifiers/{alice.did}")
+        full = client.get(f"/1.0/identifiers/{alice.did}?full=1")
+    assert lean.status_code == 200
+    assert (lean.headers["content-type"], lean.content) == (
+        full.headers["content-type"],
+        full.content,
+    )
