@@ -12,7 +12,7 @@ from realdid.http import RATE_LIMITED, ProblemTable, ProblemType
 __all__ = ["NODE_PROBLEMS"]
 
 NODE_PROBLEMS = ProblemTable(
-    ProblemType("malformed-json", 400, "Request body is not valid JSON"),
+    ProblemType("malformed-json", 400, "Request body is not valid I-JSON (RFC 7493)"),
     ProblemType("malformed-operation", 400, "Operation does not conform to the did:realdid schema"),
     ProblemType("invalid-signature", 400, "Operation signature does not verify"),
     ProblemType("invalid-operation-hash", 400, "Not an operation hash"),
