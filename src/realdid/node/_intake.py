@@ -67,11 +67,7 @@ def precheck(
     DIDs with operations earlier in the same submission; ``outcome`` is the operation's own
     outcome if it was anchored before."""
     if outcome is not None:
-        verdict = "applied" if outcome.applied else f"rejected ({outcome.reason})"
-        raise IntakeRefusedError(
-            "operation-already-processed",
-            f"operation was anchored at sequence {outcome.sequence} and {verdict}",
-        )
+        raise _already_processed(outcome)
     suffix = parsed.did.suffix
     operation = parsed.operation
     try:
@@ -90,9 +86,27 @@ def precheck(
         state = store.state(suffix)
         if state is None:
             raise DidNotFoundError("the DID does not exist (or its create is not anchored yet)")
-        apply_operation(state, operation, parsed.hash, AnchorPoint(-1, -1, 0))
+        try:
+            apply_operation(state, operation, parsed.hash, AnchorPoint(-1, -1, 0))
+        except DidError:
+            # The observer writes an operation's outcome and its DID's state in one
+            # transaction, but they were read here in two: if this very operation was
+            # applied in between, the state is newer than the outcome read first. Read the
+            # outcome again, so a resend is "already processed", not "stale".
+            late = store.outcomes([parsed.hash]).get(parsed.hash)
+            if late is not None:
+                raise _already_processed(late) from None
+            raise
     except DidError as e:
         raise IntakeRefusedError(e.code, str(e)) from e
+
+
+def _already_processed(outcome: OperationOutcome) -> IntakeRefusedError:
+    verdict = "applied" if outcome.applied else f"rejected ({outcome.reason})"
+    return IntakeRefusedError(
+        "operation-already-processed",
+        f"operation was anchored at sequence {outcome.sequence} and {verdict}",
+    )
 
 
 class GroupCommitter:
