@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import NoDecode
 
@@ -30,6 +30,17 @@ from realdid.credentials import MAX_STATUS_LIST_ENTRIES
 from realdid.http import Rate, RateLimiter
 from realdid.serving import HttpLimits
 from realdid.storage import is_postgres_url
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+"""A list: a TOML array, or one comma-separated string (an environment variable is not
+decoded as JSON: ``NoDecode``)."""
 
 _DEFAULTS = AuthorityConfig(issuer_url="http://defaults.invalid")
 Algorithm = Literal["EdDSA", "ES256", "ES256K"]  # what realdid.crypto verifies (DEFAULT_POLICY)
@@ -137,7 +148,7 @@ class NodeSection(_Section):
         description="Seconds after which an operation whose anchor is not applied"
         " is anchored again.",
     )
-    peers: Annotated[tuple[str, ...], NoDecode] = Field(
+    peers: CommaList = Field(
         default=(),
         description="Base URLs of consortium nodes to fetch batch files from (a list; on the"
         " command line and in the environment, comma-separated).",
@@ -199,13 +210,6 @@ class NodeSection(_Section):
     @classmethod
     def _database(cls, value: str | None) -> str | None:
         return _database_url(value)
-
-    @field_validator("peers", mode="before")
-    @classmethod
-    def _split_peers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
 
     @field_validator("peers")
     @classmethod
@@ -381,7 +385,7 @@ class BridgeSection(_Section):
     )
 
 
-def _proxy_address(value: str) -> str:
+def _ip_network(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=False))
     except ValueError:
@@ -390,6 +394,14 @@ def _proxy_address(value: str) -> str:
             " got '{value}'",
             value=value[:64],
         ) from None
+
+
+def _ip_networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_ip_network(item) for item in value)
+
+
+IpNetworks = Annotated[CommaList, AfterValidator(_ip_networks)]
+"""IP addresses or networks, normalised (``10.0.0.5`` → ``10.0.0.5/32``)."""
 
 
 class HttpSection(_Section):
@@ -430,24 +442,12 @@ class HttpSection(_Section):
         le=1_000_000,
         description="Connections one worker process holds at most; beyond it 503.",
     )
-    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+    trusted_proxies: IpNetworks = Field(
         default=(),
         description="Addresses or networks of reverse proxies whose X-Forwarded-For and"
         " X-Forwarded-Proto are believed (comma-separated in the environment). Empty: the"
         " client is the peer of the connection, whatever it claims.",
     )
-
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_proxy_address(p) for p in value)
 
     def limits(self) -> HttpLimits:
         """The :class:`~realdid.serving.HttpLimits` of these settings."""
@@ -498,7 +498,7 @@ class RateLimitSection(_Section):
         "Logins started (a site's /login, the bridge's /authorize)", 10.0
     )
     login_requests_burst: int = _burst(60)
-    exempt: Annotated[tuple[str, ...], NoDecode] = Field(
+    exempt: IpNetworks = Field(
         default=(),
         description="Addresses or networks never limited, e.g. an operator's own batch"
         " clients (comma-separated in the environment).",
@@ -510,18 +510,6 @@ class RateLimitSection(_Section):
         description="Clients tracked at once per machine (24 bytes each); beyond it the"
         " least recently seen start again with a full bucket.",
     )
-
-    @field_validator("exempt", mode="before")
-    @classmethod
-    def _split_exempt(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-        return value
-
-    @field_validator("exempt")
-    @classmethod
-    def _check_exempt(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_proxy_address(p) for p in value)
 
     def limiter(self) -> RateLimiter:
         """A :class:`~realdid.http.RateLimiter` of these settings. Make it before worker

@@ -223,6 +223,16 @@ def test_trusted_proxies_are_addresses_or_networks(
     assert http.limits().max_headers == 50
 
 
+def test_rate_limit_exemptions_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALDID_RATE_LIMITS__EXEMPT", "::1, 192.0.2.0/24")
+    assert load_settings().rate_limits.exempt == ("::1/128", "192.0.2.0/24")
+    monkeypatch.setenv("REALDID_RATE_LIMITS__EXEMPT", "192.0.2.300")
+    assert _error() == (
+        "environment variable REALDID_RATE_LIMITS__EXEMPT must list IP addresses or"
+        " networks (e.g. 10.0.0.5, 10.0.0.0/24), got '192.0.2.300'"
+    )
+
+
 def test_rate_limits_become_one_limiter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = load_settings().rate_limits.limiter()
     assert set(defaults._rates) == {"operations", "challenges", "enrollments", "login-requests"}
