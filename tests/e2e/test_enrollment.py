@@ -18,6 +18,7 @@ The server is started here (tests/e2e has no conftest) so that this file stands 
 from __future__ import annotations
 
 import base64
+import csv
 import gzip
 import json
 import os
@@ -370,6 +371,53 @@ def operator(server: Server, name: str, role: str) -> Path:
     path = server.scratch / f"{name}.token"
     path.write_text(token + "\n", encoding="ascii")
     return path
+
+
+def business_register(server: Server, name: str, count: int = 3) -> list[dict[str, str]]:
+    """A synthetic business register, imported into the authority: its companies."""
+    register = server.scratch.parent / f"{name}-business.csv"
+    succeeds(
+        realdid(
+            "authority", "business", "generate", "--count", count, "--seed", 77, "--out", register
+        )
+    )
+    succeeds(
+        realdid("authority", "business", "import", register, "--data-dir", server.authority_dir)
+    )
+    with register.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def registered_rp(
+    server: Server, name: str, company: dict[str, str], purpose: str
+) -> tuple[Holder, str]:
+    """An enterprise's wallet, business-enrolled as ``company`` and registered as an RP
+    for SiteProof ``age_over_18, verified_person`` by an ``rp-registrar``: the holder and
+    the redeemed RpRegistration."""
+    holder = new_holder(server, name)
+    succeeds(
+        realdid(
+            "wallet", "business-enroll", "--wallet-dir", holder.wallet,
+            "--authority", server.authority, "--uscc", company["uscc"],
+            "--company-name", company["name"],
+            "--legal-representative", company["legal_representative"],
+        )
+    )  # fmt: skip
+    token = operator(server, f"registrar-{name}", "rp-registrar")
+    offer = succeeds(
+        realdid(
+            "authority", "rp", "register", "--authority", server.authority,
+            "--did", holder.did, "--purpose", purpose,
+            "--permit", "SiteProof:age_over_18,verified_person", "--token-file", token,
+        )
+    ).stdout.strip()  # fmt: skip
+    registration = succeeds(
+        realdid(
+            "wallet", "redeem", offer, "--wallet-dir", holder.wallet,
+            "--authority", server.authority, "--did", holder.did,
+        )
+    ).stdout.strip()  # fmt: skip
+    return holder, registration
 
 
 # -- enrollment -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 import time
@@ -42,10 +41,11 @@ from ._cli import PASSPHRASE, free_port, realdid, succeeds
 from .test_enrollment import (  # noqa: F401 - ``server`` is the module-scoped fixture
     Holder,
     Server,
+    business_register,
     enrolled,
     fails_with_one_line,
     new_holder,
-    operator,
+    registered_rp,
     server,
 )
 
@@ -72,37 +72,8 @@ class Resident:
 @pytest.fixture(scope="module")
 def site(server: Server) -> Iterator[Site]:  # noqa: F811 - the imported fixture
     """An enterprise, business-enrolled and registered as an RP, serving its login routes."""
-    register = server.scratch.parent / "business.csv"
-    succeeds(realdid("authority", "business", "generate", "--count", 3, "--out", register))
-    succeeds(
-        realdid("authority", "business", "import", register, "--data-dir", server.authority_dir)
-    )
-    with register.open(encoding="utf-8") as f:
-        company = next(csv.DictReader(f))
-    forum = new_holder(server, "forum")
-    succeeds(
-        realdid(
-            "wallet", "business-enroll", "--wallet-dir", forum.wallet,
-            "--authority", server.authority, "--uscc", company["uscc"],
-            "--company-name", company["name"],
-            "--legal-representative", company["legal_representative"],
-        )
-    )  # fmt: skip
-    token = operator(server, "reggie", "rp-registrar")
-    offer = succeeds(
-        realdid(
-            "authority", "rp", "register", "--authority", server.authority,
-            "--did", forum.did, "--purpose", PURPOSE,
-            "--permit", "SiteProof:age_over_18,verified_person", "--token-file", token,
-        )
-    ).stdout.strip()  # fmt: skip
-    registration = succeeds(
-        realdid(
-            "wallet", "redeem", offer, "--wallet-dir", forum.wallet,
-            "--authority", server.authority, "--did", forum.did,
-        )
-    ).stdout.strip()  # fmt: skip
-
+    company = business_register(server, "login")[0]
+    forum, registration = registered_rp(server, "forum", company, PURPOSE)
     wallet = Wallet.open(forum.wallet, PASSPHRASE)
     issuer = httpx.get(f"{server.authority}/healthz", timeout=5).json()["issuer"]
     port = free_port()

@@ -17,7 +17,6 @@ So they share no identifier, key, signature, salt or credential bytes. Network-l
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import re
 import threading
@@ -49,9 +48,10 @@ from realdid.wallet import Wallet
 from ._cli import PASSPHRASE, free_port, realdid, succeeds
 from .test_enrollment import (  # noqa: F401 - ``server`` is the module-scoped fixture
     Server,
+    business_register,
     enrolled,
     new_holder,
-    operator,
+    registered_rp,
     server,
 )
 
@@ -178,29 +178,8 @@ def _values(value: Any) -> list[str]:
 
 
 def serve_site(server: Server, name: str, company: dict[str, str]) -> Iterator[Site]:  # noqa: F811
-    holder = new_holder(server, name)
-    succeeds(
-        realdid(
-            "wallet", "business-enroll", "--wallet-dir", holder.wallet,
-            "--authority", server.authority, "--uscc", company["uscc"],
-            "--company-name", company["name"],
-            "--legal-representative", company["legal_representative"],
-        )
-    )  # fmt: skip
-    token = operator(server, f"registrar-{name}", "rp-registrar")
-    offer = succeeds(
-        realdid(
-            "authority", "rp", "register", "--authority", server.authority,
-            "--did", holder.did, "--purpose", f"{name} accounts for verified adults",
-            "--permit", "SiteProof:age_over_18,verified_person", "--token-file", token,
-        )
-    ).stdout.strip()  # fmt: skip
-    registration = succeeds(
-        realdid(
-            "wallet", "redeem", offer, "--wallet-dir", holder.wallet,
-            "--authority", server.authority, "--did", holder.did,
-        )
-    ).stdout.strip()  # fmt: skip
+    purpose = f"{name} accounts for verified adults"
+    holder, registration = registered_rp(server, name, company, purpose)
     wallet = Wallet.open(holder.wallet, PASSPHRASE)
     issuer = httpx.get(f"{server.authority}/healthz", timeout=5).json()["issuer"]
     recording = Recording()
@@ -250,15 +229,7 @@ def serve_site(server: Server, name: str, company: dict[str, str]) -> Iterator[S
 
 @pytest.fixture(scope="module")
 def companies(server: Server) -> list[dict[str, str]]:  # noqa: F811 - the imported fixture
-    register = server.scratch.parent / "unlinkability-business.csv"
-    succeeds(
-        realdid("authority", "business", "generate", "--count", 2, "--seed", 77, "--out", register)
-    )
-    succeeds(
-        realdid("authority", "business", "import", register, "--data-dir", server.authority_dir)
-    )
-    with register.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return business_register(server, "unlinkability", count=2)
 
 
 @pytest.fixture(scope="module")

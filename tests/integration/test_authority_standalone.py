@@ -61,6 +61,23 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> http
             time.sleep(0.1)
 
 
+def _wait_metadata(client: httpx.Client, public: str) -> dict[str, object]:
+    """The issuer metadata once every worker is ready.
+
+    Each worker bootstraps on its own, so one may answer ``/healthz`` while another still
+    answers ``authority-starting`` for a moment: anything but that 503 fails at once.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        response = client.get(f"{public}/.well-known/openid-credential-issuer")
+        if response.status_code == 200:
+            return response.json()  # type: ignore[no-any-return]
+        assert response.status_code == 503, response.text
+        assert response.json()["type"] == "urn:realdid:problem:authority-starting"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def test_authority_runs_as_its_own_process(tmp_path: Path) -> None:
     node_port, authority_port = free_port(), free_port()
     node_url, public = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{authority_port}"
@@ -101,7 +118,7 @@ def test_authority_runs_as_its_own_process(tmp_path: Path) -> None:
             health = _wait_healthy(public, authority, tmp_path / "authority.log").json()
             with httpx.Client(timeout=5.0) as client:
                 resolved = client.get(f"{node_url}/1.0/identifiers/{health['issuer']}")
-                metadata = client.get(f"{public}/.well-known/openid-credential-issuer").json()
+                metadata = _wait_metadata(client, public)
     assert resolved.status_code == 200
     assert health["keyId"].startswith(health["issuer"] + "#")
     assert metadata["credential_issuer"] == public

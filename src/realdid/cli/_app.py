@@ -7,7 +7,8 @@
 * ``_wallet``: ``realdid wallet init|restore`` and ``realdid wallet did …``;
 * ``_enroll``: ``realdid wallet enroll|site-proof|business-enroll|redeem|credentials``;
 * ``_login``: ``realdid wallet login|history``;
-* ``_authority``: ``realdid authority …`` (registers, operators, admin API, serve).
+* ``_authority``: ``realdid authority …`` (registers, operators, admin API, serve);
+* ``_bridge``: ``realdid bridge serve`` (the OpenID Connect bridge alone).
 
 The modules only declare commands; :func:`create_app` decides where they hang and in
 which order (the order ``--help`` lists them in), and gives the tree its network.
@@ -19,6 +20,7 @@ import httpx
 import typer
 
 from ._authority import authority_app
+from ._bridge import bridge_app
 from ._enroll import enroll_commands
 from ._ledger import ledger_app
 from ._login import login_commands
@@ -55,4 +57,5 @@ def create_app(transport: httpx.BaseTransport | None = None) -> typer.Typer:
     app.add_typer(node_app, name="node")
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(authority_app, name="authority")
+    app.add_typer(bridge_app, name="bridge")
     return app

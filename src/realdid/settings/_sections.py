@@ -375,14 +375,82 @@ class DemoSection(_Section):
 
 
 class BridgeSection(_Section):
-    """``[bridge]``: the OpenID Connect bridge's lifetimes (RFC 6749 §4.1.2: codes short)."""
+    """``[bridge]``: the OpenID Connect bridge — its lifetimes (RFC 6749 §4.1.2: codes
+    short), and where ``realdid bridge serve`` runs it alone, as its own relying party."""
 
+    host: str = _listen_host("Interface realdid bridge serve listens on.", "bridge serve --host")
+    port: int = Field(
+        default=8084,
+        ge=1,
+        le=65535,
+        description="TCP port of realdid bridge serve.",
+        json_schema_extra=_flags("bridge serve --port"),
+    )
+    issuer_url: str | None = Field(
+        default=None,
+        description="The bridge's public base URL: its OpenID Provider issuer identifier"
+        " and the address wallets post to; default http://HOST:PORT.",
+        json_schema_extra=_flags("bridge serve --issuer-url"),
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="Where realdid bridge serve keeps its signing key, pairwise secret,"
+        " session secret and (without a database) its SQLite stores.",
+        json_schema_extra=_flags("bridge serve --data-dir"),
+    )
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the bridge's stores; unset: SQLite files in its data"
+        " directory.",
+        json_schema_extra=_flags("bridge serve --database"),
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Processes serving realdid bridge serve. Unset: one per core.",
+        json_schema_extra=_flags("bridge serve --workers"),
+    )
+    node_url: str | None = Field(
+        default=None,
+        description="Registry node base URL the bridge resolves DIDs and status lists"
+        " through (required by realdid bridge serve).",
+        json_schema_extra=_flags("bridge serve --node"),
+    )
+    wallet_dir: Path | None = Field(
+        default=None,
+        description="The bridge's own wallet: its enterprise DID with a redeemed"
+        " RpRegistration credential (passphrase from REALDID_PASSPHRASE or a prompt).",
+        json_schema_extra=_flags("bridge serve --wallet-dir"),
+    )
+    did: str | None = Field(
+        default=None,
+        description="The wallet's DID the bridge signs login requests with; default: the"
+        " one DID of the wallet that holds an RpRegistration.",
+        json_schema_extra=_flags("bridge serve --did"),
+    )
+    clients_file: Path | None = Field(
+        default=None,
+        description="TOML file of the OpenID Connect clients the bridge serves, with their"
+        " secrets: readable by its owner only (docs/configuration.md).",
+        json_schema_extra=_flags("bridge serve --clients"),
+    )
     code_lifetime: int = _positive_seconds(120, "How long an authorization code is valid")
     access_token_lifetime: int = _positive_seconds(3600, "How long an access token is valid")
     id_token_lifetime: int = _positive_seconds(600, "How long an ID token is valid")
     used_code_memory: int = _positive_seconds(
         3600, "How long a redeemed code is remembered to refuse its replay"
     )
+
+    @field_validator("node_url", "issuer_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        return _database_url(value)
 
 
 def _ip_network(value: str) -> str:

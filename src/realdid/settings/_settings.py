@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -32,8 +32,9 @@ from ._sections import (
 if TYPE_CHECKING:
     from realdid.node import NodeConfig
     from realdid.rp.bridge import Lifetimes
-    from realdid.web import DemoSettings
+    from realdid.web import BridgeServiceSettings, DemoSettings
 
+_T = TypeVar("_T")
 ENV_PREFIX = "REALDID_"
 ENV_NESTED_DELIMITER = "__"
 
@@ -197,6 +198,29 @@ class RealDIDSettings(BaseSettings):
             database=self.node.database,
         )
 
+    def bridge_service_settings(self) -> BridgeServiceSettings:
+        """What ``realdid bridge serve`` runs with: the ``[bridge]`` section, every place
+        it needs given."""
+        from realdid.web import BridgeServiceSettings  # noqa: PLC0415 - only for the bridge
+
+        b = self.bridge
+        return BridgeServiceSettings(
+            data_dir=_required(b.data_dir, "bridge.data_dir", "--data-dir"),
+            issuer_url=self.bridge_url(),
+            node_url=_required(b.node_url, "bridge.node_url", "--node"),
+            wallet_dir=_required(b.wallet_dir, "bridge.wallet_dir", "--wallet-dir"),
+            clients_file=_required(b.clients_file, "bridge.clients_file", "--clients"),
+            did=b.did,
+            database=b.database,
+            lifetimes=self.bridge_lifetimes(),
+        )
+
+    def bridge_url(self) -> str:
+        """The standalone bridge's public base URL, without a trailing slash."""
+        b = self.bridge
+        host = f"[{b.host}]" if ":" in b.host else b.host
+        return b.issuer_url or f"http://{host}:{b.port}"
+
     def bridge_lifetimes(self) -> Lifetimes:
         """The OpenID Connect bridge's :class:`~realdid.rp.bridge.Lifetimes`."""
         from realdid.rp.bridge import Lifetimes  # noqa: PLC0415 - only with the demo
@@ -208,3 +232,9 @@ class RealDIDSettings(BaseSettings):
             id_token=b.id_token_lifetime,
             used_code_memory=b.used_code_memory,
         )
+
+
+def _required(value: _T | None, setting: str, flag: str) -> _T:
+    if value is None:
+        raise SettingsError(f"{setting} is not set: give {flag}")
+    return value

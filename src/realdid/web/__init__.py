@@ -1,4 +1,5 @@
-"""Demo websites that log residents in with RealDID: a forum and a hotel check-in.
+"""Websites that log residents in with RealDID: the demo forum and hotel check-in, and
+the OpenID Connect bridge as a service of its own (:class:`BridgeService`).
 
 They show what a relying party built on :mod:`realdid.rp` looks like: the forum knows its
 members only by a pseudonym derived from their per-site DID, the hotel learns the identity
@@ -11,6 +12,13 @@ shows too (:mod:`realdid.rp.pages`).
 from __future__ import annotations
 
 from ._bootstrap import DemoRuntime, demo_enterprises
+from ._bridge import (
+    BridgeService,
+    BridgeServiceError,
+    BridgeServiceSettings,
+    find_registration,
+    load_bridge_clients,
+)
 from ._deferred import DeferredApp
 from ._forum import ForumDatabase, create_forum_app, pseudonym_for
 from ._hotel import GuestBook, create_hotel_app, mask_id_number
@@ -19,6 +27,9 @@ from ._settings import DEMO_RPS, DemoRp, DemoSettings, available_sites
 
 __all__ = [
     "DEMO_RPS",
+    "BridgeService",
+    "BridgeServiceError",
+    "BridgeServiceSettings",
     "DeferredApp",
     "DemoRp",
     "DemoRuntime",
@@ -30,6 +41,8 @@ __all__ = [
     "create_hotel_app",
     "demo_enterprises",
     "derive_secret",
+    "find_registration",
+    "load_bridge_clients",
     "mask_id_number",
     "pseudonym_for",
     "templates",

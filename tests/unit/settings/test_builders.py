@@ -194,3 +194,68 @@ def test_demo_settings_reach_this_installation(tmp_path: Path) -> None:
 
 def test_bridge_lifetimes_default_to_the_bridges_own() -> None:
     assert load_settings().bridge_lifetimes() == Lifetimes()
+
+
+BRIDGE_TOML = """
+[bridge]
+host = "::1"
+port = 9555
+data_dir = "{root}/bridge"
+database = "postgresql://bridge@db.test/realdid"
+node_url = "https://node.example"
+wallet_dir = "{root}/wallet"
+did = "did:realdid:QmBridge"
+clients_file = "{root}/clients.toml"
+code_lifetime = 30
+"""
+
+
+def test_bridge_service_settings_carry_every_field(tmp_path: Path) -> None:
+    from realdid.web import BridgeServiceSettings
+
+    settings = load_settings(config_file=write_toml(tmp_path, BRIDGE_TOML.format(root=tmp_path)))
+    service = settings.bridge_service_settings()
+    assert service == BridgeServiceSettings(
+        data_dir=tmp_path / "bridge",
+        issuer_url="http://[::1]:9555",
+        node_url="https://node.example",
+        wallet_dir=tmp_path / "wallet",
+        clients_file=tmp_path / "clients.toml",
+        did="did:realdid:QmBridge",
+        database="postgresql://bridge@db.test/realdid",
+        lifetimes=Lifetimes(code=30),
+    )
+    public = {"bridge.issuer_url": Flag("--issuer-url", "https://login.example")}
+    assert load_settings(public).bridge_url() == "https://login.example"
+
+
+@pytest.mark.parametrize(
+    ("missing", "flag"),
+    [
+        ("data_dir", "--data-dir"),
+        ("node_url", "--node"),
+        ("wallet_dir", "--wallet-dir"),
+        ("clients_file", "--clients"),
+    ],
+)
+def test_the_bridge_service_names_the_setting_it_lacks(
+    tmp_path: Path, missing: str, flag: str
+) -> None:
+    text = "\n".join(
+        line
+        for line in BRIDGE_TOML.format(root=tmp_path).splitlines()
+        if not line.startswith(missing)
+    )
+    settings = load_settings(config_file=write_toml(tmp_path, text))
+    with pytest.raises(SettingsError) as caught:
+        settings.bridge_service_settings()
+    assert str(caught.value) == f"bridge.{missing} is not set: give {flag}"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("node_url", "ftp://node.test"), ("issuer_url", "node.test"), ("database", "mysql://x")],
+)
+def test_the_bridge_refuses_a_bad_address(tmp_path: Path, setting: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^bridge\.{setting} in "):
+        load_settings(config_file=write_toml(tmp_path, f'[bridge]\n{setting} = "{value}"\n'))

@@ -157,6 +157,13 @@ def create_bridge_app(
     async def jwks_endpoint() -> JSONResponse:
         return JSONResponse(jwks)
 
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """``200 ok`` with the bridge's DID, or ``503 degraded`` when its store is down."""
+        if await run_in_threadpool(store.reachable):
+            return JSONResponse({"status": "ok", "did": rp.config.client_did})
+        return JSONResponse({"status": "degraded", "error": "database unavailable"}, 503)
+
     @app.api_route("/authorize", methods=["GET", "POST"])
     async def authorize(request: Request) -> Response:
         refused = rate_limits.refusal("login-requests", request)

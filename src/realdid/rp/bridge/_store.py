@@ -16,7 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from realdid.storage import Database, StoreLocation, migrations_of, open_database
+from realdid.storage import (
+    Database,
+    DatabaseUnavailableError,
+    StoreLocation,
+    migrations_of,
+    open_database,
+)
 
 
 def secret_hash(secret: str) -> str:
@@ -104,6 +110,15 @@ class BridgeStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def reachable(self) -> bool:
+        """Whether the database answers now (for ``/healthz``)."""
+        try:
+            with self._db.reading() as tx:
+                tx.execute("SELECT 1").fetchone()
+        except DatabaseUnavailableError:
+            return False
+        return True
 
     # -- authorizations ---------------------------------------------------------------------
     def add_authorization(self, item: StoredAuthorization) -> None:

@@ -49,11 +49,17 @@ SHOP = BridgeClient(
 SITE_DID = "did:realdid:EiSiteDidOfAlice000000000000000000000000000"
 
 
+@dataclass(frozen=True)
+class FakeConfig:
+    client_did: str = "did:realdid:QmBridgeOperator"
+
+
 @dataclass
 class FakeRp:
     """What the bridge uses of a RelyingParty: name, purpose, permitted, requests, outcomes."""
 
     clock: FixedClock
+    config: FakeConfig = field(default_factory=FakeConfig)
     name: str = "Bridge Operator Ltd"
     purpose: str = "Sign in with RealDID for OpenID Connect websites"
     permitted: Mapping[str, frozenset[str]] = field(

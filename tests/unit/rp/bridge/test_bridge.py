@@ -21,6 +21,7 @@ from realdid.rp.bridge import (
     load_or_create_bridge_keys,
     pairwise_subject,
 )
+from realdid.storage import DatabaseUnavailableError
 
 from ._fakes import (
     ISSUER,
@@ -102,6 +103,22 @@ def test_jwks_has_only_the_public_key(bridge: Bridge) -> None:
     assert key["use"] == "sig"
     assert "d" not in key
     assert key["kid"] == bridge.signing_key.thumbprint()
+
+
+def test_health_names_the_bridges_did_and_its_store(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    healthy = bridge.client.get("/healthz")
+    assert healthy.status_code == 200
+    assert healthy.json() == {"status": "ok", "did": bridge.rp.config.client_did}
+
+    def down() -> None:
+        raise DatabaseUnavailableError("the database restarts")
+
+    monkeypatch.setattr(bridge.app.state.store._db, "reading", down)
+    degraded = bridge.client.get("/healthz")
+    assert degraded.status_code == 503
+    assert degraded.json() == {"status": "degraded", "error": "database unavailable"}
 
 
 def test_bridge_without_age_entitlement_does_not_offer_it(tmp_path: Path) -> None:
