@@ -122,12 +122,13 @@ def _bridge(
 ) -> BridgeService:
     """The bridge of ``service``, or one ``error:`` line."""
     from realdid.http import NO_RATE_LIMITS  # noqa: PLC0415 - only the server needs these
-    from realdid.web import BridgeService, BridgeServiceError  # noqa: PLC0415
+    from realdid.rp.bridge import BridgeSetupError  # noqa: PLC0415
+    from realdid.web import BridgeService  # noqa: PLC0415
 
     with user_errors():
         try:
             return BridgeService(service, passphrase, rate_limits=rate_limits or NO_RATE_LIMITS)
-        except BridgeServiceError as e:
+        except BridgeSetupError as e:
             fail(str(e))
 
 

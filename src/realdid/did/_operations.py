@@ -387,6 +387,32 @@ def verify_operation_signature(operation: SignedOperation) -> None:
         ) from e
 
 
+def operation_suffix(line: bytes, digest: bytes) -> str | None:
+    """The suffix of the DID that the batch line ``line`` (SHA-256 ``digest``) is about,
+    read without parsing the operation whole; ``None`` when it cannot be told.
+
+    Whenever :meth:`ParsedOperation.from_canonical` accepts ``line``, this is its
+    ``did.suffix``: a create's suffix is the multihash of its canonical bytes, which are
+    ``line``, and every other operation names its DID. A line this cannot read does not
+    parse either. Used to shard the observer's work by DID (``realdid.ledger``).
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "create":
+        return base58btc_encode(_MULTIHASH_SHA256 + digest)
+    did = value.get("did")
+    if not isinstance(did, str):
+        return None
+    try:
+        return Did.parse(did).suffix
+    except DidError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedOperation:
     """An operation together with its canonical bytes and hash, as nodes handle them."""

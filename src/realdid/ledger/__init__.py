@@ -41,6 +41,7 @@ from ._observer import (
     evaluate_batch,
     merkle_tree_of,
 )
+from ._sharded import ShardedEvaluator
 from ._solo import Block, BlockIntegrityError, SoloLedger, VerifyReport
 from ._store import AnchorRecord, OperationOutcome, QueuedOperation, RegistryStore, WriterHealth
 from ._verify import RegistryReport, verify_registry
@@ -85,6 +86,7 @@ __all__ = [
     "QueuedOperation",
     "RegistryReport",
     "RegistryStore",
+    "ShardedEvaluator",
     "SoloLedger",
     "VerifiedEvidence",
     "VerifyReport",

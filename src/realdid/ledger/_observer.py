@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from realdid.did import AnchorPoint, DidError, DidState, ParsedOperation, apply_operation
 
@@ -30,9 +30,15 @@ from ._batch import InvalidBatchError, decode_batch
 from ._cas import ContentStore
 from ._interface import Anchor, Ledger, LedgerError
 from ._merkle import MerkleTree
+from ._state_codec import EncodedState, encoded_row
 from ._store import AnchorRecord, OperationOutcome, RegistryStore
 
+if TYPE_CHECKING:
+    from ._sharded import ShardedEvaluator
+
 log = logging.getLogger(__name__)
+#: Operations one window of a sharded catch-up holds at most (its lines and states).
+WINDOW_OPERATIONS = 50_000
 
 
 class BatchSource(Protocol):
@@ -86,9 +92,12 @@ def _parse(digest: bytes, canonical: bytes) -> ParsedOperation:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
+    """What one anchor changes: its record, one outcome per operation that had none, and
+    the new state of each DID it changed as the index stores it."""
+
     record: AnchorRecord
     outcomes: tuple[OperationOutcome, ...]
-    states: tuple[DidState, ...]
+    states: tuple[EncodedState, ...]
 
 
 def merkle_tree_of(operation_hashes: Sequence[bytes]) -> MerkleTree:
@@ -103,18 +112,10 @@ def evaluate_batch(
     parse: Callable[[bytes, bytes], ParsedOperation] = _parse,
 ) -> BatchResult:
     """Decide the outcome of every operation of one anchored batch (reads ``store`` only)."""
-    try:
-        lines = decode_batch(batch_file)
-    except InvalidBatchError as e:
-        return _invalid(anchor, f"undecodable batch file: {e}")
-    if len(lines) != anchor.operation_count:
-        return _invalid(
-            anchor, f"batch holds {len(lines)} operations, anchor says {anchor.operation_count}"
-        )
-    hashes = [hashlib.sha256(line).digest() for line in lines]
-    if merkle_tree_of(hashes).root.hex() != anchor.merkle_root:
-        return _invalid(anchor, "Merkle root of the batch does not match the anchor")
-
+    checked = checked_lines(anchor, batch_file)
+    if isinstance(checked, BatchResult):
+        return checked
+    lines, hashes = checked
     already = store.processed(hashes)
     parsed: list[ParsedOperation | DidError] = []
     for digest, line in zip(hashes, lines, strict=True):
@@ -148,7 +149,26 @@ def evaluate_batch(
         states[suffix] = changed[suffix] = new_state
         outcomes.append(OperationOutcome(op_hash, anchor.sequence, index, True))
     record = AnchorRecord(anchor, tuple(hashes), True, None)
-    return BatchResult(record, tuple(outcomes), tuple(changed.values()))
+    return BatchResult(record, tuple(outcomes), tuple(encoded_row(s) for s in changed.values()))
+
+
+def checked_lines(
+    anchor: Anchor, batch_file: bytes
+) -> tuple[list[bytes], list[bytes]] | BatchResult:
+    """The batch's lines and their SHA-256 digests, or the result of an invalid anchor
+    when the file does not decode or its count or Merkle root differs from the anchor's."""
+    try:
+        lines = decode_batch(batch_file)
+    except InvalidBatchError as e:
+        return _invalid(anchor, f"undecodable batch file: {e}")
+    if len(lines) != anchor.operation_count:
+        return _invalid(
+            anchor, f"batch holds {len(lines)} operations, anchor says {anchor.operation_count}"
+        )
+    hashes = [hashlib.sha256(line).digest() for line in lines]
+    if merkle_tree_of(hashes).root.hex() != anchor.merkle_root:
+        return _invalid(anchor, "Merkle root of the batch does not match the anchor")
+    return lines, hashes
 
 
 def _invalid(anchor: Anchor, reason: str) -> BatchResult:
@@ -157,7 +177,12 @@ def _invalid(anchor: Anchor, reason: str) -> BatchResult:
 
 
 class Observer:
-    """Applies anchors after the store's cursor, one committed transaction per anchor."""
+    """Applies anchors after the store's cursor, one committed transaction per anchor.
+
+    With ``sharded`` (a :class:`~realdid.ledger.ShardedEvaluator`), a backlog of at least
+    its ``min_operations`` is evaluated on its worker processes, window by window, with the
+    same result; :meth:`close` stops them.
+    """
 
     def __init__(
         self,
@@ -167,6 +192,7 @@ class Observer:
         cache: ParsedOperationCache | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
         source: BatchSource | None = None,
+        sharded: ShardedEvaluator | None = None,
     ) -> None:
         self._store = store
         self._source = source
@@ -174,23 +200,70 @@ class Observer:
         self._cas = cas
         self._ledger = ledger
         self._parse = _parse if cache is None else cache.parse
+        self._sharded = sharded
+
+    def close(self) -> None:
+        if self._sharded is not None:
+            self._sharded.close()
 
     def catch_up(self, max_anchors: int = 1000) -> int:
         """Process pending anchors; return how many. Raises :class:`BatchUnavailableError`
         (the node stalls at that anchor) when a batch file is missing or corrupt."""
         cursor = self._store.cursor()
         anchors = self._ledger.anchors_after(cursor, max_anchors)
-        for anchor in anchors:
-            if anchor.sequence != cursor + 1:
-                raise BatchUnavailableError(
-                    f"ledger skipped from anchor {cursor} to {anchor.sequence}; refusing to continue"
+        for position, anchor in enumerate(anchors):
+            if anchor.sequence != cursor + 1 + position:
+                gap = BatchUnavailableError(
+                    f"ledger skipped from anchor {cursor + position} to {anchor.sequence};"
+                    " refusing to continue"
                 )
-            result = evaluate_batch(anchor, self._fetch(anchor), self._store, self._parse)
-            self._store.commit_anchor(result.record, result.outcomes, result.states)
-            if self._on_batch is not None:
-                self._on_batch(result)
-            cursor = anchor.sequence
+                return self._apply(anchors[:position], gap)
+        return self._apply(anchors, None)
+
+    def _apply(self, anchors: Sequence[Anchor], then: BatchUnavailableError | None) -> int:
+        """Apply ``anchors`` (consecutive after the cursor), then raise ``then`` if given."""
+        sharded = self._sharded
+        backlog = sum(anchor.operation_count for anchor in anchors)
+        if sharded is None or backlog < sharded.min_operations:
+            if sharded is not None:
+                sharded.close()  # caught up: the workers' memory goes back
+            for anchor in anchors:
+                self._commit(evaluate_batch(anchor, self._fetch(anchor), self._store, self._parse))
+        else:
+            self._apply_sharded(sharded, anchors)
+        if then is not None:
+            raise then
         return len(anchors)
+
+    def _apply_sharded(self, sharded: ShardedEvaluator, anchors: Sequence[Anchor]) -> None:
+        done = 0
+        while done < len(anchors):
+            window: list[tuple[Anchor, bytes]] = []
+            operations = 0
+            stalled: BatchUnavailableError | None = None
+            for anchor in anchors[done:]:
+                if window and operations + anchor.operation_count > WINDOW_OPERATIONS:
+                    break
+                try:
+                    window.append((anchor, self._fetch(anchor)))
+                except BatchUnavailableError as e:
+                    stalled = e
+                    break
+                operations += anchor.operation_count
+            if not window:
+                assert stalled is not None
+                raise stalled
+            results = sharded.evaluate(window, self._store)
+            for result in results:
+                self._commit(result)
+            done += len(results)
+            if stalled is not None and len(results) == len(window):
+                raise stalled
+
+    def _commit(self, result: BatchResult) -> None:
+        self._store.commit_anchor_encoded(result.record, result.outcomes, result.states)
+        if self._on_batch is not None:
+            self._on_batch(result)
 
     def _fetch(self, anchor: Anchor) -> bytes:
         """The anchor's batch file from local storage, else from the batch source (stored

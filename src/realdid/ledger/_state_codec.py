@@ -45,6 +45,15 @@ def suffix_from_key(key: bytes) -> str:
     return base58btc_encode(_MULTIHASH_PREFIX + key)
 
 
+#: One row of the index: (:func:`suffix_key`, :func:`encode_state`).
+EncodedState = tuple[bytes, bytes]
+
+
+def encoded_row(state: DidState) -> EncodedState:
+    """``state`` as the index stores it."""
+    return suffix_key(state.suffix), encode_state(state)
+
+
 def _str(text: str, width: int) -> bytes:
     data = text.encode()
     return len(data).to_bytes(width, "big") + data

@@ -27,7 +27,13 @@ from realdid.did import DidState, ParsedOperation
 from realdid.storage import Database, StoreLocation, Transaction, migrations_of, open_database
 
 from ._interface import Anchor, LedgerIntegrityError
-from ._state_codec import decode_state, encode_state, suffix_from_key, suffix_key
+from ._state_codec import (
+    EncodedState,
+    decode_state,
+    encoded_row,
+    suffix_from_key,
+    suffix_key,
+)
 
 #: The index encoding this release reads (2: compact binary entries keyed by suffix digest),
 #: recorded in ``meta`` by the first migration.
@@ -172,7 +178,15 @@ class RegistryStore:
         return found
 
     def states(self, suffixes: Iterable[str]) -> dict[str, DidState]:
-        result: dict[str, DidState] = {}
+        return {
+            suffix: decode_state(suffix, data)
+            for suffix, data in self.encoded_states(suffixes).items()
+        }
+
+    def encoded_states(self, suffixes: Iterable[str]) -> dict[str, bytes]:
+        """The stored state of each of ``suffixes`` that has one, as :func:`encode_state`
+        wrote it (what a process that applies operations elsewhere is sent)."""
+        result: dict[str, bytes] = {}
         unique = [suffix_key(s) for s in dict.fromkeys(suffixes)]
         with self._db.reading() as tx:
             for chunk in _chunks(unique):
@@ -181,8 +195,7 @@ class RegistryStore:
                     chunk,
                 )
                 for key, data in rows:
-                    suffix = suffix_from_key(bytes(key))
-                    result[suffix] = decode_state(suffix, bytes(data))
+                    result[suffix_from_key(bytes(key))] = bytes(data)
         return result
 
     def commit_anchor(
@@ -191,7 +204,17 @@ class RegistryStore:
         outcomes: Sequence[OperationOutcome],
         states: Iterable[DidState],
     ) -> None:
-        """Record one processed anchor atomically: outcomes, new states, queue cleanup, cursor.
+        """:meth:`commit_anchor_encoded` of ``states`` (new states of DIDs)."""
+        self.commit_anchor_encoded(record, outcomes, [encoded_row(s) for s in states])
+
+    def commit_anchor_encoded(
+        self,
+        record: AnchorRecord,
+        outcomes: Sequence[OperationOutcome],
+        states: Sequence[EncodedState],
+    ) -> None:
+        """Record one processed anchor atomically: outcomes, new states (rows of
+        :func:`encoded_row`), queue cleanup, cursor.
 
         Atomicity is what makes the observer crash-safe: after a kill it either sees the
         anchor as processed (everything here committed) or not at all, and re-does it. Two
@@ -210,7 +233,7 @@ class RegistryStore:
             tx.executemany(
                 "INSERT INTO dids (suffix, state) VALUES (?, ?)"
                 " ON CONFLICT (suffix) DO UPDATE SET state = excluded.state",
-                [(suffix_key(s.suffix), encode_state(s)) for s in states],
+                states,
             )
             # Every operation of a valid anchor leaves the queue, including those skipped
             # because they already had an outcome: a copy queued again after its first

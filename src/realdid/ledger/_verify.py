@@ -80,7 +80,9 @@ def verify_registry(
                             operations += _check_batch(anchor, data)
                         if anchor.sequence <= applied_up_to:
                             result = evaluate_batch(anchor, data, rebuilt)
-                            rebuilt.commit_anchor(result.record, result.outcomes, result.states)
+                            rebuilt.commit_anchor_encoded(
+                                result.record, result.outcomes, result.states
+                            )
                             operations += 0 if solo else len(result.record.leaves)
                         blocks += 0 if solo else 1
                 dids = _compare_index(stored, rebuilt)

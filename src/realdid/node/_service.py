@@ -27,6 +27,7 @@ from realdid.ledger import (
     Observer,
     ParsedOperationCache,
     RegistryStore,
+    ShardedEvaluator,
     SoloLedger,
     WriterHealth,
     merkle_tree_of,
@@ -62,6 +63,9 @@ class NodeConfig:
     #: A resolver replica: it serves resolution, status and the explorer from the store its
     #: writer keeps, and writes nothing (no intake, no anchoring, no observing).
     read_only: bool = False
+    #: Worker processes that apply a large ledger backlog (a fresh node's rebuild), sharded
+    #: by DID; ``None``: one per core; 1: this process alone.
+    rebuild_processes: int | None = None
 
 
 @dataclass(slots=True)
@@ -161,8 +165,15 @@ class RegistryNode:
         )
         self.parsed = ParsedOperationCache(capacity=2 * config.max_batch_operations)
         self.peers = PeerBatchSource(config.peers, self.metrics) if config.peers else None
+        processes = config.rebuild_processes or os.cpu_count() or 1
         self.observer = Observer(
-            self.store, self.cas, ledger, self.parsed, self._count_outcomes, self.peers
+            self.store,
+            self.cas,
+            ledger,
+            self.parsed,
+            self._count_outcomes,
+            self.peers,
+            ShardedEvaluator(processes) if processes > 1 else None,
         )
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -228,6 +239,7 @@ class RegistryNode:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.observer.close()
         self.lease.release()
         self.ledger.close()
         self.store.close()

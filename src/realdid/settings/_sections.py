@@ -148,6 +148,13 @@ class NodeSection(_Section):
         description="Seconds after which an operation whose anchor is not applied"
         " is anchored again.",
     )
+    rebuild_processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Processes that apply a large ledger backlog (a fresh node's rebuild),"
+        " sharded by DID. Unset: one per core; 1: the writer alone.",
+    )
     peers: CommaList = Field(
         default=(),
         description="Base URLs of consortium nodes to fetch batch files from (a list; on the"

@@ -122,6 +122,7 @@ class RealDIDSettings(BaseSettings):
             accepts_operations=node.ledger is LedgerKind.SOLO or node.anchorer_key_file is not None,
             database=node.database,
             read_only=node.read_only,
+            rebuild_processes=node.rebuild_processes,
         )
 
     # -- the identity authority -------------------------------------------------------------

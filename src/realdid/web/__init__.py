@@ -14,7 +14,6 @@ from __future__ import annotations
 from ._bootstrap import DemoRuntime, demo_enterprises
 from ._bridge import (
     BridgeService,
-    BridgeServiceError,
     BridgeServiceSettings,
     find_registration,
     load_bridge_clients,
@@ -28,7 +27,6 @@ from ._settings import DEMO_RPS, DemoRp, DemoSettings, available_sites
 __all__ = [
     "DEMO_RPS",
     "BridgeService",
-    "BridgeServiceError",
     "BridgeServiceSettings",
     "DeferredApp",
     "DemoRp",

@@ -45,6 +45,7 @@ from realdid.rp import (
 from realdid.rp.bridge import (
     BridgeClient,
     BridgeKeyError,
+    BridgeSetupError,
     Lifetimes,
     create_bridge_app,
     load_or_create_bridge_keys,
@@ -57,10 +58,6 @@ from ._bootstrap import secret_file
 MAX_CLIENTS = 10_000
 #: How long a DID document or status list the bridge fetched is reused (seconds).
 RESOLVER_TTL = 60
-
-
-class BridgeServiceError(Exception):
-    """The bridge cannot start: one line saying what is wrong and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +95,7 @@ class _ClientsFile(BaseModel):
 
 
 def load_bridge_clients(path: Path) -> list[BridgeClient]:
-    """The clients of the TOML file ``path``, or :class:`BridgeServiceError` naming the
+    """The clients of the TOML file ``path``, or :class:`BridgeSetupError` naming the
     first thing wrong. The file holds client secrets, so one that its group or others can
     read is refused, as ssh refuses such a key. Example::
 
@@ -114,30 +111,30 @@ def load_bridge_clients(path: Path) -> list[BridgeClient]:
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise BridgeServiceError(
+            raise BridgeSetupError(
                 f"{where} can be read by others and holds client secrets: chmod 600 it"
             )
         parsed = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise BridgeServiceError(f"{where}: {e.strerror or e}") from None
+        raise BridgeSetupError(f"{where}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise BridgeServiceError(f"{where} is not valid TOML: {e}") from None
+        raise BridgeSetupError(f"{where} is not valid TOML: {e}") from None
     try:
         entries = _ClientsFile.model_validate(parsed).clients
     except ValidationError as e:
         first = e.errors()[0]
         at = ".".join(str(part) for part in first["loc"])
-        raise BridgeServiceError(f"{where}: {at}: {first['msg']}") from None
+        raise BridgeSetupError(f"{where}: {at}: {first['msg']}") from None
     clients: list[BridgeClient] = []
     for number, entry in enumerate(entries):
         try:
             clients.append(_client(entry))
         except ValueError as e:
-            raise BridgeServiceError(f"{where}: clients.{number}: {e}") from None
+            raise BridgeSetupError(f"{where}: clients.{number}: {e}") from None
     ids = [client.client_id for client in clients]
     if len(set(ids)) != len(ids):
         twice = next(i for i in ids if ids.count(i) > 1)
-        raise BridgeServiceError(f"{where}: client_id '{twice}' is listed twice")
+        raise BridgeSetupError(f"{where}: client_id '{twice}' is listed twice")
     return clients
 
 
@@ -171,18 +168,18 @@ class _Registration:
 
 def find_registration(wallet: Wallet, did: str | None, now: int) -> _Registration:
     """The newest unexpired RpRegistration the wallet holds for ``did`` (None: for the one
-    DID that holds any), or :class:`BridgeServiceError` saying how to get one."""
+    DID that holds any), or :class:`BridgeSetupError` saying how to get one."""
     held = [entry for entry in wallet.credentials if entry.type == RP_REGISTRATION]
     if did is None:
         dids = sorted({entry.did for entry in held})
         if len(dids) > 1:
-            raise BridgeServiceError(
+            raise BridgeSetupError(
                 f"the wallet holds RpRegistrations for {len(dids)} DIDs: choose one with --did"
             )
         did = dids[0] if dids else None
     mine = [entry for entry in held if entry.did == did]
     if did is None or not mine:
-        raise BridgeServiceError(
+        raise BridgeSetupError(
             f"the wallet holds no RpRegistration{'' if did is None else ' for ' + did}: ask"
             " the authority's rp-registrar ('realdid authority rp register --permit"
             " SiteProof:verified_person,age_over_18') and redeem the offer with 'realdid"
@@ -192,11 +189,11 @@ def find_registration(wallet: Wallet, did: str | None, now: int) -> _Registratio
     try:
         peeked = peek_sd_jwt_unverified(credential)
     except MalformedSdJwtError as e:
-        raise BridgeServiceError(f"the wallet's RpRegistration is unreadable: {e}") from None
+        raise BridgeSetupError(f"the wallet's RpRegistration is unreadable: {e}") from None
     if peeked.issuer is None:
-        raise BridgeServiceError("the wallet's RpRegistration names no issuer")
+        raise BridgeSetupError("the wallet's RpRegistration names no issuer")
     if peeked.expires_at is not None and peeked.expires_at <= now:
-        raise BridgeServiceError(
+        raise BridgeSetupError(
             f"the RpRegistration of {did} has expired: ask the authority's rp-registrar for"
             " a new one and redeem it with 'realdid wallet redeem'"
         )
@@ -231,7 +228,7 @@ class BridgeService:
         try:
             keys = load_or_create_bridge_keys(data_dir / "keys", randomness=randomness)
         except BridgeKeyError as e:
-            raise BridgeServiceError(str(e)) from None
+            raise BridgeSetupError(str(e)) from None
         session_secret = base64.b64decode(
             secret_file(
                 data_dir / "session-secret",
@@ -256,9 +253,7 @@ class BridgeService:
             )
         except ValueError as e:  # the registration does not fit the bridge, or a client
             self.close()
-            raise BridgeServiceError(
-                f"the bridge cannot serve with its registration: {e}"
-            ) from None
+            raise BridgeSetupError(f"the bridge cannot serve with its registration: {e}") from None
         except BaseException:
             self.close()
             raise

@@ -16,6 +16,7 @@ from typer.main import get_command
 
 from realdid.cli import create_app
 from realdid.cli._authority import AUTHORITY_SERVE_OPTIONS
+from realdid.cli._bridge import BRIDGE_SERVE_OPTIONS
 from realdid.cli._serve import NODE_SERVE_OPTIONS, SERVE_OPTIONS, serve_settings
 from realdid.settings import RealDIDSettings
 
@@ -101,6 +102,7 @@ def test_the_documented_flags_are_the_commands_own() -> None:
         "serve": SERVE_OPTIONS,
         "node serve": NODE_SERVE_OPTIONS,
         "authority serve": AUTHORITY_SERVE_OPTIONS,
+        "bridge serve": BRIDGE_SERVE_OPTIONS,
     }
     documented: dict[str, dict[str, str]] = {command: {} for command in commands}
     for section, section_field in RealDIDSettings.model_fields.items():

@@ -114,6 +114,7 @@ claim_timeout = 9.0
 ledger = "evm"
 database = "postgresql://node@db.test/registry"
 read_only = true
+rebuild_processes = 3
 """
 
 

@@ -1,7 +1,7 @@
 """``realdid bridge serve``'s set-up: the clients file and the wallet's RpRegistration.
 
 The served bridge itself runs in tests/e2e/test_bridge_cli.py; here every way the set-up
-can be wrong is one :class:`BridgeServiceError` line that says what to do.
+can be wrong is one :class:`BridgeSetupError` line that says what to do.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from joserfc import jws
 from joserfc.jwk import ECKey
 
 from realdid.authority import RP_REGISTRATION
+from realdid.rp.bridge import BridgeSetupError
 from realdid.wallet import StoredCredential
-from realdid.web import BridgeServiceError, find_registration, load_bridge_clients
+from realdid.web import find_registration, load_bridge_clients
 
 SECRET = "s" * 32
 NEWS = f"""
@@ -46,7 +47,7 @@ def _clients(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
 
 
 def _refused(path: Path) -> str:
-    with pytest.raises(BridgeServiceError) as caught:
+    with pytest.raises(BridgeSetupError) as caught:
         load_bridge_clients(path)
     return str(caught.value)
 
@@ -148,7 +149,7 @@ def _registration(*held: StoredCredential, did: str | None = None) -> Any:
 
 
 def _not_found(*held: StoredCredential, did: str | None = None) -> str:
-    with pytest.raises(BridgeServiceError) as caught:
+    with pytest.raises(BridgeSetupError) as caught:
         _registration(*held, did=did)
     return str(caught.value)
 

@@ -32,6 +32,13 @@ PAIRWISE_SECRET_FILE = "bridge-pairwise-secret"  # noqa: S105 (a file name)
 _SECRET_BYTES = 32
 
 
+class BridgeSetupError(RpError):
+    """The bridge cannot start as it is set up (its clients file, its registration): one
+    line saying what is wrong and what to do."""
+
+    code = "bridge-setup"
+
+
 class BridgeKeyError(RpError):
     """A key file exists but is not what the bridge wrote (stable ``code``)."""
 
