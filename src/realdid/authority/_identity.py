@@ -28,7 +28,7 @@ from typing import Protocol
 from realdid.controller import WALLET_FILENAME, DidController, ensure_anchored
 from realdid.crypto import KeyType, Signer
 from realdid.did import verification_key
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClientError, RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class WalletIssuer:
     def __init__(
         self,
         wallet: DidController,
-        client: NodeClient,
+        client: RegistryClient,
         *,
         reopen: Callable[[], DidController] | None = None,
         wallet_file: Path | None = None,
@@ -75,7 +75,7 @@ class WalletIssuer:
 
     @classmethod
     def bootstrap(
-        cls, directory: Path, passphrase: str, client: NodeClient, *, timeout: float = 120.0
+        cls, directory: Path, passphrase: str, client: RegistryClient, *, timeout: float = 120.0
     ) -> WalletIssuer:
         """Open (or create) the issuer wallet and make sure its DID is anchored and current.
 

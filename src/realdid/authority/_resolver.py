@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from realdid.crypto import PublicKey
 from realdid.did import Did, DidError, verification_key
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClientError, RegistryClient
 
 from ._errors import AuthorityError, declared_code
 
@@ -50,7 +50,7 @@ class DocumentKeyResolver(ABC):
 class RegistryKeyResolver(DocumentKeyResolver):
     """A :class:`DidKeyResolver` that asks a registry node (always fresh: no cache)."""
 
-    def __init__(self, client: NodeClient) -> None:
+    def __init__(self, client: RegistryClient) -> None:
         self._client = client
 
     def document(self, did: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@
 
 The authority's DID is created (or resumed) through the registry node in a background thread,
 so the HTTP API can start at once and answer ``authority-starting`` (503) until it is anchored.
+It reaches the node through a :class:`~realdid.registry.RegistryClient`: over HTTP, or
+directly when this process runs the node as well (``realdid serve``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from realdid.clock import Clock, SystemClock
 from realdid.controller import KeystoreError, WeakPassphraseError, check_passphrase_strength
 from realdid.randomness import Randomness
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError, RegistryClient
 from realdid.storage import file_lock, write_private_file
 
 from ._business import SqliteBusinessRegister
@@ -108,7 +110,10 @@ class AuthorityRuntime:
         config: AuthorityConfig,
         faces: FaceMatcher,
         clock: Clock | None = None,
+        registry: RegistryClient | None = None,
     ) -> None:
+        """``registry``: the node's client when this process runs the node too (the caller
+        closes it); None: a :class:`NodeClient` for ``settings.node_url``."""
         data_dir = settings.data_dir
         _check_passphrase_env()  # before anything starts: one error line, not a dead thread
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +133,8 @@ class AuthorityRuntime:
         self.business = SqliteBusinessRegister(
             shared or data_dir / "business.db", clock=self._clock
         )
-        self.client = NodeClient(settings.node_url)
+        self._own_client = registry is None
+        self.client = registry or NodeClient(settings.node_url)
         self.issuer: WalletIssuer | None = None
         self._thread = threading.Thread(
             target=self._bootstrap, name="authority-bootstrap", daemon=True
@@ -189,7 +195,8 @@ class AuthorityRuntime:
         self._stop.set()
         if self._thread.ident is not None:  # started
             self._thread.join(timeout=5)
-        self.client.close()
+        if self._own_client:
+            self.client.close()
         self.register.close()
         self.business.close()
         self.db.close()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from realdid.authority import AuthorityRuntime
     from realdid.http import RateLimiter
     from realdid.node import RegistryNode
+    from realdid.registry import RegistryClient
 
 serve_commands = typer.Typer()
 node_app = typer.Typer(help="The registry node on its own.", no_args_is_help=True)
@@ -280,7 +281,7 @@ def _serve_worker(
     """
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from realdid.node import create_app  # noqa: PLC0415
+    from realdid.node import LocalRegistryClient, create_app  # noqa: PLC0415
 
     node_settings = settings.node
     authority_port, demo_port = _served_ports(settings)
@@ -302,7 +303,8 @@ def _serve_worker(
     if authority_port:
         from realdid.authority import create_authority_app  # noqa: PLC0415 - only when it runs
 
-        runtime = authority_runtime(settings)
+        # The node is in this process: no HTTP round trip to it for every enrollment.
+        runtime = authority_runtime(settings, LocalRegistryClient(node))
         runtime.start()
         authority = runtime
         servers.append(
@@ -423,8 +425,11 @@ def _typed(ctx: typer.Context, param: str) -> bool:
     return source is not None and source.name not in {"DEFAULT", "DEFAULT_MAP"}
 
 
-def authority_runtime(settings: RealDIDSettings) -> AuthorityRuntime:
-    """The identity authority's runtime, built from the settings (not started)."""
+def authority_runtime(
+    settings: RealDIDSettings, registry: RegistryClient | None = None
+) -> AuthorityRuntime:
+    """The identity authority's runtime, built from the settings (not started); it reaches
+    the node through ``registry`` (a node in this process) or else over HTTP."""
     from realdid.authority import AuthorityError, AuthorityRuntime  # noqa: PLC0415
 
     with user_errors():
@@ -433,6 +438,7 @@ def authority_runtime(settings: RealDIDSettings) -> AuthorityRuntime:
                 settings.authority_settings(),
                 config=settings.authority_config(),
                 faces=settings.face_matcher(),
+                registry=registry,
             )
         except AuthorityError as e:
             fail(e.diagnostics())

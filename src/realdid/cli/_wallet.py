@@ -16,7 +16,7 @@ import typer
 from realdid.controller import Submitted, read_passphrase
 from realdid.crypto import KeyType
 from realdid.did import MalformedOperationError, ServiceEntry
-from realdid.registry import NodeClient
+from realdid.registry import RegistryClient
 from realdid.wallet import Wallet
 
 from ._conventions import NodeUrl, Wait, WalletDir, fail, user_errors
@@ -32,7 +32,7 @@ def open_wallet(wallet_dir: Path) -> Wallet:
     return Wallet.open(wallet_dir, read_passphrase("Wallet passphrase: ", confirm=False))
 
 
-def _finish(client: NodeClient, submitted: Submitted, wait: bool, verb: str) -> None:
+def _finish(client: RegistryClient, submitted: Submitted, wait: bool, verb: str) -> None:
     if wait:
         status = client.wait_anchored(submitted.operation_hash)
         typer.echo(
@@ -49,7 +49,7 @@ def _with_wallet_and_node(
     net: Network,
     wallet_dir: Path,
     node: str,
-    action: Callable[[Wallet, NodeClient], Submitted],
+    action: Callable[[Wallet, RegistryClient], Submitted],
     wait: bool,
     verb: str,
 ) -> None:

@@ -12,7 +12,7 @@ import logging
 
 from realdid.crypto import KeyType
 from realdid.did import ParsedOperation, to_dict
-from realdid.registry import NodeClient
+from realdid.registry import RegistryClient
 
 from ._controller import DidController, DidRecord
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def ensure_anchored(
-    controller: DidController, client: NodeClient, *, key_type: KeyType, timeout: float
+    controller: DidController, client: RegistryClient, *, key_type: KeyType, timeout: float
 ) -> DidRecord:
     """The controller's first DID, created under ``key_type`` if it has none, and anchored.
 

@@ -55,7 +55,7 @@ from realdid.did import (
     sign,
     to_dict,
 )
-from realdid.registry import NodeClient, NodeClientError, ResolutionResultError
+from realdid.registry import NodeClientError, RegistryClient, ResolutionResultError
 
 from ._errors import ControllerError
 from ._keystore import WALLET_FILENAME, Keystore
@@ -230,7 +230,7 @@ class DidController:
         return str(self.initial_create(SITE_INDEX, key_type, site=rp_did).did)
 
     # -- operations ---------------------------------------------------------------------------
-    def create(self, client: NodeClient, key_type: str = KeyType.ED25519.value) -> Submitted:
+    def create(self, client: RegistryClient, key_type: str = KeyType.ED25519.value) -> Submitted:
         index = max((r.index for r in self._records if not r.site), default=-1) + 1
         parsed = ParsedOperation.from_value(to_dict(self.initial_create(index, key_type)))
         client.submit(to_dict(parsed.operation))
@@ -242,7 +242,7 @@ class DidController:
         return Submitted(record.did, parsed.hash)
 
     def create_site_did(
-        self, client: NodeClient, rp_did: str, key_type: str = KeyType.ED25519.value
+        self, client: RegistryClient, rp_did: str, key_type: str = KeyType.ED25519.value
     ) -> Submitted:
         """The per-site DID for relying party ``rp_did``: created and submitted, or — when
         this seed's site DID for that RP is already on the registry (a restored wallet) —
@@ -286,7 +286,7 @@ class DidController:
         self._save()
         return Submitted(record.did, parsed.hash)
 
-    def rotate(self, client: NodeClient, did: str) -> Submitted:
+    def rotate(self, client: RegistryClient, did: str) -> Submitted:
         """Replace the document signing key with a fresh one and move to the next update key."""
         record = self._synced(client, did)
         old = self._signing_entry(record, record.signing_counter)
@@ -302,7 +302,7 @@ class DidController:
 
     def update(
         self,
-        client: NodeClient,
+        client: RegistryClient,
         did: str,
         *,
         add_services: tuple[ServiceEntry, ...] = (),
@@ -334,7 +334,7 @@ class DidController:
         return submitted
 
     def _update(
-        self, client: NodeClient, record: DidRecord, patches: tuple[Patch, ...]
+        self, client: RegistryClient, record: DidRecord, patches: tuple[Patch, ...]
     ) -> Submitted:
         update_key = self._derive(record, "update", record.update_counter)
         next_key = self._derive(record, "update", record.update_counter + 1)
@@ -350,7 +350,7 @@ class DidController:
         )
         return self._submit(client, record, to_dict(operation), update=1)
 
-    def recover(self, client: NodeClient, did: str) -> Submitted:
+    def recover(self, client: RegistryClient, did: str) -> Submitted:
         """Take back control with the recovery key: new document key, new update and recovery keys."""
         record = self._synced(client, did)
         recovery_key = self._derive(record, "recovery", record.recovery_counter)
@@ -373,7 +373,7 @@ class DidController:
         self._save()
         return submitted
 
-    def deactivate(self, client: NodeClient, did: str) -> Submitted:
+    def deactivate(self, client: RegistryClient, did: str) -> Submitted:
         record = self._synced(client, did)
         recovery_key = self._derive(record, "recovery", record.recovery_counter)
         operation = sign(
@@ -387,7 +387,7 @@ class DidController:
 
     def _submit(
         self,
-        client: NodeClient,
+        client: RegistryClient,
         record: DidRecord,
         operation: dict[str, Any],
         *,
@@ -402,7 +402,7 @@ class DidController:
         return Submitted(record.did, receipt["operationHash"])
 
     # -- synchronisation with the registry --------------------------------------------------------
-    def _synced(self, client: NodeClient, did: str) -> DidRecord:
+    def _synced(self, client: RegistryClient, did: str) -> DidRecord:
         record = self.record(did)
         if record.deactivated:
             raise DidStateError(f"{did} is deactivated; no further operations are possible")
@@ -416,7 +416,7 @@ class DidController:
             raise DidStateError(f"{did} is deactivated; no further operations are possible")
         return record
 
-    def _sync_from_registry(self, client: NodeClient, record: DidRecord) -> None:
+    def _sync_from_registry(self, client: RegistryClient, record: DidRecord) -> None:
         try:
             result = client.resolve(record.did)
         except NodeClientError as e:
@@ -470,7 +470,7 @@ class DidController:
             f"the registry's {role} commitment matches none of this wallet's keys: the DID is controlled elsewhere"
         )
 
-    def restore(self, client: NodeClient) -> list[DidRecord]:
+    def restore(self, client: RegistryClient) -> list[DidRecord]:
         """Find this seed's DIDs on the registry.
 
         DID number *n* exists under at most one key type (``create`` numbers DIDs across key
@@ -492,7 +492,7 @@ class DidController:
         self._save()
         return found
 
-    def _probe(self, client: NodeClient, index: int) -> DidRecord | None:
+    def _probe(self, client: RegistryClient, index: int) -> DidRecord | None:
         for key_type in KeyType:
             did = str(self.initial_create(index, key_type.value).did)
             try:

@@ -8,11 +8,13 @@ Example (a node on embedded defaults, served by uvicorn)::
 
 from ._app import create_app
 from ._errors import NodeError
+from ._local import LocalRegistryClient
 from ._problem_types import NODE_PROBLEMS
 from ._service import NodeConfig, NodeSetupError, RegistryNode
 
 __all__ = [
     "NODE_PROBLEMS",
+    "LocalRegistryClient",
     "NodeConfig",
     "NodeError",
     "NodeSetupError",

@@ -25,12 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from realdid import __version__, ijson
-from realdid.did import (
-    Did,
-    DidError,
-    MalformedOperationError,
-    ParsedOperation,
-)
+from realdid.did import Did, DidError, ParsedOperation
 from realdid.http import (
     NO_RATE_LIMITS,
     ClientDisconnect,
@@ -44,9 +39,9 @@ from realdid.ledger import LedgerError
 from realdid.storage import DatabaseUnavailableError
 
 from ._explorer import explorer_router
-from ._intake import GroupCommitter, IntakeRefusedError, precheck_all
+from ._intake import GroupCommitter, IntakeRefusedError, parse_submission, receipt
 from ._problem_types import NODE_PROBLEMS
-from ._resolution import LeanResolution, representation
+from ._resolution import RESOLUTION_ERROR_CODES, LeanResolution, representation
 from ._service import RegistryNode
 
 log = logging.getLogger(__name__)
@@ -69,12 +64,6 @@ _OPERATION_SCHEMA: dict[str, Any] = {
         }
     },
     "required": True,
-}
-# W3C DID Resolution error names (the `error` of DID resolution metadata) -> problem codes.
-_RESOLUTION_ERROR_CODES = {
-    "invalidDid": "invalid-did",
-    "methodNotSupported": "method-not-supported",
-    "notFound": "did-not-found",
 }
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -182,19 +171,8 @@ def create_app(node: RegistryNode, *, rate_limits: RateLimiter = NO_RATE_LIMITS)
             return result
         assert committer is not None
         await committer.persist(result)  # duplicates of queued operations are ignored
-        node.parsed.remember(result)
-        for parsed in result:
-            node.metrics.operations_accepted.labels(parsed.operation.type).inc()
-        node.notify_queued(len(result))
-        receipts = [
-            {
-                "operationHash": p.hash,
-                "did": str(p.did),
-                "status": "pending",
-                "location": f"/1.0/operations/{p.hash}",
-            }
-            for p in result
-        ]
+        node.accepted(result)
+        receipts = [receipt(p) for p in result]
         return JSONResponse(receipts if bulk else receipts[0], status_code=202)
 
     @app.get("/1.0/operations/{operation_hash}", responses={404: {"content": _PROBLEM}})
@@ -204,35 +182,12 @@ def create_app(node: RegistryNode, *, rate_limits: RateLimiter = NO_RATE_LIMITS)
             return NODE_PROBLEMS.response(
                 "invalid-operation-hash", "operation hashes are 64 lowercase hex characters"
             )
-        outcome = node.store.outcome(operation_hash)
-        if outcome is None:
-            if node.store.is_queued(operation_hash):
-                return JSONResponse({"operationHash": operation_hash, "status": "pending"})
-            # The observer moves an operation from the queue to its outcome in one
-            # transaction; one committed between the two reads above shows up on a re-read.
-            outcome = node.store.outcome(operation_hash)
-        if outcome is None:
+        status = node.operation_status(operation_hash)
+        if status is None:
             return NODE_PROBLEMS.response(
                 "operation-not-found", "no pending or anchored operation has this hash"
             )
-        if not outcome.applied:
-            anchor = node.store.anchor(outcome.sequence)
-            assert anchor is not None
-            return JSONResponse(
-                {
-                    "operationHash": operation_hash,
-                    "status": "rejected",
-                    "reason": outcome.reason,
-                    "anchor": {"ledger": node.ledger.name, **anchor.to_dict()},
-                }
-            )
-        return JSONResponse(
-            {
-                "operationHash": operation_hash,
-                "status": "anchored",
-                **node.evidence(outcome.sequence, outcome.leaf),
-            }
-        )
+        return JSONResponse(status)
 
     @app.get(
         "/1.0/identifiers/{did}", responses={400: {"content": _PROBLEM}, 404: {"content": _PROBLEM}}
@@ -340,23 +295,10 @@ class _NodeApp(FastAPI):
 
 
 def _validate(node: RegistryNode, items: list[Any], bulk: bool) -> list[ParsedOperation] | Response:
-    """Parse the items, then check them against the index; the first refusal in item order
-    wins (the index is queried once for the whole submission)."""
-    parsed_all: list[ParsedOperation] = []
-    malformed: MalformedOperationError | None = None
-    for item in items:
-        try:
-            parsed_all.append(ParsedOperation.from_value(item))
-        except MalformedOperationError as e:
-            malformed = e
-            break
     try:
-        precheck_all(parsed_all, node.store)
+        return parse_submission(items, node.store)
     except IntakeRefusedError as e:
         return _refuse(node, e.code, e.detail, e.index, bulk)
-    if malformed is not None:
-        return _refuse(node, "malformed-operation", str(malformed), len(parsed_all), bulk)
-    return parsed_all
 
 
 def _refuse(node: RegistryNode, code: str, detail: str, index: int, bulk: bool) -> Response:
@@ -375,7 +317,7 @@ def _resolution_problem(error: str, detail: str) -> Response:
     the node's kebab-case code for it. This is the only place the two vocabularies meet.
     """
     return NODE_PROBLEMS.response(
-        _RESOLUTION_ERROR_CODES[error],
+        RESOLUTION_ERROR_CODES[error],
         detail,
         didDocument=None,
         didResolutionMetadata={"error": error, "errorMessage": detail},

@@ -17,6 +17,7 @@ import concurrent.futures
 import queue
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from realdid.clock import Clock
 from realdid.did import (
@@ -24,6 +25,7 @@ from realdid.did import (
     CreateOperation,
     DidError,
     DidNotFoundError,
+    MalformedOperationError,
     ParsedOperation,
     apply_operation,
     verify_operation_signature,
@@ -42,6 +44,33 @@ class IntakeRefusedError(NodeError):
         self.code = code
         self.detail = detail
         self.index = index
+
+
+def parse_submission(items: Sequence[Any], store: RegistryStore) -> list[ParsedOperation]:
+    """Parse a submission's items, then check them against the index (queried once for the
+    whole submission); :class:`IntakeRefusedError` for the first refusal in item order."""
+    parsed_all: list[ParsedOperation] = []
+    malformed: MalformedOperationError | None = None
+    for item in items:
+        try:
+            parsed_all.append(ParsedOperation.from_value(item))
+        except MalformedOperationError as e:
+            malformed = e
+            break
+    precheck_all(parsed_all, store)
+    if malformed is not None:
+        raise IntakeRefusedError("malformed-operation", str(malformed), len(parsed_all))
+    return parsed_all
+
+
+def receipt(parsed: ParsedOperation) -> dict[str, str]:
+    """What a submitter is told of an accepted (durable, not yet anchored) operation."""
+    return {
+        "operationHash": parsed.hash,
+        "did": str(parsed.did),
+        "status": "pending",
+        "location": f"/1.0/operations/{parsed.hash}",
+    }
 
 
 def precheck_all(operations: Sequence[ParsedOperation], store: RegistryStore) -> None:

@@ -21,10 +21,17 @@ from realdid.did import DID_JSON, RESOLUTION_MEDIA_TYPE, Did, DidError, DidState
 
 from ._service import RegistryNode
 
-__all__ = ["LeanResolution", "representation"]
+__all__ = ["RESOLUTION_ERROR_CODES", "LeanResolution", "representation"]
 
 PREFIX = "/1.0/identifiers/"
 _DOCUMENT_MEDIA_TYPES = (DID_JSON, "application/did+ld+json")
+#: W3C DID Resolution error names (the ``error`` of DID resolution metadata) -> the node's
+#: problem codes (the last segment of the problem ``type``).
+RESOLUTION_ERROR_CODES = {
+    "invalidDid": "invalid-did",
+    "methodNotSupported": "method-not-supported",
+    "notFound": "did-not-found",
+}
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -9,13 +9,14 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from realdid.clock import Clock, SystemClock, SystemTimer, Timer
 from realdid.crypto import KeyType, LocalSigner, Signer
-from realdid.did import Did, DidState, resolution_result
+from realdid.did import Did, DidState, ParsedOperation, resolution_result
 from realdid.ledger import (
     Anchor,
     BatchResult,
@@ -388,6 +389,39 @@ class RegistryNode:
                 "treeSize": tree.size,
                 "auditPath": [h.hex() for h in tree.inclusion_proof(leaf_index)],
             },
+        }
+
+    def accepted(self, operations: Sequence[ParsedOperation]) -> None:
+        """Intake made ``operations`` durable in the queue: count them, keep them parsed for
+        the writer (if it is this process) and tell the anchoring loop."""
+        self.parsed.remember(operations)
+        for parsed in operations:
+            self.metrics.operations_accepted.labels(parsed.operation.type).inc()
+        self.notify_queued(len(operations))
+
+    def operation_status(self, operation_hash: str) -> dict[str, Any] | None:
+        """Where an operation is: ``pending``, ``anchored`` (with evidence) or ``rejected``
+        (with the reason and the anchor); None if this node never saw it."""
+        outcome = self.store.outcome(operation_hash)
+        if outcome is None:
+            if self.store.is_queued(operation_hash):
+                return {"operationHash": operation_hash, "status": "pending"}
+            # The observer moves an operation from the queue to its outcome in one
+            # transaction; one committed between the two reads above shows up on a re-read.
+            outcome = self.store.outcome(operation_hash)
+        if outcome is None:
+            return None
+        if not outcome.applied:
+            return {
+                "operationHash": operation_hash,
+                "status": "rejected",
+                "reason": outcome.reason,
+                "anchor": {"ledger": self.ledger.name, **self._anchors(outcome.sequence).to_dict()},
+            }
+        return {
+            "operationHash": operation_hash,
+            "status": "anchored",
+            **self.evidence(outcome.sequence, outcome.leaf),
         }
 
     def resolve(self, did: Did) -> tuple[DidState, dict[str, Any]] | None:

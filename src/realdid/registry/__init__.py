@@ -1,14 +1,16 @@
-"""The registry client: how everything above the node talks to a registry node over HTTP.
+"""The registry client: how everything above the node talks to a registry node.
 
 It sits on ``crypto`` and ``did`` only, below the wallet, the relying party and the
 authority, which all resolve DIDs through it:
 
-* :class:`NodeClient` — submit operations, poll their status, resolve DIDs;
+* :class:`RegistryClient` — what a node offers its clients: submit operations, poll their
+  status, resolve DIDs; :class:`NodeClient` asks a node over HTTP (``realdid.node`` has the
+  client of a node in the same process);
 * :class:`ResolutionResult` — the typed W3C DID Resolution result a node serves (document,
   resolution metadata, document metadata with the anchoring evidence), parsed once here
   instead of by hand in each resolver.
 
-Every answer is read through :func:`realdid.http.download`, so a node cannot make its
+Every HTTP answer is read through :func:`realdid.http.download`, so a node cannot make its
 clients buffer more than :data:`realdid.http.MAX_RESPONSE_BYTES`.
 
 Example::
@@ -21,7 +23,7 @@ Example::
 
 from __future__ import annotations
 
-from ._client import NodeClient
+from ._client import NodeClient, RegistryClient
 from ._errors import NodeClientError, ResolutionResultError
 from ._resolution import (
     DocumentMetadata,
@@ -37,6 +39,7 @@ __all__ = [
     "MethodMetadata",
     "NodeClient",
     "NodeClientError",
+    "RegistryClient",
     "ResolutionMetadata",
     "ResolutionResult",
     "ResolutionResultError",

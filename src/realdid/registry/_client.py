@@ -1,12 +1,13 @@
-"""The HTTP client of a registry node (used by the wallet, the relying party, the authority
-and ``realdid resolve``).
+"""The registry client: what the wallet, the relying party, the authority and
+``realdid resolve`` need of a registry node, and :class:`NodeClient`, which asks one over HTTP.
 
-Every answer is read through :func:`realdid.http.download` with a cap, so a node that
+Every HTTP answer is read through :func:`realdid.http.download` with a cap, so a node that
 misbehaves cannot make its clients buffer more than :data:`MAX_RESPONSE_BYTES`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import httpx
@@ -20,8 +21,55 @@ from ._errors import NodeClientError, ResolutionResultError
 from ._resolution import ResolutionResult
 
 
-class NodeClient:
-    """One node's HTTP API; ``timer`` paces :meth:`wait_anchored` (a ``FakeTimer`` in tests)."""
+class RegistryClient(ABC):
+    """A registry node's operations and resolution, with the node's answers and error codes.
+
+    :class:`NodeClient` asks a node over HTTP; a node in the same process serves the same
+    answers without a round trip (``realdid.node.LocalRegistryClient``). Failures are
+    :class:`NodeClientError`, whose ``code`` is the node's RFC 9457 problem type either way.
+    """
+
+    def __init__(self, timer: Timer | None = None) -> None:
+        #: Paces :meth:`wait_anchored` (a ``FakeTimer`` in tests).
+        self._timer = timer or SystemTimer()
+
+    @abstractmethod
+    def submit(self, operation: dict[str, Any]) -> dict[str, Any]:
+        """Queue a signed operation; its receipt (``operationHash``, ``did``, ``status``)."""
+
+    @abstractmethod
+    def operation_status(self, operation_hash: str) -> dict[str, Any] | None:
+        """``pending``, ``anchored`` (with evidence) or ``rejected``; None if unknown."""
+
+    @abstractmethod
+    def resolve(self, did: str) -> ResolutionResult:
+        """The DID's resolution result, also for a deactivated DID."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the client holds."""
+
+    def wait_anchored(
+        self, operation_hash: str, *, timeout: float = 60.0, interval: float = 0.1
+    ) -> dict[str, Any]:
+        """Poll until the operation is anchored; raise if it was rejected or time runs out."""
+        deadline = self._timer.monotonic() + timeout
+        while True:
+            status = self.operation_status(operation_hash)
+            if status is not None and status["status"] == "anchored":
+                return status
+            if status is not None and status["status"] == "rejected":
+                raise NodeClientError(
+                    "operation-rejected",
+                    f"operation was rejected by the registry: {status.get('reason')}",
+                )
+            if self._timer.monotonic() > deadline:
+                raise NodeClientError("timeout", f"operation not anchored within {timeout:.0f} s")
+            self._timer.sleep(interval)
+
+
+class NodeClient(RegistryClient):
+    """One node's HTTP API."""
 
     def __init__(
         self,
@@ -41,7 +89,7 @@ class NodeClient:
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
         self._max_response_bytes = max_response_bytes
-        self._timer = timer or SystemTimer()
+        super().__init__(timer)
 
     def close(self) -> None:
         self._http.close()
@@ -110,21 +158,3 @@ class NodeClient:
                 f" deactivated={result.deactivated}"
             )
         return result
-
-    def wait_anchored(
-        self, operation_hash: str, *, timeout: float = 60.0, interval: float = 0.1
-    ) -> dict[str, Any]:
-        """Poll until the operation is anchored; raise if it was rejected or time runs out."""
-        deadline = self._timer.monotonic() + timeout
-        while True:
-            status = self.operation_status(operation_hash)
-            if status is not None and status["status"] == "anchored":
-                return status
-            if status is not None and status["status"] == "rejected":
-                raise NodeClientError(
-                    "operation-rejected",
-                    f"operation was rejected by the registry: {status.get('reason')}",
-                )
-            if self._timer.monotonic() > deadline:
-                raise NodeClientError("timeout", f"operation not anchored within {timeout:.0f} s")
-            self._timer.sleep(interval)

@@ -56,7 +56,7 @@ from realdid.credentials import (
     response_form,
 )
 from realdid.crypto import DEFAULT_POLICY, AlgorithmPolicy, KeyType
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClientError, RegistryClient
 
 from ._errors import LoginFlowError
 from ._history import FAILED_PREFIX, REFUSED, RELEASED, Disclosure
@@ -148,7 +148,7 @@ class LoginResult:
 
 def login(
     wallet: Wallet,
-    node: NodeClient,
+    node: RegistryClient,
     target: str,
     *,
     site: str | None = None,
@@ -198,7 +198,7 @@ class _Flow:
     def __init__(
         self,
         wallet: Wallet,
-        node: NodeClient,
+        node: RegistryClient,
         http: httpx.Client,
         clock: Clock,
         progress: Callable[[str], None],

@@ -31,7 +31,7 @@ from realdid.credentials import (
 from realdid.crypto import AlgorithmPolicy, PublicKey
 from realdid.did import verification_key
 from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download
-from realdid.registry import NodeClient
+from realdid.registry import RegistryClient
 
 from ._errors import LoginFlowError
 from ._login_request import active_document, is_http_url
@@ -54,7 +54,7 @@ class RegistrationCheck:
     """Verifies the registration an RP sends, against the authority the wallet trusts."""
 
     def __init__(
-        self, http: httpx.Client, node: NodeClient, *, clock: Clock, policy: AlgorithmPolicy
+        self, http: httpx.Client, node: RegistryClient, *, clock: Clock, policy: AlgorithmPolicy
     ) -> None:
         self.http = http
         self.node = node

@@ -32,7 +32,7 @@ from realdid.credentials import (
 from realdid.crypto import AlgorithmPolicy, PublicKey
 from realdid.did import verification_key
 from realdid.http import MAX_RESPONSE_BYTES, ResponseTooLargeError, download, parse_problem
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClientError, RegistryClient
 
 from ._errors import LoginFlowError
 
@@ -80,7 +80,7 @@ def code_url(target: str, site: str | None) -> str | None:
     return site.rstrip("/") + CODE_PATH + quote(code)
 
 
-def active_document(node: NodeClient, did: str) -> Mapping[str, Any]:
+def active_document(node: RegistryClient, did: str) -> Mapping[str, Any]:
     """An active DID's document; :class:`LookupError` if not anchored or deactivated."""
     try:
         result = node.resolve(did)
@@ -104,7 +104,7 @@ class RpChannel:
     def __init__(
         self,
         http: httpx.Client,
-        node: NodeClient,
+        node: RegistryClient,
         *,
         clock: Clock,
         policy: AlgorithmPolicy,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from realdid.clock import Clock
 from realdid.credentials import MalformedSdJwtError, UnverifiedSdJwt
 from realdid.crypto import CryptoError, KeyType, PublicKey
-from realdid.registry import NodeClient
+from realdid.registry import RegistryClient
 
 from ._authority import AuthorityClient, request_site_proof
 from ._errors import LoginFlowError
@@ -45,7 +45,7 @@ def authority_site_proof(
 
 def site_proof_for(
     wallet: Wallet,
-    node: NodeClient,
+    node: RegistryClient,
     *,
     rp_did: str,
     holder_did: str,

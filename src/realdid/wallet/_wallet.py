@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from realdid.controller import DidController, Submitted
 from realdid.did import ServiceEntry
-from realdid.registry import NodeClient
+from realdid.registry import RegistryClient
 
 from ._errors import WalletError
 from ._history import Disclosure
@@ -55,7 +55,7 @@ class Wallet(DidController):
     # -- operations ---------------------------------------------------------------------------
     def update(
         self,
-        client: NodeClient,
+        client: RegistryClient,
         did: str,
         *,
         add_services: tuple[ServiceEntry, ...] = (),

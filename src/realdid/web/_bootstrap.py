@@ -50,7 +50,7 @@ from realdid.controller import ensure_anchored
 from realdid.crypto import DEFAULT_POLICY
 from realdid.http import NO_RATE_LIMITS, RateLimiter
 from realdid.randomness import Randomness
-from realdid.registry import NodeClient, NodeClientError
+from realdid.registry import NodeClient, NodeClientError, RegistryClient
 from realdid.rp import (
     HttpDidResolver,
     LoginRequestStore,
@@ -241,7 +241,7 @@ class DemoRuntime:
         spec: DemoRp,
         enterprise: Enterprise,
         passphrase: str,
-        node: NodeClient,
+        node: RegistryClient,
         issuer_client: AuthorityClient,
     ) -> DemoRelyingParty:
         rp_dir = self.settings.demo_dir / spec.key
