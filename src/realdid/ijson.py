@@ -66,6 +66,12 @@ def reject_constant(name: str) -> NoReturn:
     raise IJsonError(f"{name} is not a JSON value")
 
 
+#: The second pass's parser, built once (a ``json.loads`` with hooks builds one per call).
+_DUPLICATE_CHECK = json.JSONDecoder(
+    object_pairs_hook=unique_members, parse_constant=reject_constant
+)
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """Parse one I-JSON text; :class:`IJsonError` (a :class:`ValueError`) if it is not one."""
     try:
@@ -78,7 +84,7 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     try:
         # orjson accepted the text, so this second pass can only fail on a duplicate or on
         # nesting deeper than the interpreter's recursion limit (just under orjson's 1,024).
-        json.loads(text, object_pairs_hook=unique_members, parse_constant=reject_constant)
+        _DUPLICATE_CHECK.decode(text)
     except RecursionError:
         raise IJsonError("JSON nested too deeply") from None
     return value

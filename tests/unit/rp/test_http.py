@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -20,7 +25,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 PROBLEM_JSON = "application/problem+json"
-FORM = {"content-type": "application/x-www-form-urlencoded"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM = {"content-type": FORM_TYPE}
 
 
 @pytest.fixture
@@ -166,3 +172,80 @@ def test_media_type_and_form_syntax(env: RpEnv, client: TestClient) -> None:
         headers=FORM,
     )
     assert_problem(unknown, 400, "unknown-request")
+
+
+# -- the direct_post endpoint on raw ASGI messages ---------------------------------------------
+def _post(app: FastAPI, messages: list[dict[str, Any]], **headers: str) -> list[dict[str, Any]]:
+    """POST ``messages`` (the body's ASGI events) to /oid4vp/responses; what the app sent."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/oid4vp/responses",
+        "raw_path": b"/oid4vp/responses",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
+        "client": ("198.51.100.7", 5000),
+        "server": ("rp.test", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@pytest.fixture
+def app(env: RpEnv) -> FastAPI:
+    app = FastAPI()
+    app.include_router(login_routes(env.rp))
+    return app
+
+
+def test_a_client_gone_mid_body_costs_one_log_line(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    events = [{"type": "http.request", "body": b"state=", "more_body": True}]
+    sent = _post(app, [*events, {"type": "http.disconnect"}], content_type=FORM_TYPE)
+    assert sent == []  # nobody to answer
+    assert [r.getMessage() for r in caplog.records] == [
+        "client went away before its request was read: POST /oid4vp/responses"
+    ]
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", str(MAX_RESPONSE_BYTES + 1)])
+def test_a_content_length_that_cannot_be_within_the_cap_is_413(app: FastAPI, length: str) -> None:
+    sent = _post(
+        app,
+        [{"type": "http.request", "body": b"", "more_body": False}],
+        content_type=FORM_TYPE,
+        content_length=length,
+    )
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["type"] == "urn:realdid:problem:payload-too-large"
+
+
+def test_verification_runs_off_the_event_loop(
+    env: RpEnv, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+
+    def verify_response(form: dict[str, str]) -> None:
+        threads.append(threading.current_thread().name)
+
+    monkeypatch.setattr(env.rp, "verify_response", verify_response)
+    response = client.post("/oid4vp/responses", content=b"state=s&vp_token=x", headers=FORM)
+    assert response.status_code == 200
+    assert response.json() == {"redirect_uri": env.rp.config.complete_url}
+    assert response.headers["cache-control"] == "no-store"
+    assert threads
+    assert threads[0].startswith("realdid-verify")
