@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ with warnings.catch_warnings():
 
 PROBLEM_JSON = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 FORM = {"content-type": FORM_TYPE}
 
 
@@ -175,7 +175,12 @@ def test_media_type_and_form_syntax(env: RpEnv, client: TestClient) -> None:
 
 
 # -- the direct_post endpoint on raw ASGI messages ---------------------------------------------
-def _post(app: FastAPI, messages: list[dict[str, Any]], **headers: str) -> list[dict[str, Any]]:
+def _post(
+    run: Callable[[Coroutine[Any, Any, Any]], Any],
+    app: FastAPI,
+    messages: list[dict[str, Any]],
+    **headers: str,
+) -> list[dict[str, Any]]:
     """POST ``messages`` (the body's ASGI events) to /oid4vp/responses; what the app sent."""
     scope = {
         "type": "http",
@@ -199,7 +204,7 @@ def _post(app: FastAPI, messages: list[dict[str, Any]], **headers: str) -> list[
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    run(app(scope, receive, send))
     return sent
 
 
@@ -211,11 +216,11 @@ def app(env: RpEnv) -> FastAPI:
 
 
 def test_a_client_gone_mid_body_costs_one_log_line(
-    app: FastAPI, caplog: pytest.LogCaptureFixture
+    app: FastAPI, caplog: pytest.LogCaptureFixture, run_coroutine: Runner
 ) -> None:
     caplog.set_level(logging.INFO)
     events = [{"type": "http.request", "body": b"state=", "more_body": True}]
-    sent = _post(app, [*events, {"type": "http.disconnect"}], content_type=FORM_TYPE)
+    sent = _post(run_coroutine, app, [*events, {"type": "http.disconnect"}], content_type=FORM_TYPE)
     assert sent == []  # nobody to answer
     assert [r.getMessage() for r in caplog.records] == [
         "client went away before its request was read: POST /oid4vp/responses"
@@ -223,8 +228,11 @@ def test_a_client_gone_mid_body_costs_one_log_line(
 
 
 @pytest.mark.parametrize("length", ["abc", "-1", str(MAX_RESPONSE_BYTES + 1)])
-def test_a_content_length_that_cannot_be_within_the_cap_is_413(app: FastAPI, length: str) -> None:
+def test_a_content_length_that_cannot_be_within_the_cap_is_413(
+    app: FastAPI, length: str, run_coroutine: Runner
+) -> None:
     sent = _post(
+        run_coroutine,
         app,
         [{"type": "http.request", "body": b"", "more_body": False}],
         content_type=FORM_TYPE,
