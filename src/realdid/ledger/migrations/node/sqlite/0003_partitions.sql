@@ -1,0 +1,3 @@
+-- PostgreSQL partitions `dids` and `operations` by hash here (see its 0003_partitions.sql).
+-- SQLite has no partitioning: an embedded node's tables stay as they are. The step exists
+-- so that both engines are at the same schema version.
