@@ -176,6 +176,16 @@ class EnrollmentStatements:
         return [str(row[0]) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class SealedEscrow:
+    """An escrow record sealed to the trustees' key, ready to be written."""
+
+    escrow_id: str
+    key_id: str
+    sealed: bytes
+    at: int
+
+
 @dataclass(slots=True)
 class Enrollment:
     """The enrollment flows: resident, enterprise, and site proofs for an enrolled resident."""
@@ -289,8 +299,19 @@ class Enrollment:
         claims: Mapping[str, Any],
         selectively_disclosable: Set[str],
     ) -> Offer:
-        """One durable transaction: the enrollment, its escrow record and the offered credential."""
+        """One durable transaction: the enrollment, its escrow record and the offered credential.
+
+        Everything sealed (escrow record, profile, the credential's claims) is sealed before
+        the transaction: the transaction holds the enrollment and audit-log locks every other
+        enrollment waits for, so it does SQL only.
+        """
         now = self.clock.now()
+        new_enrollment = self.randomness.token(RECORD_ID_BYTES)  # used unless this is a resume
+        escrow = self._seal_escrow(new_enrollment, {"did": did, "kind": kind, **identity})
+        new_profile = (
+            None if profile is None else self.secrets.seal_json(profile, new_enrollment.encode())
+        )
+        offered = self.issuance.seal_offer(credential_type, did, claims, selectively_disclosable)
         with self.audit.transaction() as tx:
             tx.lock(ENROLLMENTS_LOCK)
             taken = self.statements.active_by_did(tx, did)
@@ -322,21 +343,12 @@ class Enrollment:
             else:
                 if current is not None:
                     self.revocation.end_enrollment(tx, current[0], "superseded", "re-enrollment")
-                enrollment_id = self.randomness.token(RECORD_ID_BYTES)
-                escrow_id = self._write_escrow(
-                    tx, enrollment_id, {"did": did, "kind": kind, **identity}
-                )
-                sealed_profile = (
-                    None
-                    if profile is None
-                    else self.secrets.seal_json(profile, enrollment_id.encode())
-                )
+                enrollment_id = new_enrollment
+                self._write_escrow(tx, escrow)
                 self.statements.insert(
-                    tx, enrollment_id, kind, subject, did, sealed_profile, escrow_id, now
+                    tx, enrollment_id, kind, subject, did, new_profile, escrow.escrow_id, now
                 )
-            credential_id = self.issuance.offer_credential(
-                tx, enrollment_id, credential_type, did, claims, selectively_disclosable
-            )
+            credential_id = self.issuance.offer_credential(tx, enrollment_id, offered)
             self.audit.append(tx, "applicant", "enrollment.accepted", did, {"kind": kind})
             offer = self.issuance.offer(tx, credential_id, credential_type)
         log.info("enrollment accepted (%s)", kind)
@@ -373,23 +385,18 @@ class Enrollment:
             for old in self.statements.issued_to(tx, subject, enrollment_id):
                 self.revocation.revoke_credential(tx, old, "superseded")
             profile = self.secrets.open_json(sealed_profile, enrollment_id.encode())
-            self._write_escrow(
-                tx,
-                enrollment_id,
-                {"site_did": site_did, "root_did": application.did, "kind": "site"},
+            escrow = self._seal_escrow(
+                enrollment_id, {"site_did": site_did, "root_did": application.did, "kind": "site"}
             )
-            credential_id = self.issuance.offer_credential(
-                tx,
-                enrollment_id,
-                SITE_PROOF,
-                site_did,
-                site_claims(profile, today(self.clock)),
-                SITE_SD,
+            self._write_escrow(tx, escrow)
+            offered = self.issuance.seal_offer(
+                SITE_PROOF, site_did, site_claims(profile, today(self.clock)), SITE_SD
             )
+            credential_id = self.issuance.offer_credential(tx, enrollment_id, offered)
             self.audit.append(tx, "applicant", "site-proof.offered", application.did, {})
             return self.issuance.offer(tx, credential_id, SITE_PROOF)
 
-    def _write_escrow(self, tx: Transaction, enrollment_id: str, record: Mapping[str, str]) -> str:
+    def _seal_escrow(self, enrollment_id: str, record: Mapping[str, str]) -> SealedEscrow:
         """Seal the DID-to-identity link to the trustees' key (the service cannot open it)."""
         escrow_id = self.randomness.token(RECORD_ID_BYTES)
         now = self.clock.now()
@@ -398,5 +405,7 @@ class Enrollment:
             {**record, "enrollment": enrollment_id, "at": str(now)},
             associated_data=escrow_id.encode(),
         )
-        self.statements.insert_escrow(tx, escrow_id, self.escrow.key_id, sealed, now)
-        return escrow_id
+        return SealedEscrow(escrow_id, self.escrow.key_id, sealed, now)
+
+    def _write_escrow(self, tx: Transaction, escrow: SealedEscrow) -> None:
+        self.statements.insert_escrow(tx, escrow.escrow_id, escrow.key_id, escrow.sealed, escrow.at)

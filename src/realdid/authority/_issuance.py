@@ -2,10 +2,11 @@
 
 The pre-authorized code flow, end to end:
 
-1. a concern that accepted an application calls :meth:`Issuance.offer_credential` (the
-   credential row, ``offered``, with its claims sealed and its status index allocated) and
-   :meth:`Issuance.offer` (a fresh pre-authorized code; an earlier code for the same
-   credential stops working) in its own transaction;
+1. a concern that accepted an application seals the credential's claims with
+   :meth:`Issuance.seal_offer`, then calls :meth:`Issuance.offer_credential` (the credential
+   row, ``offered``, with its status index allocated) and :meth:`Issuance.offer` (a fresh
+   pre-authorized code; an earlier code for the same credential stops working) in its own
+   transaction;
 2. :meth:`~Issuance.token` (section 6) spends the code, single use, for an access token;
 3. :meth:`~Issuance.nonce` (section 7) hands out a ``c_nonce`` for one proof of possession;
 4. :meth:`~Issuance.credential` (section 8) checks the proof JWT — signed by a key of the
@@ -195,6 +196,16 @@ class IssuanceStatements:
         tx.execute("DELETE FROM grants WHERE expires_at < ?", (now,))
 
 
+@dataclass(frozen=True, slots=True)
+class SealedOffer:
+    """A credential ready to be offered: its id, type, holder reference and sealed claims."""
+
+    credential_id: str
+    credential_type: str
+    subject_ref: str
+    pending: bytes
+
+
 @dataclass(slots=True)
 class Issuance:
     """The credential issuer: offers, and the OpenID4VCI token, nonce and credential endpoints."""
@@ -233,34 +244,43 @@ class Issuance:
         return authorization_server_metadata(base, token_endpoint=f"{base}/oid4vci/token")
 
     # -- offers --------------------------------------------------------------------------------
-    def offer_credential(
+    def seal_offer(
         self,
-        tx: Transaction,
-        enrollment_id: str,
         credential_type: str,
         holder_did: str,
         claims: Mapping[str, Any],
         selectively_disclosable: Set[str],
-    ) -> str:
-        """Record an ``offered`` credential in ``tx``: its claims sealed, its status index drawn."""
+    ) -> SealedOffer:
+        """A credential to offer, its claims sealed — before the transaction that records it
+        (:meth:`offer_credential`): sealing is CPU work, and the transaction's locks are
+        what every other enrollment waits for."""
         credential_id = self.randomness.token(RECORD_ID_BYTES)
-        status = self.status_lists.allocate(tx)
         pending = {
             "holder": holder_did,
             "claims": dict(claims),
             "sd": sorted(selectively_disclosable),
         }
-        self.statements.insert_offered(
-            tx,
+        return SealedOffer(
             credential_id,
-            enrollment_id,
             credential_type,
             self.secrets.reference("did", holder_did),
             self.secrets.seal_json(pending, credential_id.encode()),
-            status,
+        )
+
+    def offer_credential(self, tx: Transaction, enrollment_id: str, sealed: SealedOffer) -> str:
+        """Record ``sealed`` as an ``offered`` credential in ``tx``, its status index drawn;
+        its id."""
+        self.statements.insert_offered(
+            tx,
+            sealed.credential_id,
+            enrollment_id,
+            sealed.credential_type,
+            sealed.subject_ref,
+            sealed.pending,
+            self.status_lists.allocate(tx),
             self.clock.now(),
         )
-        return credential_id
+        return sealed.credential_id
 
     def offer(self, tx: Transaction, credential_id: str, credential_type: str) -> Offer:
         """A fresh pre-authorized code for the offered credential, replacing any earlier one."""

@@ -98,14 +98,13 @@ class RpRegistrar:
             self.revocation.revoke_credentials(
                 tx, enrollment_id, "superseded", types=(RP_REGISTRATION,)
             )
-            credential_id = self.issuance.offer_credential(
-                tx,
-                enrollment_id,
+            offered = self.issuance.seal_offer(
                 RP_REGISTRATION,
                 did,
                 RpRegistration(enterprise.name, text, allowed).to_dict(),
                 frozenset(),
             )
+            credential_id = self.issuance.offer_credential(tx, enrollment_id, offered)
             self.audit.append(
                 tx,
                 operator.id,
