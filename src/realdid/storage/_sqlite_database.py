@@ -1,15 +1,23 @@
 """The :class:`~._database.Database` of the embedded engine: one SQLite file in WAL mode.
 
 Writes go through one connection per process, under a lock (SQLite has one writer at a
-time anyway). Between processes, writers queue on a POSIX lock of their own
-(``<file>.writer-lock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would make a
-writer that finds the file locked sleep and retry (1, 2, 5, 10 … 100 ms), which with a few
-worker processes writing hundreds of times a second costs more than the writes — the
+time anyway). Between processes, writers queue on a lock file of their own
+(``<file>.writer-lock``, ``flock``) before ``BEGIN IMMEDIATE``: SQLite's busy handler would
+make a writer that finds the file locked sleep and retry (1, 2, 5, 10 … 100 ms), which with
+a few worker processes writing hundreds of times a second costs more than the writes — the
 kernel instead wakes the next writer the moment the lock is released, and frees it if its
-holder dies. The lock only orders writers; SQLite's own locking still guards the data (a
-lock lost early — POSIX locks go when the process closes any descriptor of the file —
-costs speed, never correctness). Reads use one connection per thread, beside the writer: WAL readers never
-block it, nor it them. An in-memory database (tests) is one connection for both.
+holder dies. The lock only orders writers; SQLite's own locking still guards the data.
+
+``flock``, not a POSIX record lock (``lockf``): the kernel checks record locks for
+deadlocks per *process*, so one thread of worker A holding one database's lock while
+another of its threads waited for a second database's, and worker B the reverse, looked
+circular, and a writer was refused with ``EDEADLK`` — HTTP 500s under load with two
+workers (found by the load generator). ``flock`` has no such check; instead a thread may
+hold the writer lock of one database at a time (a write transaction inside another
+database's is refused with :class:`StorageError`), so no real cycle can form.
+
+Reads use one connection per thread, beside the writer: WAL readers never block it, nor it
+them. An in-memory database (tests) is one connection for both.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ from ._migrations import MIGRATIONS_TABLE, Migration, check_versions, statements
 from ._sqlite import IN_MEMORY, connect_sqlite, immediate_transaction
 
 __all__ = ["SqliteDatabase"]
+
+#: ``writing``: the name of the database whose writer lock this thread holds, if any.
+_THREAD = threading.local()
 
 # sqlite3.OperationalError covers both "try again" and "your SQL is wrong"; these are the
 # messages of the first kind (https://sqlite.org/rescode.html: BUSY, LOCKED, IOERR, FULL).
@@ -137,16 +148,24 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def _between_processes(self) -> Iterator[None]:
-        """This process is the only one about to write (POSIX locks are per process: the
-        threads of one process are queued by ``self._lock``)."""
+        """This process is the only one about to write (the threads of one process are
+        queued by ``self._lock``); a thread holds one database's writer lock at a time."""
         if self._writer_lock is None:
             yield
             return
-        fcntl.lockf(self._writer_lock, fcntl.LOCK_EX)
+        holding = getattr(_THREAD, "writing", None)
+        if holding is not None:
+            raise StorageError(
+                f"a write transaction on the {self.name} database inside one on the {holding}"
+                " database: write to one database at a time (two could deadlock across processes)"
+            )
+        fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+        _THREAD.writing = self.name
         try:
             yield
         finally:
-            fcntl.lockf(self._writer_lock, fcntl.LOCK_UN)
+            _THREAD.writing = None
+            fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
 
     @contextmanager
     def reading(self) -> Iterator[Transaction]:
