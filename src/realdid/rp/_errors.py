@@ -47,6 +47,8 @@ LOGIN_ERRORS: Mapping[str, tuple[int, str]] = {
     "registry-unavailable": (503, "The DID registry cannot be reached now"),
     "payload-too-large": (413, "The request body is too large"),
     "unsupported-media-type": (415, "Send application/x-www-form-urlencoded"),
+    "storage-unavailable": (503, "The site's login store is unavailable for a moment; retry"),
+    "internal-error": (500, "The response could not be checked"),
 }
 
 

@@ -39,6 +39,7 @@ from realdid.http import (
     parse_form,
     problem_response,
 )
+from realdid.storage import DatabaseUnavailableError
 
 from ._errors import LoginError
 from ._service import RelyingParty
@@ -58,9 +59,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 VERIFY_THREADS = 16
 
 
-def problem(error: LoginError) -> JSONResponse:
+def problem(error: LoginError, **headers: str) -> JSONResponse:
     """The RFC 9457 problem for a :class:`LoginError` (never cached: it answers one request)."""
-    return problem_response(error.problem_type, error.message, headers=_NO_STORE)
+    return problem_response(error.problem_type, error.message, headers={**_NO_STORE, **headers})
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -93,6 +94,15 @@ class DirectPost:
             return
         except _ClientGone:
             log.info("client went away before its request was read: POST %s", scope["path"])
+            return
+        except DatabaseUnavailableError as e:  # a restart or failover: the wallet posts again
+            log.warning("login response refused, database unavailable: %s", e)
+            unavailable = problem(LoginError("storage-unavailable"), **{"Retry-After": "1"})
+            await unavailable(scope, receive, send)
+            return
+        except Exception:  # never a stack trace to the wallet; the operator gets it here
+            log.exception("unhandled error while checking a login response")
+            await problem(LoginError("internal-error"))(scope, receive, send)
             return
         await send(
             {

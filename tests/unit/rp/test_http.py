@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from realdid.credentials import verify_request_object
 from realdid.crypto import DEFAULT_POLICY
 from realdid.rp import MAX_RESPONSE_BYTES, login_routes
+from realdid.storage import DatabaseUnavailableError
 
 from .conftest import BASE_URL, RpEnv, Wallet
 
@@ -257,3 +258,39 @@ def test_verification_runs_off_the_event_loop(
     assert response.headers["cache-control"] == "no-store"
     assert threads
     assert threads[0].startswith("realdid-verify")
+
+
+def test_a_database_outage_is_503_with_retry_after(
+    env: RpEnv,
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def down(form: dict[str, str]) -> None:
+        raise DatabaseUnavailableError("connection refused")
+
+    monkeypatch.setattr(env.rp, "verify_response", down)
+    response = client.post("/oid4vp/responses", content=b"state=s&vp_token=x", headers=FORM)
+    assert_problem(response, 503, "storage-unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["cache-control"] == "no-store"
+    assert [r.levelname for r in caplog.records if r.name == "realdid.rp._http"] == ["WARNING"]
+
+
+def test_an_unexpected_error_is_a_500_problem_without_its_traceback(
+    env: RpEnv,
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(form: dict[str, str]) -> None:
+        raise KeyError("a secret detail")
+
+    monkeypatch.setattr(env.rp, "verify_response", broken)
+    response = client.post("/oid4vp/responses", content=b"state=s&vp_token=x", headers=FORM)
+    assert_problem(response, 500, "internal-error")
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+    logged = [r for r in caplog.records if r.name == "realdid.rp._http"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None  # the operator gets the traceback
