@@ -13,7 +13,11 @@ Tables:
 * ``dids`` — the current :class:`~realdid.did.DidState` of each DID, keyed by the suffix's
   32-byte digest, in the compact encoding of :mod:`._state_codec`;
 * ``anchors`` — every processed anchor with its operations' hashes (for Merkle proofs);
-* ``cursor`` — the sequence of the last processed anchor.
+* ``cursor`` — the sequence of the last processed anchor;
+* ``meta`` — the index schema version and ``did_count``, the number of rows of ``dids``
+  (kept by each anchor's commit).
+
+On PostgreSQL ``dids`` and ``operations`` are hash-partitioned (ADR 0016).
 """
 
 from __future__ import annotations
@@ -230,11 +234,18 @@ class RegistryStore:
                     for o in outcomes
                 ],
             )
+            created = len(states) - _indexed(tx, [key for key, _ in states])
             tx.executemany(
                 "INSERT INTO dids (suffix, state) VALUES (?, ?)"
                 " ON CONFLICT (suffix) DO UPDATE SET state = excluded.state",
                 states,
             )
+            if created:
+                tx.execute(
+                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS TEXT)"
+                    " WHERE key = 'did_count'",
+                    (created,),
+                )
             # Every operation of a valid anchor leaves the queue, including those skipped
             # because they already had an outcome: a copy queued again after its first
             # anchor (a resubmission racing the observer) would otherwise stay forever.
@@ -336,8 +347,11 @@ class RegistryStore:
         ]
 
     def did_count(self) -> int:
+        """How many DIDs the index holds: a counter kept with every anchor's commit (counting
+        the rows would read the whole index, on a page anyone may load)."""
         with self._db.reading() as tx:
-            return int(tx.execute("SELECT count(*) FROM dids").fetchone()[0])
+            row = tx.execute("SELECT value FROM meta WHERE key = 'did_count'").fetchone()
+        return int(row[0])
 
     def all_states(self) -> Iterator[DidState]:
         """Every DID's state in key order, a page at a time (a PostgreSQL cursor would
@@ -355,6 +369,15 @@ class RegistryStore:
             if len(rows) < _PAGE:
                 return
             after = bytes(rows[-1][0])
+
+
+def _indexed(tx: Transaction, keys: Sequence[bytes]) -> int:
+    """How many of ``keys`` (distinct suffix keys) the index already holds."""
+    found = 0
+    for chunk in _chunks(list(keys)):
+        sql = f"SELECT count(*) FROM dids WHERE suffix IN ({_marks(chunk)})"  # noqa: S608 - only placeholders are interpolated
+        found += int(tx.execute(sql, chunk).fetchone()[0])
+    return found
 
 
 def _insert_anchor(tx: Transaction, record: AnchorRecord) -> None:

@@ -10,7 +10,6 @@ every row when it is migrated.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ import pytest
 
 from realdid.ledger import AnchorRecord, OperationOutcome, RegistryStore
 from realdid.ledger._state_codec import suffix_key
-from realdid.storage import TemporaryPostgres, migrations_of, open_database
+from realdid.storage import TemporaryPostgres, open_database
 
 from ...conftest import new_postgres_database
-from .test_store import anchor, state_for
+from .test_store import anchor, migrations_before, state_for
 
 PARTITIONS = 16
 
@@ -108,12 +107,7 @@ def test_a_lookup_reads_one_partition(url: str, node_sql: psycopg.Connection[Any
 def test_a_node_database_from_before_partitioning_keeps_every_row(
     url: str, tmp_path: Path, node_sql: psycopg.Connection[Any]
 ) -> None:
-    # The schema as the previous release left it: migrations 1 and 2 only.
-    before = tmp_path / "migrations"
-    shutil.copytree(Path(str(migrations_of("realdid.ledger", "node"))), before)
-    for engine in ("postgresql", "sqlite"):
-        for late in sorted((before / engine).glob("0003_*.sql")):
-            late.unlink()
+    before = migrations_before(tmp_path, 3)  # the schema as the release before left it
     old = open_database(url, store="node", migrations=before)
     with old.transaction() as tx:
         tx.execute("INSERT INTO dids (suffix, state) VALUES (?, ?)", (b"\x01" * 32, b"s1"))

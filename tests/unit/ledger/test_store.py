@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +32,13 @@ from realdid.ledger import (
     RegistryStore,
     _store,
 )
-from realdid.storage import IntegrityError, StorageError, StoreLocation
+from realdid.storage import (
+    IntegrityError,
+    StorageError,
+    StoreLocation,
+    migrations_of,
+    open_database,
+)
 
 T0 = 1_700_000_000
 
@@ -376,3 +384,44 @@ def test_a_database_of_another_schema_version_is_refused_with_a_clear_error(tmp_
     conn.close()
     with pytest.raises(LedgerIntegrityError, match="schema 1"):
         RegistryStore(tmp_path / "node.db")
+
+
+def migrations_before(folder: Path, version: int) -> Path:
+    """The node's migrations as a release before ``version`` had them, copied into ``folder``."""
+    copy = folder / "migrations"
+    shutil.copytree(Path(str(migrations_of("realdid.ledger", "node"))), copy)
+    for script in copy.glob("*/*.sql"):
+        if int(script.name[:4]) >= version:
+            script.unlink()
+    return copy
+
+
+def test_the_did_count_counts_new_dids_not_updates(store: RegistryStore) -> None:
+    first, second = state_for(1), state_for(2)
+    store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [first, second])
+    assert store.did_count() == 2
+    again = dataclasses.replace(first, version_id="ab" * 32)  # the same DID, updated
+    store.commit_anchor(AnchorRecord(anchor(1), (), True, None), [], [again, state_for(3)])
+    assert store.did_count() == 3
+    with store.database.reading() as tx:
+        assert tx.execute("SELECT count(*) FROM dids").fetchone()[0] == 3
+    with pytest.raises(IntegrityError):  # an anchor committed twice counts nothing twice
+        store.commit_anchor(AnchorRecord(anchor(1), (), True, None), [], [state_for(4)])
+    assert store.did_count() == 3
+
+
+def test_a_node_database_from_before_the_counter_counts_its_dids(
+    path: StoreLocation, tmp_path: Path
+) -> None:
+    old = open_database(path, store="node", migrations=migrations_before(tmp_path, 4))
+    with old.transaction() as tx:
+        for n in range(5):
+            tx.execute("INSERT INTO dids (suffix, state) VALUES (?, ?)", (bytes([n]) * 32, b"s"))
+    old.close()
+    store = RegistryStore(path)  # this release: migration 4 counts what is there
+    try:
+        assert store.did_count() == 5
+        store.commit_anchor(AnchorRecord(anchor(0), (), True, None), [], [state_for(1)])
+        assert store.did_count() == 6
+    finally:
+        store.close()
