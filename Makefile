@@ -52,14 +52,14 @@ test: $(STAMP) node_modules/.stamp $(CHROMIUM) $(POSTGRES)
 	REALDID_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q tests/integration tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 # bench/bench_http.py loads the servers with wrk (a C load generator: the client must not
 # bound what is measured).

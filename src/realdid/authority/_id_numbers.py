@@ -97,6 +97,12 @@ def validate_id_number(text: str, *, clock: Clock | None = None) -> ParsedIdNumb
         ) from e
     except stdnum_errors.ValidationError as e:  # any other stdnum verdict: still a bad format
         raise IdNumberFormatError("the ID number is malformed") from e
+    except KeyError as e:
+        # python-stdnum 2.2 raises KeyError('county') for a GB/T 2260 entry without a
+        # county (e.g. 542310): a region it cannot place is an unknown region here.
+        raise IdNumberRegionError(
+            "the ID number's region code is not a known GB/T 2260 code for its birth year"
+        ) from e
     birth_date = ric.get_birth_date(number)
     today = datetime.datetime.fromtimestamp((clock or SystemClock()).now(), tz=datetime.UTC).date()
     if birth_date > today:

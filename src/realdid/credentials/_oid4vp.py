@@ -33,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -70,6 +71,16 @@ _QUERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # section 6.1: alphanumeric, und
 _CLAIM_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 _FRAGMENT = re.compile(r"[A-Za-z0-9_-]{1,50}")
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")  # read as IPv4 by HTTP clients
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class Oid4vpError(CredentialError):
@@ -103,10 +114,17 @@ def _integer(value: Any, what: str) -> int:
 
 
 def _https_or_loopback(url: str, what: str) -> str:
+    if _ASCII_CONTROL.search(url):
+        # urlsplit keeps them, but no HTTP client can request such a URL (httpx raises
+        # InvalidURL, not an HTTP error): refused here, where the URL comes in.
+        raise _invalid(f"{what} is not a URL: it contains a control character")
     try:
         parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port that is not a number in 0-65535
     except ValueError as e:  # e.g. an unbalanced "[" in the host: hostile, not a crash
         raise _invalid(f"{what} is not a URL") from e
+    if _IPV4_STYLE.fullmatch(parts.hostname or "") and not _is_ipv4(parts.hostname or ""):
+        raise _invalid(f"{what} is not a URL: its host is not an IPv4 address")
     secure = parts.scheme == "https" or (
         parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1", "::1"}
     )

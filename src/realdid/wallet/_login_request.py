@@ -202,6 +202,13 @@ class RpChannel:
             raise LoginFlowError("rp-unreachable", "the site's answer is too large") from e
         except httpx.HTTPError as e:
             raise LoginFlowError("rp-unreachable", f"{unreachable}: {type(e).__name__}") from e
+        except (httpx.InvalidURL, UnicodeError) as e:
+            # A host httpx cannot encode (not a valid internationalised domain name, a bad
+            # "xn--" label): the link came from a QR code or a paste, so it is the site's
+            # URL that is wrong, not the wallet.
+            raise LoginFlowError(
+                "rp-unreachable", f"{unreachable}: the URL's host is invalid"
+            ) from e
 
 
 def _json(response: httpx.Response) -> Any:

@@ -51,6 +51,8 @@ def _with_check(body: str) -> str:
         (_with_check("11010519490231002"), IdNumberBirthDateError, "id-number-birth-date"),
         (_with_check("11010520990101002"), IdNumberBirthDateError, "id-number-birth-date"),
         (_with_check("99010519491231002"), IdNumberRegionError, "id-number-region"),
+        # A GB/T 2260 entry stdnum holds without a county: it raised KeyError (fuzzing).
+        ("542310197001010015", IdNumberRegionError, "id-number-region"),
     ],
 )
 def test_error_codes(number: str, error: type[Exception], code: str) -> None:

@@ -659,6 +659,16 @@ def test_rp_unreachable(world: World) -> None:
     world.refused("rp-unreachable")
 
 
+@pytest.mark.parametrize("host", ["xn--", "a\ufffd.example"])
+def test_a_request_uri_whose_host_no_client_can_encode_is_refused(world: World, host: str) -> None:
+    # Found by fuzzing: httpx raised InvalidURL / idna.IDNAError out of the wallet.
+    url = authorization_url(world.rp.client_id, f"https://{host}/oid4vp/requests/1")
+    error = world.refused("rp-unreachable", url)
+    assert "host is invalid" in str(error)
+    assert world.rp.posts == []
+    assert world.wallet.disclosures == []
+
+
 def test_an_endless_request_object_is_cut_off_at_the_cap(world: World) -> None:
     world.rp.flood = Flood()
     error = world.refused("rp-unreachable")
