@@ -34,6 +34,7 @@ from realdid.ledger import (
     merkle_tree_of,
 )
 from realdid.storage import (
+    DatabaseUnavailableError,
     Lease,
     StorageError,
     StoreLocation,
@@ -264,19 +265,26 @@ class RegistryNode:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if not self.lease.held:
-                if not self.lease.try_acquire():
-                    self._follow_writer()
-                    continue
-                self._take_over()
-            elif not self.lease.try_acquire():
-                log.warning("this process lost the writer lease; another one writes now")
-                continue
             try:
+                # A standby's polls read the database too: an outage there must not end
+                # the thread, or this process would never take over from a dead writer.
+                if not self.lease.held:
+                    if not self.lease.try_acquire():
+                        self._follow_writer()
+                        continue
+                    self._take_over()
+                elif not self.lease.try_acquire():
+                    log.warning("this process lost the writer lease; another one writes now")
+                    continue
                 while self.config.accepts_operations and self.writer.cut() is not None:
                     self.metrics.anchors_written.inc()
                     self._step_observer()
                 self._step_observer()
+            except DatabaseUnavailableError as e:  # a restart or failover: retry, one line
+                log.warning("anchoring loop waiting for the database: %s", e)
+                self._set_error(f"storage-unavailable: {e}")
+                backoff = min(backoff * 2, 10.0)
+                continue
             except LedgerError as e:
                 self._set_error(f"{e.code}: {e}")
                 backoff = min(backoff * 2, 10.0)

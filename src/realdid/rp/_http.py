@@ -96,9 +96,7 @@ class DirectPost:
             log.info("client went away before its request was read: POST %s", scope["path"])
             return
         except DatabaseUnavailableError as e:  # a restart or failover: the wallet posts again
-            log.warning("login response refused, database unavailable: %s", e)
-            unavailable = problem(LoginError("storage-unavailable"), **{"Retry-After": "1"})
-            await unavailable(scope, receive, send)
+            await _unavailable(e)(scope, receive, send)
             return
         except Exception:  # never a stack trace to the wallet; the operator gets it here
             log.exception("unhandled error while checking a login response")
@@ -129,6 +127,13 @@ class DirectPost:
         fields = _form(body)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._verifying, self._rp.verify_response, fields)
+
+
+def _unavailable(error: DatabaseUnavailableError) -> JSONResponse:
+    """503 ``storage-unavailable`` with ``Retry-After``: a restart or failover of the
+    relying party's database; the wallet (or the login page's poll) asks again."""
+    log.warning("login request refused, database unavailable: %s", error)
+    return problem(LoginError("storage-unavailable"), **{"Retry-After": "1"})
 
 
 class _ClientGone(Exception):  # noqa: N818 - a signal between two functions, not an error
@@ -165,6 +170,8 @@ def login_routes(rp: RelyingParty) -> APIRouter:
             jws = await run_in_threadpool(rp.request_object, request_id)
         except LoginError as e:
             return problem(e)
+        except DatabaseUnavailableError as e:
+            return _unavailable(e)
         return Response(jws, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=_NO_STORE)
 
     router.routes.append(Route(f"{prefix}/responses", DirectPost(rp), methods=["POST"]))
@@ -175,11 +182,16 @@ def login_routes(rp: RelyingParty) -> APIRouter:
             url = await run_in_threadpool(rp.authorization_url_for_code, code)
         except LoginError as e:
             return problem(e)
+        except DatabaseUnavailableError as e:
+            return _unavailable(e)
         return JSONResponse({"authorization_url": url}, headers=_NO_STORE)
 
     @router.get(f"{prefix}/transactions/{{transaction}}")
     async def transaction(transaction: str) -> Response:
-        outcome = await run_in_threadpool(rp.outcome, transaction)
+        try:
+            outcome = await run_in_threadpool(rp.outcome, transaction)
+        except DatabaseUnavailableError as e:
+            return _unavailable(e)
         return JSONResponse({"state": outcome.state, "error": outcome.error}, headers=_NO_STORE)
 
     return router

@@ -59,7 +59,7 @@ from realdid.rp import (
     StatusListCache,
 )
 from realdid.rp.bridge import BridgeClient, create_bridge_app, load_or_create_bridge_keys
-from realdid.storage import file_lock, write_private_file
+from realdid.storage import DatabaseUnavailableError, file_lock, write_private_file
 from realdid.wallet import (
     AuthorityClient,
     Wallet,
@@ -171,7 +171,9 @@ class DemoRuntime:
         while not self._stop.is_set():
             try:
                 self._bootstrap()
-            except (NodeClientError, EnrollmentError, TimeoutError) as e:
+            except (NodeClientError, EnrollmentError, TimeoutError, DatabaseUnavailableError) as e:
+                # DatabaseUnavailableError: a database restart while the sites set up; the
+                # sites wait for it like for the node, instead of staying down for good.
                 log.warning("demo sites waiting: %s; retrying", _diagnostics(e))
                 self._stop.wait(self.retry)
                 continue

@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,8 +47,11 @@ from realdid.http import (
 from realdid.randomness import Randomness
 from realdid.rp import RelyingParty, VerifiedLogin, login_routes
 from realdid.rp.pages import SecurityHeaders, login_failure_message, render_error, start_login
+from realdid.storage import DatabaseUnavailableError
 
 from ._pages import site_secret
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,20 @@ class DemoSite:
         """
         app = FastAPI(title=self.name, docs_url=None, redoc_url=None, openapi_url=None)
         app.add_exception_handler(ClientDisconnect, client_disconnected)
+
+        async def database_unavailable(_: Request, exc: Exception) -> Response:
+            # A database restart or failover: a page that says "in a moment", not a 500.
+            log.warning("%s: page refused, database unavailable: %s", self.name, exc)
+            page = render_error(
+                site_name=self.name,
+                title="Try again in a moment",
+                message="The site cannot reach its records right now. Please try again shortly.",
+                status_code=503,
+            )
+            page.headers["Retry-After"] = "5"
+            return page
+
+        app.add_exception_handler(DatabaseUnavailableError, database_unavailable)
         instrument(app, self.name)
         app.include_router(login_routes(rp))
 

@@ -19,7 +19,7 @@ from realdid.clock import FixedClock
 from realdid.crypto import LocalSigner
 from realdid.did import CreateOperation, DocumentContent, ParsedOperation, commitment_of, to_dict
 from realdid.node import NodeConfig, RegistryNode, create_app
-from realdid.storage import StoreLocation, is_postgres_url
+from realdid.storage import DatabaseUnavailableError, StoreLocation, is_postgres_url
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's TestClient import warning (see test_api.py)
@@ -140,3 +140,33 @@ def test_every_process_reports_the_writers_health(config: NodeConfig) -> None:
             assert first.health_report()[0].error is None  # the writer's own view
     finally:
         first.stop()
+
+
+def test_a_standby_whose_database_is_down_for_a_while_still_takes_over(
+    config: NodeConfig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the crash-under-load test: a standby's poll read the cursor outside the
+    # loop's error handling, so one database error ended its anchoring thread for good.
+    first, second = RegistryNode(config), RegistryNode(config)
+    writer = TestClient(create_app(first))
+    writer.__enter__()
+    with TestClient(create_app(second)) as standby:
+        outage = {"left": 5}
+        real_cursor = second.store.cursor
+
+        def flaky_cursor() -> int:
+            if outage["left"] > 0:
+                outage["left"] -= 1
+                raise DatabaseUnavailableError("connection refused")
+            return real_cursor()
+
+        monkeypatch.setattr(second.store, "cursor", flaky_cursor)
+        wait_until(lambda: outage["left"] == 0)  # the standby polled through the outage
+        writer.__exit__(None, None, None)
+        wait_until(lambda: second.is_writer, timeout=10.0)
+        body, op = new_create()
+        assert standby.post("/1.0/operations", json=body).status_code == 202
+        wait_until(lambda: anchored(standby, op))
+    waits = [r for r in caplog.records if "waiting for the database" in r.getMessage()]
+    assert waits
+    assert not [r for r in caplog.records if r.exc_info]  # one line each, no traceback

@@ -294,3 +294,23 @@ def test_an_unexpected_error_is_a_500_problem_without_its_traceback(
     logged = [r for r in caplog.records if r.name == "realdid.rp._http"]
     assert len(logged) == 1
     assert logged[0].exc_info is not None  # the operator gets the traceback
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("request_object", "/oid4vp/requests/r1"),
+        ("authorization_url_for_code", "/oid4vp/codes/ABCD-EFGH"),
+        ("outcome", "/oid4vp/transactions/t1"),
+    ],
+)
+def test_the_wallet_and_page_routes_answer_a_database_outage_with_503(
+    env: RpEnv, client: TestClient, monkeypatch: pytest.MonkeyPatch, method: str, path: str
+) -> None:
+    def down(*_: object) -> None:
+        raise DatabaseUnavailableError("connection refused")
+
+    monkeypatch.setattr(env.rp, method, down)
+    response = client.get(path)
+    assert_problem(response, 503, "storage-unavailable")
+    assert response.headers["retry-after"] == "1"

@@ -14,8 +14,9 @@ import typer
 
 from realdid.authority import validate_uscc
 from realdid.cli._serve import _demo_sockets, _listen
+from realdid.storage import DatabaseUnavailableError
 from realdid.wallet import StoredCredential
-from realdid.web import DEMO_RPS, DemoSettings, available_sites, demo_enterprises
+from realdid.web import DEMO_RPS, DemoRuntime, DemoSettings, available_sites, demo_enterprises
 from realdid.web._bootstrap import _current_registration, _jwt_payload, secret_file
 
 from ...e2e._cli import free_port, realdid
@@ -152,3 +153,24 @@ def test_demo_port_in_use_is_one_clear_error(capsys: pytest.CaptureFixture[str])
 
 def test_no_demo_sockets_without_demo_port() -> None:
     assert _demo_sockets("127.0.0.1", 0) == {}
+
+
+def test_the_demo_bootstrap_waits_out_a_database_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the crash-under-load test: a PostgreSQL restart during the bootstrap made a
+    # worker give its demo sites up until it died.
+    settings = DemoSettings(tmp_path, "127.0.0.1", 18090, "http://node.test", "http://a.test")
+    runtime = DemoRuntime(settings, authority=None, retry=0.01)  # type: ignore[arg-type]
+    attempts: list[int] = []
+
+    def bootstrap() -> None:
+        attempts.append(len(attempts))
+        if len(attempts) < 3:
+            raise DatabaseUnavailableError("connection refused")
+
+    monkeypatch.setattr(runtime, "_bootstrap", bootstrap)
+    runtime.start()
+    runtime._thread.join(timeout=10)
+    assert attempts == [0, 1, 2]
+    assert not any(app._failed for app in runtime.apps.values())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from realdid.http import Rate, RateLimiter
-from realdid.storage import StoreLocation
+from realdid.storage import DatabaseUnavailableError, StoreLocation
 from realdid.web import create_forum_app, pseudonym_for
 from realdid.web._forum import MAX_POST_CHARS, ForumDatabase, login_query
 
@@ -78,6 +78,24 @@ def test_login_starts_are_rate_limited_per_client(rp: FakeRp, tmp_path: Path) ->
         now[0] += 2.0
         assert client.get("/login").status_code == 200
     app.state.db.close()
+
+
+def test_a_database_outage_is_a_try_again_page_not_a_500(
+    forum: TestClient, rp: FakeRp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the crash-under-load test: GET /login answered a plain-text 500 while the
+    # relying party's PostgreSQL restarted.
+    def down(query: object) -> None:
+        raise DatabaseUnavailableError("connection refused")
+
+    monkeypatch.setattr(rp, "create_request", down)
+    page = forum.get("/login")
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "5"
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Try again in a moment" in page.text
+    assert "connection refused" not in page.text  # the operator's detail stays in the log
+    assert page.headers["x-frame-options"] == "DENY"  # still behind the site's middleware
 
 
 def test_session_cookie_is_lax_httponly_and_named_for_the_site(forum: TestClient) -> None:
