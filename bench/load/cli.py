@@ -77,6 +77,12 @@ def build_parser() -> OneLineParser:
             "--anchor-timeout", default="60s", help="longest wait for an anchor (60s)"
         )
         command.add_argument("--no-progress", action="store_true", help="no live progress bars")
+        command.add_argument(
+            "--acknowledged",
+            metavar="FILE",
+            help="append one JSON line per operation the deployment acknowledged (202 DID"
+            " operations, issued credentials, logins answered 200) to FILE",
+        )
 
     prepare = commands.add_parser(
         "prepare", help="enroll a pool of residents and get their site proofs"
@@ -282,6 +288,7 @@ def prepare_command(args: argparse.Namespace) -> int:
             poll_interval=poll,
             anchor_timeout=anchor_timeout,
             show_progress=not args.no_progress,
+            acknowledged=_acknowledged(args.acknowledged),
         )
     )
     print(
@@ -395,6 +402,7 @@ def run_command(args: argparse.Namespace) -> int:
         login_complete=not args.no_login_complete,
         arrivals=args.arrivals,
         seed=args.seed,
+        acknowledged=_acknowledged(args.acknowledged),
     )
     total_weight = sum(mix.values())
     expected: dict[str, float | None] = {
@@ -461,6 +469,20 @@ def run_command(args: argparse.Namespace) -> int:
     if args.fail_on_error and document["total"]["errors"]:
         return 3
     return 0
+
+
+def _acknowledged(path: str | None) -> str | None:
+    """``--acknowledged FILE``, absolute (the client processes append to it), once it is
+    known to be writable."""
+    if not path:
+        return None
+    target = Path(path).resolve()
+    try:
+        with target.open("a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise SpecError(f"--acknowledged: cannot append to {path}: {e.strerror}") from None
+    return str(target)
 
 
 def _split(total: int, parts: int, index: int) -> int:

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from realdid.credentials import CredentialType
 from realdid.did import to_dict
 
+from .acklog import AckLog
 from .mix import SpecError
 from .pool import (
     Applicant,
@@ -83,9 +84,12 @@ async def prepare_pool(
     poll_interval: float,
     anchor_timeout: float,
     show_progress: bool,
+    acknowledged: str | None = None,
 ) -> Prepared:
-    """Bring ``state`` to ``pool_size`` residents with a fresh site account at every site."""
+    """Bring ``state`` to ``pool_size`` residents with a fresh site account at every site;
+    what the deployment acknowledged is appended to ``acknowledged`` (:mod:`.acklog`)."""
     started = time.monotonic()
+    log = AckLog(acknowledged)
     limits = httpx.Limits(max_connections=concurrency + 4, keepalive_expiry=4.0)
     async with httpx.AsyncClient(
         timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=0, limits=limits)
@@ -96,6 +100,7 @@ async def prepare_pool(
             state.authority,
             poll_interval=poll_interval,
             anchor_timeout=anchor_timeout,
+            acknowledged=log,
         )
         try:
             await dep.setup_authority()
@@ -144,7 +149,10 @@ async def prepare_pool(
         for applicant in free[:wanted]:
             tasks.append((f"enrolling row {applicant.row}", _bind(new_resident, applicant)))
 
-        await _run_jobs(tasks, concurrency, state, state_path, show_progress)
+        try:
+            await _run_jobs(tasks, concurrency, state, state_path, show_progress)
+        finally:
+            log.close()
     return Prepared(
         len(state.residents), made["enrolled"], made["accounts"], len(sites),
         time.monotonic() - started,

@@ -77,6 +77,7 @@ from realdid.did import (
 )
 from realdid.http import parse_problem
 
+from .acklog import AckLog
 from .pool import (
     Applicant,
     PooledResident,
@@ -171,8 +172,11 @@ class Deployment:
         *,
         poll_interval: float = 0.1,
         anchor_timeout: float = 60.0,
+        acknowledged: AckLog | None = None,
     ) -> None:
         self.client = client
+        #: Where what the deployment acknowledged is logged (``--acknowledged``).
+        self.acknowledged = acknowledged or AckLog(None)
         self.node = node.rstrip("/")
         self.authority = authority.rstrip("/")
         self.poll_interval = poll_interval
@@ -234,6 +238,14 @@ class Deployment:
         receipts = json_of(response, step)
         if isinstance(receipts, dict):
             receipts = [receipts]
+        for operation, r in zip(operations, receipts, strict=False):
+            self.acknowledged.record(
+                "did-operation",
+                operation=str(r["operationHash"]),
+                did=str(r.get("did", "")),
+                type=str(operation.get("type", "")),
+                step=step,
+            )
         return [str(r["operationHash"]) for r in receipts]
 
     async def operation_status(self, operation_hash: str, step: str) -> str:
@@ -369,7 +381,7 @@ class Deployment:
     async def enroll_root(self, applicant: Applicant, seed: bytes, did: str, timer: Timer) -> None:
         """Enroll the anchored root DID ``did`` (key-1 from ``seed``) as ``applicant``."""
         signer = derive(seed, root_base(), "signing")
-        await self.collect(
+        credential = await self.collect(
             "/1.0/enrollments",
             ENROLLMENT_TYP,
             signer,
@@ -379,7 +391,9 @@ class Deployment:
             f"{did}#key-1",
             timer,
         )
-        # The RealName credential holds the resident's name and ID number: not kept.
+        # The RealName credential holds the resident's name and ID number: not kept (the
+        # acknowledgement log takes only its status list entry).
+        self.acknowledged.credential("enrollment", credential, did=did, row=applicant.row)
 
     async def site_proof(
         self, seed: bytes, root_did: str, site: SiteInfo, timer: Timer
@@ -401,6 +415,9 @@ class Deployment:
             expires_at = peek_sd_jwt_unverified(proof).expires_at or 0
         except CredentialError:
             raise StepError("client:invalid-site-proof", "credential") from None
+        self.acknowledged.credential(
+            "site-proof", proof, did=site_did, root_did=root_did, site=site.url
+        )
         return SiteAccount(site_did, proof, expires_at)
 
     # -- operations of a run ----------------------------------------------------------------------
@@ -453,6 +470,7 @@ class Deployment:
             (200,),
             data=response_form({query.id: [presentation]}, request.state),
         )
+        self.acknowledged.record("login", site=site.url, did=account.did, state=request.state)
         timer.lap("response")
         if complete:
             await self.call(

@@ -41,6 +41,7 @@ import httpx
 
 from realdid.crypto import LocalSigner
 
+from .acklog import AckLog
 from .histogram import LatencyHistogram
 from .mix import KINDS, WeightedCycle
 from .pool import Applicant, PooledResident, SiteAccount, SiteInfo, derive, site_base
@@ -70,6 +71,7 @@ class RunPlan:
     login_complete: bool
     arrivals: str
     seed: int
+    acknowledged: str | None = None  # --acknowledged: the acknowledgement log (acklog.py)
 
 
 @dataclass(slots=True)
@@ -231,6 +233,7 @@ class ClientProcess:
         limits = httpx.Limits(
             max_connections=slots + 8, max_keepalive_connections=slots + 8, keepalive_expiry=4.0
         )
+        acknowledged = AckLog(self.plan.acknowledged)
         async with httpx.AsyncClient(
             timeout=self.plan.timeout,
             follow_redirects=False,
@@ -243,6 +246,7 @@ class ClientProcess:
                 self.plan.authority,
                 poll_interval=self.plan.poll_interval,
                 anchor_timeout=self.plan.anchor_timeout,
+                acknowledged=acknowledged,
             )
             await self.set_up(dep)
             self.queue.put(("ready", self.share.index))
@@ -262,6 +266,7 @@ class ClientProcess:
             cpu = cpu_seconds() - cpu_before
             ticker.cancel()
             chains = await self.settle(dep)
+        acknowledged.close()
         return {
             "index": self.share.index,
             "recorder": self.recorder.to_dict(),
