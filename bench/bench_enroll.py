@@ -41,6 +41,7 @@ import os
 import pstats
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -108,8 +109,13 @@ ISSUER_URL = "https://authority.bench.example"
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def _generate_part(args: tuple[int, int, str]) -> int:
-    seed, count, prefix = args
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the main process (which then stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _generate_part(args: tuple[int, int, str, bool]) -> int:
+    seed, count, prefix, verbose = args
     n = 0
     start = time.perf_counter()
     with (
@@ -121,63 +127,109 @@ def _generate_part(args: tuple[int, int, str]) -> int:
             writer.writerow(resident.to_row())
             caps.write(f"{resident.id_number},{encode_face(capture)}\n")
             n += 1
-            if n % 50_000 == 0:
+            if verbose and n % 50_000 == 0:
                 rate = n / (time.perf_counter() - start)
                 print(f"  part {seed}: {n:,}/{count:,} residents ({rate:,.0f}/s)", flush=True)
     return n
 
 
-def register_cache(residents: int, workers: int = 2) -> Path:
-    """Build (once) and return ``bench/.cache/register-<N>/`` with register.db + captures."""
-    folder = CACHE / f"register-{residents}"
+def register_cache(
+    residents: int,
+    workers: int = 2,
+    *,
+    cache: Path = CACHE,
+    part_size: int | None = None,
+    keep_csv: bool = False,
+    on_part: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Build (once) and return ``<cache>/register-<N>/`` with register.db + captures.
+
+    Resumable: each finished step is kept — every generated part (``part-<i>.done``), the
+    merged files (``merged``), the import (``complete``) — so a run interrupted part-way
+    starts again at the step it was in. ``part_size``: generate in parts of that many
+    residents, so an interruption loses one part per process at most (default: one part
+    per process); ``keep_csv``: keep ``register.csv`` too (to import it into another store,
+    e.g. a PostgreSQL schema); ``on_part(parts done, parts)`` replaces the progress lines.
+    """
+    folder = cache / f"register-{residents}"
     done = folder / "complete"
     if done.exists():
+        if keep_csv and not (folder / "register.csv").exists():
+            raise SystemExit(
+                f"error: the register cache {folder} has no register.csv: delete it to rebuild"
+            )
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    per = residents // workers + 1000  # a few spare: parts may collide on an ID number
-    prefixes = [str(folder / f"part-{i}") for i in range(workers)]
-    print(f"generating {residents:,} synthetic residents with {workers} processes ...", flush=True)
-    with multiprocessing.Pool(workers) as pool:
-        pool.map(_generate_part, [(1 + i, per, prefixes[i]) for i in range(workers)])
-    print(f"  generated in {time.perf_counter() - start:.0f} s; merging", flush=True)
-    seen: set[str] = set()
-    with (
-        open(folder / "register.csv", "w", encoding="utf-8", newline="") as out,
-        open(folder / "captures.txt", "w", encoding="ascii", newline="") as caps_out,
-    ):
-        out.write(",".join(CSV_COLUMNS) + "\n")
-        for prefix in prefixes:
-            with (
-                open(prefix + ".csv", encoding="utf-8") as rows,
-                open(prefix + ".captures", encoding="ascii") as caps,
-            ):
-                for row, cap in zip(rows, caps, strict=True):
-                    if len(seen) >= residents:
-                        break
-                    id_number = row[:18]
-                    if id_number in seen:
-                        continue
-                    seen.add(id_number)
-                    out.write(row)
-                    caps_out.write(cap)
-    for prefix in prefixes:
-        Path(prefix + ".csv").unlink()
-        Path(prefix + ".captures").unlink()
-    print(
-        f"  importing {len(seen):,} residents into register.db (SqliteRegister.import_csv)",
-        flush=True,
+    verbose = on_part is None
+    say: Callable[[str], None] = (lambda line: print(line, flush=True)) if verbose else _quiet
+    parts = workers if part_size is None else max(1, -(-residents // part_size))
+    # a few spare per part: parts may collide on an ID number
+    per = (residents // workers if part_size is None else part_size) + 1000
+    prefixes = [str(folder / f"part-{i}") for i in range(parts)]
+    merged = folder / "merged"
+    if not merged.exists():
+        jobs = [
+            (1 + i, per, prefixes[i], verbose)
+            for i in range(parts)
+            if not Path(prefixes[i] + ".done").exists()
+        ]
+        say(f"generating {residents:,} synthetic residents with {workers} processes ...")
+        finished = parts - len(jobs)
+        with multiprocessing.Pool(workers, initializer=_ignore_sigint) as pool:
+            for job, _ in zip(jobs, pool.imap(_generate_part, jobs), strict=True):
+                Path(job[2] + ".done").write_text("done\n")
+                finished += 1
+                if on_part is not None:
+                    on_part(finished, parts)
+        say(f"  generated in {time.perf_counter() - start:.0f} s; merging")
+        seen: set[str] = set()
+        with (
+            open(folder / "register.csv.tmp", "w", encoding="utf-8", newline="") as out,
+            open(folder / "captures.txt.tmp", "w", encoding="ascii", newline="") as caps_out,
+        ):
+            out.write(",".join(CSV_COLUMNS) + "\n")
+            for prefix in prefixes:
+                with (
+                    open(prefix + ".csv", encoding="utf-8") as rows,
+                    open(prefix + ".captures", encoding="ascii") as caps,
+                ):
+                    for row, cap in zip(rows, caps, strict=True):
+                        if len(seen) >= residents:
+                            break
+                        id_number = row[:18]
+                        if id_number in seen:
+                            continue
+                        seen.add(id_number)
+                        out.write(row)
+                        caps_out.write(cap)
+        os.replace(folder / "register.csv.tmp", folder / "register.csv")
+        os.replace(folder / "captures.txt.tmp", folder / "captures.txt")
+        merged.write_text(f"{len(seen)}\n")
+        del seen
+    say(
+        f"  importing {int(merged.read_text()):,} residents into register.db"
+        " (SqliteRegister.import_csv)"
     )
     t0 = time.perf_counter()
     db = folder / "register.db"
     db.unlink(missing_ok=True)
     with SqliteRegister(db) as register:
         imported = register.import_csv(folder / "register.csv")
-    (folder / "register.csv").unlink()
-    print(f"  imported {imported:,} in {time.perf_counter() - t0:.0f} s", flush=True)
+    say(f"  imported {imported:,} in {time.perf_counter() - t0:.0f} s")
     done.write_text(f"{imported}\n")
-    print(f"register cache ready in {time.perf_counter() - start:.0f} s: {folder}", flush=True)
+    for prefix in prefixes:
+        for suffix in (".csv", ".captures", ".done"):
+            Path(prefix + suffix).unlink(missing_ok=True)
+    merged.unlink()
+    if not keep_csv:
+        (folder / "register.csv").unlink()
+    say(f"register cache ready in {time.perf_counter() - start:.0f} s: {folder}")
     return folder
+
+
+def _quiet(line: str) -> None:
+    """Progress lines nobody asked for (a caller that shows its own progress)."""
 
 
 # -- raw limits ------------------------------------------------------------------------------
@@ -234,19 +286,33 @@ class Applicant:
     face: str  # base64url capture
 
 
-def pick_applicants(folder: Path, count: int, seed: int) -> list[tuple[str, str, str]]:
-    """``count`` random residents of the cached register: (ID number, name, face capture)."""
+def pick_applicants(
+    folder: Path, count: int, seed: int, *, rows: range | None = None
+) -> list[tuple[str, str, str]]:
+    """``count`` random residents of the cached register: (ID number, name, face capture).
+
+    ``rows``: these rows of the register instead, in its (random) order — a long run takes
+    its applicants slice by slice (``count`` and ``seed`` are then unused)."""
     total = int((folder / "complete").read_text())
-    if count > total:
-        raise SystemExit(f"asked for {count:,} enrollments but the register holds {total:,}")
-    wanted = set(random.Random(seed).sample(range(total), count))
+    if rows is not None:
+        if rows.stop > total:
+            raise SystemExit(f"asked for register row {rows.stop - 1:,} of {total:,}")
+        wanted = set(rows)
+    else:
+        if count > total:
+            raise SystemExit(f"asked for {count:,} enrollments but the register holds {total:,}")
+        wanted = set(random.Random(seed).sample(range(total), count))
     picked: list[tuple[str, str]] = []
+    last = max(wanted, default=-1)
     with open(folder / "captures.txt", encoding="ascii") as f:
         for i, line in enumerate(f):
             if i in wanted:
                 id_number, _, face = line.rstrip("\n").partition(",")
                 picked.append((id_number, face))
-    random.Random(seed + 1).shuffle(picked)
+            if i >= last:
+                break
+    if rows is None:
+        random.Random(seed + 1).shuffle(picked)
     out = []
     with SqliteRegister(folder / "register.db") as register:
         for id_number, face in picked:
@@ -277,9 +343,11 @@ def _make_root_dids(args: tuple[int, int]) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def make_root_dids(count: int, workers: int) -> list[tuple[bytes, bytes]]:
+def make_root_dids(count: int, workers: int, seed: int = 7_000) -> list[tuple[bytes, bytes]]:
+    """``count`` root DIDs; the same ``seed`` gives the same DIDs (a node refuses a create
+    it anchored already, so a caller submitting twice to one node gives another seed)."""
     chunk = max(1, min(5_000, count // (workers * 4) or 1))
-    jobs = [(7_000 + i, min(chunk, count - i * chunk)) for i in range((count + chunk - 1) // chunk)]
+    jobs = [(seed + i, min(chunk, count - i * chunk)) for i in range((count + chunk - 1) // chunk)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         return [item for part in pool.map(_make_root_dids, jobs) for item in part]
 
@@ -637,82 +705,96 @@ def bench_http(
             wait_http(
                 f"{base}/.well-known/openid-credential-issuer", lambda r: r.status_code == 200
             )
-            issuer = httpx.get(f"{base}/.well-known/openid-credential-issuer").json()
-            audience = str(issuer["credential_issuer"])
-            start = time.perf_counter()
-            with httpx.Client(base_url=node_url, timeout=120) as http:
-                for i in range(0, len(roots), 1000):
-                    body = b"[" + b",".join(c for _, c in roots[i : i + 1000]) + b"]"
-                    r = http.post(
-                        "/1.0/operations",
-                        content=body,
-                        headers={"content-type": "application/json"},
-                    )
-                    if r.status_code != 202:
-                        raise RuntimeError(f"submission refused: {r.status_code} {r.text[:200]}")
-                last = str(ParsedOperation.from_canonical(roots[-1][1]).did)
-                while http.get(f"/1.0/identifiers/{last}").status_code != 200:
-                    time.sleep(0.02)
-            anchor_s = time.perf_counter() - start
-            applicants = [
-                Applicant(secret, str(ParsedOperation.from_canonical(c).did), *pick)
-                for (secret, c), pick in zip(roots, picks, strict=True)
-            ]
-
-            def enroll_http(http: httpx.Client, a: Applicant) -> float:
-                t0 = time.perf_counter()
-                signer = LocalSigner(KeyType.ED25519, a.secret)
-                key_id = f"{a.did}#key-1"
-                r = http.post("/1.0/challenges")
-                nonce = r.json()["nonce"]
-                application = sign_application(
-                    signer,
-                    key_id=key_id,
-                    typ=ENROLLMENT_TYP,
-                    audience=audience,
-                    nonce=nonce,
-                    issued_at=int(time.time()),
-                    claims={"id_number": a.id_number, "name": a.name, "face": a.face},
-                )
-                r = http.post("/1.0/enrollments", json={"application": application})
-                if r.status_code != 201:
-                    raise RuntimeError(f"enrollment refused: {r.status_code} {r.text[:300]}")
-                offer = CredentialOffer.from_dict(r.json()["credential_offer"])
-                r = http.post(
-                    "/oid4vci/token", data=TokenRequest(offer.pre_authorized_code).to_form()
-                )
-                access_token = TokenResponse.from_dict(r.json()).access_token
-                c_nonce = NonceResponse.from_dict(http.post("/oid4vci/nonce").json()).c_nonce
-                proof = make_proof_jwt(
-                    signer,
-                    key_id=key_id,
-                    audience=offer.issuer,
-                    nonce=c_nonce,
-                    issued_at=int(time.time()),
-                )
-                r = http.post(
-                    "/oid4vci/credential",
-                    json=CredentialRequest(offer.configuration_ids[0], (proof,)).to_dict(),
-                    headers={"Authorization": f"Bearer {access_token}"},
-                )
-                if r.status_code != 200:
-                    raise RuntimeError(f"credential refused: {r.status_code} {r.text[:300]}")
-                CredentialResponse.from_dict(r.json())
-                return time.perf_counter() - t0
-
-            def worker(part: list[Applicant]) -> list[float]:
-                with httpx.Client(base_url=base, timeout=60) as http:
-                    return [enroll_http(http, a) for a in part]
-
-            warm, timed = applicants[:100], applicants[100:]
-            worker(warm)
-            start = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-                parts = list(pool.map(worker, [timed[i::clients] for i in range(clients)]))
-            elapsed = time.perf_counter() - start
+            result = enroll_over_http(node_url, base, roots, picks, clients)
         finally:
             proc.terminate()
             proc.wait(30)
+    return result
+
+
+def enroll_over_http(
+    node_url: str,
+    base: str,
+    roots: list[tuple[bytes, bytes]],
+    picks: list[tuple[str, str, str]],
+    clients: int,
+    warmup: int = 100,
+) -> dict[str, Any]:
+    """Against a running ``realdid serve``: anchor ``roots`` through the node at
+    ``node_url`` (bulk submissions; ``anchor_s`` until the last resolves), then the full
+    wallet sequence at the authority ``base`` for each of them, the first ``warmup``
+    untimed, from ``clients`` threads."""
+    issuer = httpx.get(f"{base}/.well-known/openid-credential-issuer").json()
+    audience = str(issuer["credential_issuer"])
+    start = time.perf_counter()
+    with httpx.Client(base_url=node_url, timeout=120) as http:
+        for i in range(0, len(roots), 1000):
+            body = b"[" + b",".join(c for _, c in roots[i : i + 1000]) + b"]"
+            r = http.post(
+                "/1.0/operations",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            if r.status_code != 202:
+                raise RuntimeError(f"submission refused: {r.status_code} {r.text[:200]}")
+        last = str(ParsedOperation.from_canonical(roots[-1][1]).did)
+        while http.get(f"/1.0/identifiers/{last}").status_code != 200:
+            time.sleep(0.02)
+    anchor_s = time.perf_counter() - start
+    applicants = [
+        Applicant(secret, str(ParsedOperation.from_canonical(c).did), *pick)
+        for (secret, c), pick in zip(roots, picks, strict=True)
+    ]
+
+    def enroll_http(http: httpx.Client, a: Applicant) -> float:
+        t0 = time.perf_counter()
+        signer = LocalSigner(KeyType.ED25519, a.secret)
+        key_id = f"{a.did}#key-1"
+        r = http.post("/1.0/challenges")
+        nonce = r.json()["nonce"]
+        application = sign_application(
+            signer,
+            key_id=key_id,
+            typ=ENROLLMENT_TYP,
+            audience=audience,
+            nonce=nonce,
+            issued_at=int(time.time()),
+            claims={"id_number": a.id_number, "name": a.name, "face": a.face},
+        )
+        r = http.post("/1.0/enrollments", json={"application": application})
+        if r.status_code != 201:
+            raise RuntimeError(f"enrollment refused: {r.status_code} {r.text[:300]}")
+        offer = CredentialOffer.from_dict(r.json()["credential_offer"])
+        r = http.post("/oid4vci/token", data=TokenRequest(offer.pre_authorized_code).to_form())
+        access_token = TokenResponse.from_dict(r.json()).access_token
+        c_nonce = NonceResponse.from_dict(http.post("/oid4vci/nonce").json()).c_nonce
+        proof = make_proof_jwt(
+            signer,
+            key_id=key_id,
+            audience=offer.issuer,
+            nonce=c_nonce,
+            issued_at=int(time.time()),
+        )
+        r = http.post(
+            "/oid4vci/credential",
+            json=CredentialRequest(offer.configuration_ids[0], (proof,)).to_dict(),
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"credential refused: {r.status_code} {r.text[:300]}")
+        CredentialResponse.from_dict(r.json())
+        return time.perf_counter() - t0
+
+    def worker(part: list[Applicant]) -> list[float]:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            return [enroll_http(http, a) for a in part]
+
+    warm, timed = applicants[:warmup], applicants[warmup:]
+    worker(warm)
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        parts = list(pool.map(worker, [timed[i::clients] for i in range(clients)]))
+    elapsed = time.perf_counter() - start
     latencies = sorted(x for part in parts for x in part)
     return {
         "enrollments": len(timed),

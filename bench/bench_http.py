@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,13 +76,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sample_paths(data_dir: Path, database: str | None, count: int, seed: int = 7) -> list[str]:
-    """``count`` resolution paths of random DIDs in the store (keys in random order)."""
+def sample_paths(
+    data_dir: Path, database: str | None, count: int, seed: int = 7, *, probes: bool = False
+) -> list[str]:
+    """``count`` resolution paths of random DIDs in the store (keys in random order).
+
+    ``probes``: each DID is the first key at or after a random 32-byte value (keys are
+    digests, so uniform), one index probe per DID instead of a scan of the whole index —
+    for data sets of many millions; a DID may then come up more than once."""
     store = RegistryStore(
         database or data_dir / "node.db"
     )  # migrates a data set of an older release
     try:
         with store.database.reading() as tx:
+            if probes:
+                rng = random.Random(seed)
+                found: list[bytes] = []
+                for _ in range(count):
+                    start = rng.randbytes(32)
+                    row = (
+                        tx.execute(
+                            "SELECT suffix FROM dids WHERE suffix >= ? ORDER BY suffix LIMIT 1",
+                            (start,),
+                        ).fetchone()
+                        or tx.execute("SELECT suffix FROM dids ORDER BY suffix LIMIT 1").fetchone()
+                    )
+                    if row is None:
+                        return []
+                    found.append(bytes(row[0]))
+                return [f"/1.0/identifiers/did:realdid:{suffix_from_key(k)}" for k in found]
             total = int(tx.execute("SELECT count(*) FROM dids").fetchone()[0])
             rng = random.Random(seed)
             step = max(1, total // count)
@@ -96,7 +119,17 @@ def sample_paths(data_dir: Path, database: str | None, count: int, seed: int = 7
     return [f"/1.0/identifiers/did:realdid:{suffix_from_key(k)}" for k in keys]
 
 
-def server_command(kind: str, workers: int, port: int, data_dir: Path) -> list[str]:
+def server_command(
+    kind: str,
+    workers: int,
+    port: int,
+    data_dir: Path,
+    *,
+    authority_port: int = 0,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The command line of ``kind`` serving the node on ``port``; ``authority_port`` and
+    ``extra`` options go to ``realdid serve`` only (the others serve the node alone)."""
     if kind == "realdid":
         return [
             str(BIN / "realdid"),
@@ -106,9 +139,10 @@ def server_command(kind: str, workers: int, port: int, data_dir: Path) -> list[s
             "--port",
             str(port),
             "--authority-port",
-            "0",
+            str(authority_port),
             "--workers",
             str(workers),
+            *extra,
         ]
     if kind == "uvicorn":
         return [

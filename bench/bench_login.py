@@ -31,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,14 @@ from realdid.credentials import (
     status_reference,
 )
 from realdid.crypto import DEFAULT_POLICY, KeyType, LocalSigner
-from realdid.did import CreateOperation, DocumentContent, PublicKeyEntry, commitment_of
+from realdid.did import (
+    CreateOperation,
+    DocumentContent,
+    ParsedOperation,
+    PublicKeyEntry,
+    commitment_of,
+    to_dict,
+)
 from realdid.rp import (
     HttpDidResolver,
     LoginRequestStore,
@@ -92,17 +99,17 @@ def raw_limits(seconds: float = 1.0) -> dict[str, float]:
 
 
 # -- setup ----------------------------------------------------------------------------------------
-def _did_for(signer: LocalSigner) -> tuple[str, dict[str, Any]]:
+def _did_for(signer: LocalSigner) -> tuple[str, dict[str, Any], bytes]:
+    """The DID of ``signer``'s key, its document and its canonical create operation."""
     content = DocumentContent(
         (PublicKeyEntry("key-1", signer.public_key, ("authentication", "assertionMethod")),), ()
     )
     recovery = LocalSigner.generate()
-    did = str(
-        CreateOperation(
-            content, commitment_of(signer.public_key), commitment_of(recovery.public_key)
-        ).did
+    create = CreateOperation(
+        content, commitment_of(signer.public_key), commitment_of(recovery.public_key)
     )
-    return did, content.render(did)
+    did = str(create.did)
+    return did, content.render(did), ParsedOperation.from_value(to_dict(create)).canonical
 
 
 @dataclass
@@ -115,17 +122,21 @@ class Setup:
     documents: dict[str, dict[str, Any]]
     holders: list[tuple[bytes, str]]  # (holder secret, site proof SD-JWT)
     holder_key: str
+    #: The canonical create of every DID in ``documents``, to anchor them on a real node
+    #: (``make_rp(node_url=...)``; bench/scale_run.py).
+    creates: list[bytes] = field(default_factory=list)
 
 
 def build_setup(holders: int, holder_key: KeyType) -> Setup:
     now = int(time.time())
     issuer = LocalSigner.generate(KeyType.P256)
-    issuer_did, issuer_doc = _did_for(issuer)
+    issuer_did, issuer_doc, issuer_create = _did_for(issuer)
     kid = issuer_did + "#key-1"
     documents = {issuer_did: issuer_doc}
     rp = LocalSigner.generate(KeyType.P256)
-    rp_did, rp_doc = _did_for(rp)
+    rp_did, rp_doc, rp_create = _did_for(rp)
     documents[rp_did] = rp_doc
+    creates = [issuer_create, rp_create]
     common = {
         "issuer": issuer_did,
         "signer": issuer,
@@ -161,8 +172,9 @@ def build_setup(holders: int, holder_key: KeyType) -> Setup:
     made: list[tuple[bytes, str]] = []
     for index in range(holders):
         holder = LocalSigner.generate(holder_key)
-        did, document = _did_for(holder)
+        did, document, create = _did_for(holder)
         documents[did] = document
+        creates.append(create)
         sd_jwt = issue(
             {
                 "verified_person": True,
@@ -188,6 +200,7 @@ def build_setup(holders: int, holder_key: KeyType) -> Setup:
         documents,
         made,
         holder_key.value,
+        creates,
     )
 
 
@@ -220,13 +233,23 @@ def _payload(jws: str) -> dict[str, Any]:
     return decoded
 
 
-def make_rp(setup: Setup, store_path: str) -> RelyingParty:
+def make_rp(
+    setup: Setup, store_path: str, node_url: str | None = None, did_ttl: int = 3600
+) -> RelyingParty:
     """The benchmark's relying party on ``store_path``, its DID cache warm (as in steady
-    state: every holder's and the issuer's document resolved once)."""
+    state: every holder's and the issuer's document resolved once).
+
+    ``node_url``: resolve over HTTP at that registry node instead (``setup.creates``
+    anchored there), caching documents ``did_ttl`` seconds (0: every verification resolves
+    the issuer's and the holder's DID at the node); only the issuer's and the RP's own
+    DIDs are resolved up front."""
     clock = SystemClock()
-    resolver = HttpDidResolver(
-        NODE_URL, ttl=3600, clock=clock, transport=_registry_transport(setup.documents)
-    )
+    if node_url is None:
+        resolver = HttpDidResolver(
+            NODE_URL, ttl=did_ttl, clock=clock, transport=_registry_transport(setup.documents)
+        )
+    else:
+        resolver = HttpDidResolver(node_url, ttl=did_ttl, clock=clock)
     status = StatusListCache(
         lambda uri: setup.status_jwt,
         resolver=resolver,
@@ -242,7 +265,7 @@ def make_rp(setup: Setup, store_path: str) -> RelyingParty:
             key_id=setup.rp_did + "#key-1",
             registration=setup.registration,
             trusted_issuers=frozenset({setup.issuer_did}),
-            did_cache_ttl=3600,
+            did_cache_ttl=did_ttl,
         ),
         signer=LocalSigner(KeyType.P256, setup.rp_secret),
         store=LoginRequestStore(store_path),
@@ -250,7 +273,7 @@ def make_rp(setup: Setup, store_path: str) -> RelyingParty:
         status_lists=status,
         clock=clock,
     )
-    for did in setup.documents:
+    for did in setup.documents if node_url is None else (setup.issuer_did, setup.rp_did):
         resolver.document(did)
     return rp
 

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -105,6 +107,57 @@ def serve(workers: int, port: int, env: dict[str, str]) -> subprocess.Popen[byte
     raise SystemExit("the relying party did not start")
 
 
+@dataclass(frozen=True, slots=True)
+class LoginRun:
+    """One timed run: verified logins/s (requests/s less the refused), wrk's latencies."""
+
+    verified: float
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    cpu_percent: float
+    refused: int
+    answers: int
+
+
+def timed_run(
+    setup: Setup,
+    store: str,
+    scratch: Path,
+    *,
+    logins: int,
+    offset: int,
+    workers: int,
+    connections: int,
+    seconds: int,
+    env: dict[str, str],
+    on_serve: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> LoginRun:
+    """``logins`` fresh answers made by two wallet processes (untimed), then the relying
+    party served with ``workers`` processes under wrk for ``seconds``; ``offset`` picks the
+    holders. ``on_serve`` is given the server process once it answers."""
+    half = logins // 2
+    jobs = [(setup, store, half, offset + w * half) for w in range(2)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        bodies = [b for part in pool.map(_answers, jobs) for b in part]
+    listing = scratch / "bodies.txt"
+    listing.write_text("\n".join(bodies) + "\n")
+    script = scratch / "post.lua"
+    script.write_text(_WRK_LUA % {"bodies": listing, "threads": WRK_THREADS})
+    port = free_port()
+    process = serve(workers, port, env)
+    try:
+        if on_serve is not None:
+            on_serve(process)
+        before, start = process_tree_cpu(process.pid), time.monotonic()
+        rate, p50, p99, refused = run_wrk(f"http://127.0.0.1:{port}", script, connections, seconds)
+        cpu = (process_tree_cpu(process.pid) - before) / (time.monotonic() - start) * 100
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return LoginRun(rate - refused / seconds, rate, p50, p99, cpu, refused, len(bodies))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
@@ -141,33 +194,25 @@ def main() -> None:
         )
         results = []
         for run in range(args.repeat):
-            half = args.logins // 2
-            jobs = [(setup, store, half, run * args.logins + w * half) for w in range(2)]
-            with multiprocessing.get_context("spawn").Pool(2) as pool:
-                bodies = [b for part in pool.map(_answers, jobs) for b in part]
-            listing = Path(tmp) / "bodies.txt"
-            listing.write_text("\n".join(bodies) + "\n")
-            script = Path(tmp) / "post.lua"
-            script.write_text(_WRK_LUA % {"bodies": listing, "threads": WRK_THREADS})
-            port = free_port()
-            process = serve(args.workers, port, env)
-            try:
-                before, start = process_tree_cpu(process.pid), time.monotonic()
-                rate, p50, p99, refused = run_wrk(
-                    f"http://127.0.0.1:{port}", script, args.connections, args.seconds
-                )
-                cpu = (process_tree_cpu(process.pid) - before) / (time.monotonic() - start) * 100
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-            verified = rate - refused / args.seconds
-            results.append(verified)
+            done = timed_run(
+                setup,
+                store,
+                Path(tmp),
+                logins=args.logins,
+                offset=run * args.logins,
+                workers=args.workers,
+                connections=args.connections,
+                seconds=args.seconds,
+                env=env,
+            )
+            results.append(done.verified)
             print(
-                f"{args.workers:>7} {args.connections:>5} {verified:>10,.0f} {p50:>7.2f} "
-                f"{p99:>7.2f} {cpu:>6.0f} {refused:>7} {verified / ceiling:>10.2f}",
+                f"{args.workers:>7} {args.connections:>5} {done.verified:>10,.0f} "
+                f"{done.p50_ms:>7.2f} {done.p99_ms:>7.2f} {done.cpu_percent:>6.0f} "
+                f"{done.refused:>7} {done.verified / ceiling:>10.2f}",
                 flush=True,
             )
-            if rate * args.seconds > len(bodies) * 0.95:
+            if done.rate * args.seconds > done.answers * 0.95:
                 print("  (nearly every answer was used: give more --logins)")
         print(
             f"login verification over HTTP: median {statistics.median(results):,.0f}/s "

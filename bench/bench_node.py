@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -99,9 +101,11 @@ def _kt():  # type: ignore[no-untyped-def]
     return KeyType.ED25519
 
 
-def generate_creates(count: int, workers: int = 2) -> list[bytes]:
+def generate_creates(count: int, workers: int = 2, seed: int = 0) -> list[bytes]:
+    """``count`` canonical creates made on ``workers`` processes; the same ``seed`` gives
+    the same operations (a caller that submits twice to one node gives another seed)."""
     chunk = max(1, count // (workers * 8))
-    jobs = [(i, min(chunk, count - i * chunk)) for i in range((count + chunk - 1) // chunk)]
+    jobs = [(seed + i, min(chunk, count - i * chunk)) for i in range((count + chunk - 1) // chunk)]
     with multiprocessing.Pool(workers) as pool:
         return [op for part in pool.map(_make_creates, jobs) for op in part]
 
@@ -204,37 +208,77 @@ def bench_end_to_end(
     }
 
 
-def build_index(data_dir: Path, dids: int, batch: int, database: str | None = None) -> float:
-    """Push ``dids`` creates through the real batch writer and observer, in-process (into
-    the SQLite files of ``data_dir``, or the PostgreSQL ``database``)."""
-    data_dir.mkdir(parents=True)
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the main process, which stops between batches."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def build_index(
+    data_dir: Path,
+    dids: int,
+    batch: int,
+    database: str | None = None,
+    *,
+    on_batch: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> float:
+    """Push creates through the real batch writer and observer, in-process (into the SQLite
+    files of ``data_dir``, or the PostgreSQL ``database``), until the index holds ``dids``.
+
+    A data directory built before (``solo-ledger.key``) is continued, as a node restarting
+    would: anchors not applied yet are applied and queued operations anchored first, then
+    batches are added. Each batch is one anchor, and its key seed is 1,000,000 + the
+    ledger height it lands at, so a continued build never makes a DID twice.
+    ``on_batch(stored)`` replaces the progress line; ``should_stop()`` ends the build
+    between batches (each batch is durable when the next starts)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "solo-ledger.key"
+    if key_file.exists():
+        signer = LocalSigner(_kt(), key_file.read_bytes())
+    else:
+        signer = LocalSigner.generate()
+        key_file.write_bytes(signer.secret_bytes())
     store = RegistryStore(database or data_dir / "node.db")
     cas = FileContentStore(data_dir / "cas")
-    signer = LocalSigner.generate()
-    (data_dir / "solo-ledger.key").write_bytes(signer.secret_bytes())
     ledger = SoloLedger(database or data_dir / "ledger.db", signer, SystemClock())
     writer = BatchWriter(store, cas, ledger, max_operations=batch)
     observer = Observer(store, cas, ledger)
     start = time.perf_counter()
-    done = 0
-    with multiprocessing.Pool(2) as pool:
-        jobs = [
-            (1_000_000 + i, min(batch, dids - i * batch))
-            for i in range((dids + batch - 1) // batch)
-        ]
-        for canonical in pool.imap(_make_creates, jobs):
-            store.enqueue([ParsedOperation.from_canonical(c) for c in canonical], int(time.time()))
-            writer.cut()
-            observer.catch_up()
-            done += len(canonical)
-            print(
-                f"  built {done:,} DIDs ({done / (time.perf_counter() - start):,.0f}/s incl. key generation)",
-                end="\r",
-                flush=True,
-            )
-    print()
-    store.close()
-    ledger.close()
+    observer.catch_up()  # what a crash left anchored but not applied, then what it left queued
+    while writer.cut() is not None:
+        observer.catch_up()
+    stored = store.did_count()
+    missing = max(0, dids - stored)
+    first = 1_000_000 + ledger.head() + 1
+    try:
+        with multiprocessing.Pool(2, initializer=_ignore_sigint) as pool:
+            jobs = [
+                (first + i, min(batch, missing - i * batch))
+                for i in range((missing + batch - 1) // batch)
+            ]
+            for canonical in pool.imap(_make_creates, jobs):
+                store.enqueue(
+                    [ParsedOperation.from_canonical(c) for c in canonical], int(time.time())
+                )
+                writer.cut()
+                observer.catch_up()
+                stored = store.did_count()
+                if on_batch is not None:
+                    on_batch(stored)
+                else:
+                    rate = stored / (time.perf_counter() - start)
+                    print(
+                        f"  built {stored:,} DIDs ({rate:,.0f}/s incl. key generation)",
+                        end="\r",
+                        flush=True,
+                    )
+                if should_stop is not None and should_stop():
+                    break
+    finally:
+        if on_batch is None:
+            print()
+        store.close()
+        ledger.close()
     return time.perf_counter() - start
 
 
@@ -301,25 +345,55 @@ def bench_resolution(data_dir: Path, requests: int, clients: int) -> dict[str, f
     }
 
 
-def storage_per_did(data_dir: Path, dids: int) -> dict[str, float]:
-    import sqlite3
+def _size(path: Path) -> int:
+    return (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
+        else path.stat().st_size
+    )
 
-    for name in ("node.db", "ledger.db"):
-        conn = sqlite3.connect(data_dir / name)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
 
-    def size(path: Path) -> int:
-        return (
-            sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-            if path.is_dir()
-            else path.stat().st_size
-        )
+def storage_bytes(data_dir: Path, database: str | None = None) -> dict[str, int]:
+    """Bytes on disk of the index, the solo ledger's block log and the batch files.
 
+    SQLite: the files ``node.db`` and ``ledger.db`` after a WAL checkpoint. PostgreSQL
+    (``database``): ``pg_total_relation_size`` (table, indexes, TOAST) of every table of the
+    schemas ``node`` and ``solo``, each partition of a partitioned table included (the
+    server's WAL, shared by all, is not counted)."""
+    if database is None:
+        import sqlite3
+
+        for name in ("node.db", "ledger.db"):
+            conn = sqlite3.connect(data_dir / name)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+        index, ledger = _size(data_dir / "node.db"), _size(data_dir / "ledger.db")
+    else:
+        index, ledger = schema_bytes(database, "node"), schema_bytes(database, "solo")
+    return {"index": index, "ledger": ledger, "batch files": _size(data_dir / "cas")}
+
+
+def schema_bytes(database: str, schema: str) -> int:
+    """``pg_total_relation_size`` summed over the tables of ``schema``: every partition of
+    a partitioned table (the parent itself has no storage), with indexes and TOAST."""
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind IN ('r', 'm')",
+            (schema,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def storage_per_did(data_dir: Path, dids: int, database: str | None = None) -> dict[str, float]:
+    sizes = storage_bytes(data_dir, database)
     parts = {
-        "index (node.db)": size(data_dir / "node.db"),
-        "ledger (ledger.db)": size(data_dir / "ledger.db"),
-        "batch files (cas/)": size(data_dir / "cas"),
+        f"index ({'schema node' if database else 'node.db'})": sizes["index"],
+        f"ledger ({'schema solo' if database else 'ledger.db'})": sizes["ledger"],
+        "batch files (cas/)": sizes["batch files"],
     }
     return {k: v / dids for k, v in parts.items()} | {"total": sum(parts.values()) / dids}
 

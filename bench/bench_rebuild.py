@@ -34,13 +34,26 @@ from realdid.ledger import (
 )
 
 
-def rebuild(source: Path, scratch: Path, limit: int, processes: int) -> tuple[int, float]:
+def rebuild(
+    source: Path,
+    scratch: Path,
+    limit: int,
+    processes: int,
+    *,
+    ledger_database: str | None = None,
+    index_database: str | None = None,
+) -> tuple[int, float]:
     """Copy ledger + CAS of ``source`` to ``scratch``, apply ``limit`` anchors at most on
-    ``processes`` (1: the observer alone); ``(operations applied, seconds)``."""
-    shutil.copy(source / "ledger.db", scratch / "ledger.db")
+    ``processes`` (1: the observer alone); ``(operations applied, seconds)``.
+
+    PostgreSQL: ``ledger_database`` is the source's database, whose solo ledger is read in
+    place (as a new node reads the chain), and ``index_database`` an empty database for the
+    fresh index; the batch files are still copied."""
+    if ledger_database is None:
+        shutil.copy(source / "ledger.db", scratch / "ledger.db")
     shutil.copytree(source / "cas", scratch / "cas")
-    ledger = SoloLedger.open_readonly(scratch / "ledger.db")
-    store = RegistryStore(scratch / "node.db")
+    ledger = SoloLedger.open_readonly(ledger_database or scratch / "ledger.db")
+    store = RegistryStore(index_database or scratch / "node.db")
     sharded = ShardedEvaluator(processes) if processes > 1 else None
     observer = Observer(store, FileContentStore(scratch / "cas"), ledger, sharded=sharded)
     start = time.perf_counter()
@@ -52,7 +65,8 @@ def rebuild(source: Path, scratch: Path, limit: int, processes: int) -> tuple[in
         applied += done
     elapsed = time.perf_counter() - start
     observer.close()
-    operations = sum(a.operation_count for a in ledger.anchors_after(0, applied))
+    # The first block is at height 0: the anchors applied are those after -1.
+    operations = sum(a.operation_count for a in ledger.anchors_after(-1, applied))
     store.close()
     ledger.close()
     return operations, elapsed
