@@ -16,7 +16,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..e2e._cli import REALDID, free_port, realdid, succeeds
+from ..e2e._cli import REALDID, consecutive_free_ports, free_port, realdid, succeeds
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -55,27 +54,6 @@ class Demo:
     wallet: Path
     resident: Resident
     log: Path
-
-
-def _consecutive_free_ports(count: int) -> int:
-    """A base port with ``count`` free ports from it (the demo sites sit side by side)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError("no run of free ports for the demo sites")
 
 
 def _wait_ok(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -112,7 +90,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), _consecutive_free_ports(DEMO_SITES))
+        return cls(free_port(), free_port(), consecutive_free_ports(DEMO_SITES))
 
     def url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}"

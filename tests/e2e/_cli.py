@@ -19,6 +19,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def consecutive_free_ports(count: int) -> int:
+    """A base port with ``count`` free ports from it (the demo sites sit side by side)."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError("no run of free ports for the demo sites")
+
+
 def realdid(*args: str | Path | int, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the command as a user would: passphrase from the environment, no terminal."""
     environment = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._cli import REALDID, free_port, realdid, succeeds
+from ._cli import REALDID, consecutive_free_ports, free_port, realdid, succeeds
 
 pytestmark = pytest.mark.e2e
 
@@ -53,27 +52,6 @@ class Platform:
     residents: Path
     captures: Path
     scratch: Path
-
-
-def _consecutive_free_ports(count: int) -> int:
-    """A base port with ``count`` free ports from it (the demo sites sit side by side)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError("no run of free ports for the demo sites")
 
 
 def _wait_ok(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -96,7 +74,7 @@ def platform(
     """``realdid serve`` with the demo sites, the generator's address exempt from the rate
     limits (as docs/load.md tells operators), and 30 residents imported."""
     base = tmp_path_factory.mktemp("load")
-    port, authority_port, demo_port = free_port(), free_port(), _consecutive_free_ports(DEMO_SITES)
+    port, authority_port, demo_port = free_port(), free_port(), consecutive_free_ports(DEMO_SITES)
     log_path = base / "serve.log"
     failed_before = request.session.testsfailed
     with log_path.open("wb") as log:

@@ -55,7 +55,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -71,6 +70,7 @@ import pytest
 from realdid.authority import REAL_NAME, SITE_PROOF, SqliteRegister, write_register
 from realdid.storage import migrations_of, open_database
 
+from ..e2e._cli import consecutive_free_ports, free_port
 from ..service_databases import ServiceDatabases
 
 REALDID = Path(sys.executable).with_name("realdid")
@@ -117,33 +117,6 @@ TRANSIENT = {
 ALREADY_PROCESSED = "urn:realdid:problem:operation-already-processed"
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def consecutive_free_ports(count: int) -> int:
-    """A base port with ``count`` free ports from it (the demo sites sit side by side)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError("no run of free ports for the demo sites")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
